@@ -1,0 +1,1 @@
+"""Tests of the dev-stack tool that need no server (devstack/)."""

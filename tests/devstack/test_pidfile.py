@@ -1,0 +1,73 @@
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack import pidfile
+
+SLEEPER = "import time; time.sleep(60)  # devstack-pidfile-test"
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen([sys.executable, "-c", SLEEPER])
+    yield child
+    child.kill()
+    child.wait()
+
+
+def test_read_missing_empty_and_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "x.pid"
+    assert pidfile.read_pid(path) is None
+    path.write_text("")
+    assert pidfile.read_pid(path) is None
+    path.write_text("12ab\n")
+    assert pidfile.read_pid(path) is None
+    path.write_text("0")
+    assert pidfile.read_pid(path) is None
+    pidfile.write_pid(path, 4242)
+    assert pidfile.read_pid(path) == 4242
+    assert path.read_text() == "4242\n"
+
+
+def test_live_pid_needs_the_marker(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    path = tmp_path / "s.pid"
+    pidfile.write_pid(path, sleeper.pid)
+    assert pidfile.live_pid(path, "devstack-pidfile-test") == sleeper.pid
+    # A live process without our marker is a reused pid: the file is stale.
+    assert pidfile.live_pid(path, "kafka.Kafka") is None
+    assert not path.exists()
+
+
+def test_dead_process_makes_the_file_stale(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    path = tmp_path / "dead.pid"
+    pidfile.write_pid(path, child.pid)
+    assert pidfile.live_pid(path, "python") is None
+    assert not path.exists()
+
+
+def test_garbage_file_is_removed(tmp_path: Path) -> None:
+    path = tmp_path / "g.pid"
+    path.write_text("not a pid")
+    assert pidfile.live_pid(path, "x") is None
+    assert not path.exists()
+
+
+def test_unreaped_child_counts_as_dead() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    # Not waited for: a zombie until reaped, which `kill(pid, 0)` alone reports as alive.
+    for _ in range(100):
+        if not pidfile.is_alive(child.pid):
+            break
+        subprocess.run(["sleep", "0.05"], check=True)
+    assert not pidfile.is_alive(child.pid)
+    child.wait()
+
+
+def test_find_by_marker(sleeper: subprocess.Popen[bytes]) -> None:
+    assert pidfile.find_by_marker("devstack-pidfile-test") == sleeper.pid
+    assert pidfile.find_by_marker("no-such-marker-" + "x" * 20) is None
