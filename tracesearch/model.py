@@ -1,0 +1,156 @@
+"""The canonical span model: every codec decodes into it and every store writes from it.
+
+Identifiers are lower-case hex (trace id 32 chars, span id 16 chars, parent "" for a root span).
+Times are integer nanoseconds since the Unix epoch. Attribute values keep their OTLP type:
+``str``, ``bool``, ``int``, ``float``, ``bytes``, ``list`` (OTLP array) or ``dict`` (OTLP kvlist).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+AttrValue = str | bool | int | float | bytes | list["AttrValue"] | dict[str, "AttrValue"] | None
+Attributes = dict[str, AttrValue]
+
+UNKNOWN_SERVICE = "unknown_service"
+TRACE_ID_HEX_LEN = 32
+SPAN_ID_HEX_LEN = 16
+
+
+class SpanKind(IntEnum):
+    """OTLP span kinds, same numbers as the OTLP protobuf enum."""
+
+    UNSPECIFIED = 0
+    INTERNAL = 1
+    SERVER = 2
+    CLIENT = 3
+    PRODUCER = 4
+    CONSUMER = 5
+
+    @property
+    def label(self) -> str:
+        """Lower-case name as Jaeger, Tempo and Grafana print it (``server``, ``client`` ...)."""
+        return self.name.lower()
+
+
+class StatusCode(IntEnum):
+    """OTLP status codes, same numbers as the OTLP protobuf enum."""
+
+    UNSET = 0
+    OK = 1
+    ERROR = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(slots=True)
+class Event:
+    time_ns: int
+    name: str
+    attributes: Attributes = field(default_factory=dict)
+    dropped_attributes_count: int = 0
+
+
+@dataclass(slots=True)
+class Link:
+    trace_id: str
+    span_id: str
+    trace_state: str = ""
+    attributes: Attributes = field(default_factory=dict)
+    dropped_attributes_count: int = 0
+    flags: int = 0
+
+
+@dataclass(slots=True)
+class Resource:
+    """Resource and instrumentation scope shared by many spans of one batch (never copied per span)."""
+
+    attributes: Attributes = field(default_factory=dict)
+    service_name: str = UNKNOWN_SERVICE
+
+
+@dataclass(slots=True)
+class Scope:
+    name: str = ""
+    version: str = ""
+    attributes: Attributes = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Span:
+    trace_id: str
+    span_id: str
+    name: str
+    start_ns: int
+    end_ns: int
+    resource: Resource
+    scope: Scope
+    parent_span_id: str = ""
+    kind: SpanKind = SpanKind.UNSPECIFIED
+    status_code: StatusCode = StatusCode.UNSET
+    status_message: str = ""
+    attributes: Attributes = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    trace_state: str = ""
+    flags: int = 0
+    dropped_attributes_count: int = 0
+    dropped_events_count: int = 0
+    dropped_links_count: int = 0
+
+    @property
+    def service_name(self) -> str:
+        return self.resource.service_name
+
+    @property
+    def duration_ns(self) -> int:
+        return self.end_ns - self.start_ns
+
+
+class InvalidSpan(ValueError):
+    """A span that cannot be stored; the message says which field is wrong and why."""
+
+
+@dataclass(slots=True)
+class Rejection:
+    """One span refused by a decoder or validator, with where it was and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """What a codec made of one request: the spans to store, the refused ones, and warnings."""
+
+    spans: list[Span] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def extend(self, other: DecodedBatch) -> None:
+        self.spans.extend(other.spans)
+        self.rejected.extend(other.rejected)
+        self.warnings.extend(other.warnings)
+
+
+def is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return text.isascii() and text.isalnum()
+
+
+def pad_trace_id(trace_id: str) -> str:
+    """Zipkin and Jaeger allow 64-bit trace ids; the canonical form is always 128-bit."""
+    return trace_id.lower().rjust(TRACE_ID_HEX_LEN, "0")
+
+
+def short_trace_id(trace_id: str) -> str:
+    """The 16-char form Jaeger and Zipkin print when the high 64 bits are zero."""
+    if trace_id.startswith("0" * 16):
+        return trace_id[16:]
+    return trace_id
