@@ -1,0 +1,68 @@
+"""``python -m demo run [--requests N] [--base-url URL] [--timeout S]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from demo.config import BASE_URL_ENV, DEFAULT_BASE_URL, resolve_base_url
+from demo.processes import ServiceStartError
+from demo.report import failure_text, success_text
+from demo.traffic import BackendUnavailableError, run_demo
+
+EXIT_NOT_SEARCHABLE = 1
+EXIT_SETUP_FAILED = 2
+EXIT_INTERRUPTED = 130
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m demo",
+        description="Send real traces from an instrumented example shop to tracesearch.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start the example shop, send traffic, wait until its trace is searchable")
+    run.add_argument("--requests", type=_positive, default=20, help="orders to send (default 20)")
+    run.add_argument(
+        "--base-url",
+        help=f"tracesearch base URL (default ${BASE_URL_ENV} or {DEFAULT_BASE_URL})",
+    )
+    run.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the trace (default 30)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    base_url = resolve_base_url(args.base_url)
+    print(f"tracesearch demo -> {base_url}", flush=True)
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        result = run_demo(base_url, args.requests, timeout=args.timeout, log=log)
+    except (BackendUnavailableError, ServiceStartError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_SETUP_FAILED
+    except KeyboardInterrupt:
+        # The services were already stopped by ServiceCluster's __exit__.
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print()
+    if not result.searchable:
+        print(failure_text(result, args.timeout), file=sys.stderr)
+        return EXIT_NOT_SEARCHABLE
+    print(success_text(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
