@@ -1,0 +1,60 @@
+# tracesearch developer entry points. `make demo` and `make test` are the two README commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help demo test test-unit test-integration test-es9 lint bench up down status \
+        stop-es start-es stop-kafka start-kafka stop-service start-service install-templates clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with every dependency
+
+demo: $(STAMP) ## start everything, send real traces from instrumented services, print where to look
+	$(PY) -m devstack up
+	$(PY) -m demo run
+
+test: $(STAMP) lint ## lint, type-check and run every test (starts the real Elasticsearch and Kafka)
+	$(PY) -m pytest -q
+
+test-unit: $(STAMP) ## tests that need no server
+	$(PY) -m pytest -q tests/unit tests/devstack tests/demo
+
+test-es9: $(STAMP) ## the integration suite against Elasticsearch 9 (Java 21+)
+	TRACESEARCH_DEVSTACK_ES_VERSION=9.3.2 TRACESEARCH_DEVSTACK_ES_PORT=9201 $(PY) -m pytest -q tests/integration
+
+lint: $(STAMP) ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy tracesearch devstack demo
+
+bench: $(STAMP) ## benchmarks; results go to BENCHMARKS.md
+	$(PY) -m bench
+
+up: $(STAMP) ## start Elasticsearch, Kafka and the service in the background (idempotent)
+	$(PY) -m devstack up
+
+down: $(STAMP) ## stop everything the dev stack started
+	$(PY) -m devstack down
+
+status: $(STAMP)
+	$(PY) -m devstack status
+
+stop-es start-es stop-kafka start-kafka stop-service start-service: $(STAMP)
+	$(PY) -m devstack $@
+
+install-templates: $(STAMP) ## install the index templates into TRACESEARCH_ES_URL
+	$(PY) -m tracesearch install-templates
+
+clean: ## remove the venv and the dev stack (downloads included)
+	-$(PY) -m devstack down
+	rm -rf $(VENV) .devstack

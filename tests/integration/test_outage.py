@@ -1,0 +1,44 @@
+"""When Elasticsearch is down, ingest answers 503 with Retry-After and loses nothing it acknowledged."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.integration.conftest import REPO
+from tests.integration.test_storage_properties import request_of, spans_for
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("TRACESEARCH_ES_URL")), reason="an external Elasticsearch is not ours to stop"
+)
+
+
+def test_elasticsearch_outage_answers_503_then_recovers(service):
+    sys.path.insert(0, str(REPO))
+    from devstack import elasticsearch
+
+    trace_id = f"{random.getrandbits(128):032x}"
+    body = request_of(spans_for(trace_id, 20, time.time_ns()))
+    elasticsearch.stop()
+    try:
+        answer = requests.post(
+            f"{service.url}/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=60
+        )
+        assert answer.status_code == 503, answer.text
+        assert int(answer.headers["Retry-After"]) > 0
+        search = service.get("/api/services")
+        assert search.status_code == 503 and search.json()["errors"][0]["code"] == 503
+        assert service.get("/health").status_code == 200
+        assert service.get("/ready").status_code == 503
+    finally:
+        elasticsearch.start()
+    answer = requests.post(
+        f"{service.url}/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    assert service.count({"term": {"trace.id": trace_id}}) == 20

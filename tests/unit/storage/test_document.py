@@ -1,0 +1,84 @@
+import math
+
+import pytest
+
+from tracesearch.model import Event, Link, Resource, Scope, Span, SpanKind, StatusCode
+from tracesearch.storage.es.document import document_id, encode_number, from_document, to_document
+
+
+def make_span(**overrides):
+    resource = Resource({"service.name": "cart", "host.name": "web-1"}, "cart")
+    values = dict(
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        span_id="b7ad6b7169203331",
+        parent_span_id="00f067aa0ba902b7",
+        name="GET /cart",
+        start_ns=1_700_000_000_123_456_789,
+        end_ns=1_700_000_000_373_456_789,
+        resource=resource,
+        scope=Scope("io.example", "1.2", {"lib": "x"}),
+        kind=SpanKind.SERVER,
+        status_code=StatusCode.ERROR,
+        status_message="upstream timeout",
+        attributes={
+            "s": "GET",
+            "i": 503,
+            "d": 0.25,
+            "b": True,
+            "arr": ["a", "b"],
+            "ints": [1, 2],
+            "map": {"k": "v", "n": {"deep": 1}},
+            "raw": b"\xde\xad",
+            "nan": math.nan,
+            "inf": -math.inf,
+            "error": "x",
+            "error.message": "dotted beside plain",
+        },
+        events=[Event(1_700_000_000_200_000_000, "cache.miss", {"key": "cart:1"}, 2)],
+        links=[Link("1" * 32, "2" * 16, "a=b", {"kind": "batch"}, 1, 1)],
+        trace_state="congo=t61",
+        flags=257,
+        dropped_attributes_count=3,
+        dropped_events_count=4,
+        dropped_links_count=5,
+    )
+    values.update(overrides)
+    return Span(**values)
+
+
+def strip_derived(doc):
+    return {k: v for k, v in doc.items() if k not in ("tags", "tags_num", "text")}
+
+
+def test_round_trip_keeps_every_field_and_type():
+    span = make_span()
+    back = from_document(strip_derived(to_document(span)))
+    assert math.isnan(back.attributes.pop("nan"))
+    original = make_span()
+    original.attributes.pop("nan")
+    assert back == original
+
+
+def test_search_fields_hold_scoped_keys_values_numbers_and_words():
+    doc = to_document(make_span())
+    assert "span.s=GET" in doc["tags"] and "span.s" in doc["tags"]
+    assert "resource.host.name=web-1" in doc["tags"]
+    assert "span.arr=a" in doc["tags"] and "span.arr=b" in doc["tags"]
+    assert "span.map.n.deep=1" in doc["tags"]
+    assert "event.key=cart:1" in doc["tags"] and "event:name=cache.miss" in doc["tags"]
+    assert "instrumentation:name=io.example" in doc["tags"]
+    assert f"span.i={encode_number(503)}" in doc["tags_num"]
+    assert "upstream timeout" in doc["text"] and "GET /cart" in doc["text"]
+    assert doc["@timestamp"] == 1_700_000_000_123
+    assert doc["duration_ns"] == 250_000_000
+
+
+@pytest.mark.parametrize("values", [[-1e300, -5, -0.5, 0, 0.25, 1, 2, 500, 1e18], [-3, -2.5, -2, 0.0, -0.0]])
+def test_number_encoding_preserves_order(values):
+    ordered = sorted(values)
+    assert sorted(ordered, key=encode_number) == ordered
+
+
+def test_document_id_is_deterministic_and_tells_shared_zipkin_halves_apart():
+    assert document_id(make_span()) == document_id(make_span())
+    assert document_id(make_span(kind=SpanKind.CLIENT)) != document_id(make_span())

@@ -1,0 +1,5 @@
+import sys
+
+from tracesearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,201 @@
+"""Jaeger-compatible query API, as Grafana's Jaeger data source calls it (mounted at the root).
+
+Times: search ``start``/``end`` in microseconds; span ``startTime``/``duration`` in microseconds.
+Every answer uses Jaeger's envelope ``{"data", "total", "limit", "offset", "errors"}``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+
+from tracesearch.codecs.jaeger_json import trace_to_jaeger
+from tracesearch.errors import ApiError, BadRequest, NotFound, Unavailable
+from tracesearch.model import is_hex, pad_trace_id
+from tracesearch.query.durations import parse_go_duration
+from tracesearch.query.filters import TraceQuery
+from tracesearch.query.jaeger_tags import parse_tags
+from tracesearch.runtime import Runtime
+from tracesearch.storage.base import StorageUnavailable
+
+bp = Blueprint("jaeger", __name__)
+
+NS_PER_US = 1_000
+MAX_LIMIT = 1_500
+DEFAULT_LIMIT = 100
+
+
+def _runtime() -> Runtime:
+    runtime: Runtime = current_app.extensions["tracesearch"]
+    return runtime
+
+
+def envelope(data: Any, status: int = 200, errors: list[dict[str, Any]] | None = None) -> Response:
+    total = len(data) if isinstance(data, list) else 0
+    body = {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
+    return Response(orjson.dumps(body), status, mimetype="application/json")
+
+
+@bp.errorhandler(ApiError)
+def jaeger_error(error: ApiError) -> Response:
+    response = envelope(None, error.status, [{"code": error.status, "msg": error.message}])
+    if error.retry_after_s is not None:
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
+
+
+@bp.errorhandler(StorageUnavailable)
+def storage_down(error: StorageUnavailable) -> Response:
+    return jaeger_error(Unavailable(str(error), retry_after_s=_runtime().settings.retry_after_s))
+
+
+class GoDuration(fields.Field[int]):
+    """A Go duration string (``1.2ms``) deserialized to nanoseconds."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        try:
+            return parse_go_duration(str(value))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class TagsJson(fields.Field[dict[str, str]]):
+    """Grafana sends the logfmt the user typed as a JSON object of strings."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, str]:
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError(f"not a JSON object: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise ValidationError('must be a JSON object like {"http.status_code":"500"}')
+        return {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in parsed.items()}
+
+
+class SearchParams(Schema):
+    class Meta:
+        unknown = EXCLUDE  # Grafana adds lookback=custom and friends
+
+    service = fields.String(load_default=None)
+    operation = fields.String(load_default=None)
+    tags = TagsJson(load_default=None)
+    minDuration = GoDuration(load_default=None)
+    maxDuration = GoDuration(load_default=None)
+    limit = fields.Integer(load_default=DEFAULT_LIMIT)
+    start = fields.Integer(load_default=None)
+    end = fields.Integer(load_default=None)
+
+    @validates_schema
+    def check(self, data: dict[str, Any], **kwargs: Any) -> None:
+        low, high = data.get("minDuration"), data.get("maxDuration")
+        if low is not None and high is not None and high < low:
+            raise ValidationError("maxDuration must be greater than or equal to minDuration", "maxDuration")
+        if data.get("limit", DEFAULT_LIMIT) < 0:
+            raise ValidationError("must not be negative", "limit")
+
+
+def _load(schema: Schema, args: Any) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = schema.load(args)
+    except ValidationError as exc:
+        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
+        field, problems = next(iter(messages.items()))
+        raise BadRequest(f"parameter {field!r}: {' '.join(map(str, problems))}", field=str(field)) from exc
+    return loaded
+
+
+def _repeated_tags(values: list[str]) -> dict[str, str]:
+    """Jaeger also takes ``tag=key:value`` (repeatable)."""
+    tags: dict[str, str] = {}
+    for item in values:
+        key, _, value = item.partition(":")
+        tags[key] = value
+    return tags
+
+
+def _trace_id(text: str) -> str:
+    text = text.strip().lower()
+    if not text or len(text) > 32 or not is_hex(text):
+        raise BadRequest(f"trace id {text!r} is not 1 to 32 hex digits", field="traceID")
+    return pad_trace_id(text)
+
+
+@bp.get("/api/services")
+def services() -> Response:
+    return envelope(_runtime().reader.services())
+
+
+@bp.get("/api/services/<path:service>/operations")
+def service_operations(service: str) -> Response:
+    names = sorted({name for name, _ in _runtime().reader.operations(service)})
+    return envelope(names)
+
+
+@bp.get("/api/operations")
+def operations() -> Response:
+    service = request.args.get("service")
+    if not service:
+        raise BadRequest("parameter 'service' is required", field="service")
+    kind = request.args.get("spanKind") or None
+    pairs = _runtime().reader.operations(service, kind.lower() if kind else None)
+    return envelope([{"name": name, "spanKind": span_kind} for name, span_kind in pairs])
+
+
+@bp.get("/api/traces/<trace_id>")
+def get_trace(trace_id: str) -> Response:
+    tid = _trace_id(trace_id)
+    start, end = _optional_range_ns()
+    spans = _runtime().reader.get_trace(tid, start, end)
+    if not spans:
+        raise NotFound(f"trace not found: {trace_id}")
+    return envelope([trace_to_jaeger(spans)])
+
+
+def _optional_range_ns() -> tuple[int | None, int | None]:
+    """Grafana sends ms from its backend and µs from old frontends; Jaeger means µs."""
+    values = []
+    for name in ("start", "end"):
+        raw = request.args.get(name)
+        if raw is None or not raw.lstrip("-").isdigit():
+            return None, None
+        number = int(raw)
+        values.append(number * (1_000_000 if number < 10**14 else NS_PER_US))
+    return values[0], values[1]
+
+
+@bp.get("/api/traces")
+def search_traces() -> Response:
+    runtime = _runtime()
+    trace_ids = request.args.getlist("traceID")
+    if trace_ids:
+        found = [runtime.reader.get_trace(_trace_id(t)) for t in trace_ids]
+        return envelope([trace_to_jaeger(spans) for spans in found if spans])
+    params = _load(SearchParams(), request.args)
+    if not params["service"]:
+        raise BadRequest("parameter 'service' is required", field="service")
+    tags = dict(params["tags"] or {})
+    tags.update(_repeated_tags(request.args.getlist("tag")))
+    now_ns = time.time_ns()
+    end_ns = params["end"] * NS_PER_US if params["end"] is not None else now_ns
+    start_ns = (
+        params["start"] * NS_PER_US
+        if params["start"] is not None
+        else end_ns - int(runtime.settings.search_lookback_s * 1e9)
+    )
+    if end_ns < start_ns:
+        raise BadRequest("parameter 'end' is before 'start'", field="end")
+    query = TraceQuery(
+        start_ns=start_ns,
+        end_ns=end_ns,
+        service=params["service"],
+        operation=params["operation"] or None,
+        conditions=parse_tags(tags),
+        min_duration_ns=params["minDuration"],
+        max_duration_ns=params["maxDuration"],
+        limit=min(params["limit"] or DEFAULT_LIMIT, MAX_LIMIT),
+    )
+    return envelope([trace_to_jaeger(spans) for spans in runtime.reader.find_traces(query)])

@@ -1,0 +1,27 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from tracesearch.api import errors, health, jaeger
+from tracesearch.receivers import otlp_http, zipkin_http
+from tracesearch.runtime import Runtime
+from tracesearch.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app; no connection is opened here (clients are created on first use per worker)."""
+    settings = settings or Settings.from_env()
+    app = Flask("tracesearch")
+    app.config["MAX_CONTENT_LENGTH"] = None  # receivers enforce our own limit, after decompression
+    app.extensions["tracesearch"] = Runtime(settings)
+    for blueprint in (health.bp, otlp_http.bp, zipkin_http.bp, jaeger.bp):
+        app.register_blueprint(blueprint)
+    errors.register(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per Elasticsearch request would cost more than the request on the ingest path.
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+    return app

@@ -1,0 +1,34 @@
+"""Command line: ``python -m tracesearch <command>`` (also installed as ``tracesearch``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tracesearch.settings import Settings, SettingsError, settings_table
+
+
+def _install_templates(settings: Settings) -> int:
+    from tracesearch.storage.es.client import make_client
+    from tracesearch.storage.es.templates import install_templates
+
+    names = install_templates(make_client(settings), settings)
+    print("installed:", ", ".join(names))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tracesearch", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("install-templates", help="install the Elasticsearch index templates (idempotent)")
+    commands.add_parser("settings-table", help="print the configuration table of the README")
+    args = parser.parse_args(argv)
+    if args.command == "settings-table":
+        print(settings_table())
+        return 0
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return _install_templates(settings)

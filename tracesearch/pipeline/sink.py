@@ -1,0 +1,44 @@
+"""Where receivers hand decoded spans: straight to storage (direct mode) or to Kafka (pipeline mode).
+
+Both sinks make the same promise: when ``submit`` returns, every span it counts as accepted is
+durable (stored in Elasticsearch, or acknowledged by every in-sync Kafka replica), and every span
+it does not accept is listed with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tracesearch.model import Rejection, Span
+from tracesearch.storage.base import SpanWriter
+
+
+@dataclass(slots=True)
+class SubmitResult:
+    accepted: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class SpanSink(Protocol):
+    def submit(self, spans: Sequence[Span]) -> SubmitResult:
+        """Make the spans durable, or raise ``StorageUnavailable``/``BrokerUnavailable`` (retry whole)."""
+        ...
+
+
+class DirectSink:
+    """Direct mode: the request waits for the Elasticsearch bulk write (small installs, no broker)."""
+
+    def __init__(self, writer: SpanWriter):
+        self._writer = writer
+
+    def submit(self, spans: Sequence[Span]) -> SubmitResult:
+        if not spans:
+            return SubmitResult()
+        written = self._writer.write(spans)
+        rejected = [
+            Rejection(f"span {r.span.trace_id}/{r.span.span_id}", f"refused by storage: {r.reason}")
+            for r in written.rejected
+        ]
+        return SubmitResult(accepted=written.stored, rejected=rejected)

@@ -1,0 +1,93 @@
+"""OTLP/HTTP trace receiver: ``POST /v1/traces`` in protobuf or JSON, gzip or plain."""
+
+from __future__ import annotations
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from tracesearch.codecs import otlp_json, otlp_proto
+from tracesearch.codecs.errors import DecodeError
+from tracesearch.errors import ApiError, BadRequest, UnsupportedMediaType
+from tracesearch.pipeline.ingest import IngestOutcome, ingest
+from tracesearch.receivers.body import decompress, media_type, read_raw
+from tracesearch.runtime import Runtime
+
+bp = Blueprint("otlp", __name__)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_DECODERS = {PROTOBUF: otlp_proto.decode_export_request, JSON: otlp_json.decode_export_request}
+# google.rpc.Code numbers for the Status body
+_RPC_CODE = {400: 3, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}
+
+
+def _runtime() -> Runtime:
+    runtime: Runtime = current_app.extensions["tracesearch"]
+    return runtime
+
+
+def _response_type() -> str:
+    return PROTOBUF if media_type(request.content_type) == PROTOBUF else JSON
+
+
+@bp.post("/v1/traces")
+def export_traces() -> Response:
+    runtime = _runtime()
+    kind = media_type(request.content_type)
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        raise UnsupportedMediaType(
+            f"Content-Type {kind or '(none)'!r} is not supported; use {PROTOBUF} or {JSON}", field="Content-Type"
+        )
+    limit = runtime.settings.max_request_bytes
+    raw = read_raw(request.stream, request.content_length, limit)
+    body = decompress(raw, request.headers.get("Content-Encoding", ""), limit)
+    try:
+        batch = decoder(body, runtime.limits)
+    except DecodeError as exc:
+        raise BadRequest(f"cannot decode OTLP {kind} body: {exc}", field=exc.field) from exc
+    return _success(ingest(runtime, batch), kind)
+
+
+def _success(outcome: IngestOutcome, kind: str) -> Response:
+    reply = trace_service_pb2.ExportTraceServiceResponse()
+    if outcome.rejected or outcome.warnings:
+        reply.partial_success.rejected_spans = len(outcome.rejected)
+        reply.partial_success.error_message = outcome.summary()
+    if kind == PROTOBUF:
+        return Response(reply.SerializeToString(), 200, mimetype=PROTOBUF)
+    body: dict[str, object] = {}
+    if reply.HasField("partial_success"):
+        body["partialSuccess"] = {
+            "rejectedSpans": str(reply.partial_success.rejected_spans),
+            "errorMessage": reply.partial_success.error_message,
+        }
+    return Response(orjson.dumps(body), 200, mimetype=JSON)
+
+
+@bp.errorhandler(ApiError)
+def otlp_error(error: ApiError) -> Response:
+    """A google.rpc.Status in the request's encoding, as the OTLP spec asks for failed requests."""
+    status = status_pb2.Status(code=_RPC_CODE.get(error.status, 2), message=error.message)
+    if error.field:
+        violation = error_details_pb2.BadRequest(
+            field_violations=[error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)]
+        )
+        status.details.add().Pack(violation)
+    if _response_type() == PROTOBUF:
+        response = Response(status.SerializeToString(), error.status, mimetype=PROTOBUF)
+    else:
+        payload: dict[str, object] = {"code": status.code, "message": error.message}
+        if error.field:
+            payload["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [{"field": error.field, "description": error.message}],
+                }
+            ]
+        response = Response(orjson.dumps(payload), error.status, mimetype=JSON)
+    if error.retry_after_s is not None:
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response

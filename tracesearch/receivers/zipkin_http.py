@@ -1,0 +1,48 @@
+"""Zipkin v2 span receiver: ``POST /api/v2/spans`` in JSON (default) or proto3; 202 when stored."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from tracesearch.codecs import zipkin_json, zipkin_proto
+from tracesearch.codecs.errors import DecodeError
+from tracesearch.errors import BadRequest, UnsupportedMediaType
+from tracesearch.pipeline.ingest import ingest
+from tracesearch.receivers.body import decompress, media_type, read_raw
+from tracesearch.runtime import Runtime
+
+bp = Blueprint("zipkin_ingest", __name__)
+
+_DECODERS = {
+    "": zipkin_json.decode_spans,
+    "application/json": zipkin_json.decode_spans,
+    "application/x-protobuf": zipkin_proto.decode_spans,
+    "application/protobuf": zipkin_proto.decode_spans,
+}
+
+
+@bp.post("/api/v2/spans")
+def post_spans() -> Response:
+    runtime: Runtime = current_app.extensions["tracesearch"]
+    kind = media_type(request.content_type)
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        raise UnsupportedMediaType(
+            f"Content-Type {kind!r} is not supported; use application/json or application/x-protobuf",
+            field="Content-Type",
+        )
+    limit = runtime.settings.max_request_bytes
+    body = decompress(
+        read_raw(request.stream, request.content_length, limit), request.headers.get("Content-Encoding", ""), limit
+    )
+    try:
+        batch = decoder(body, runtime.limits)
+    except DecodeError as exc:
+        raise BadRequest(f"cannot decode Zipkin v2 spans: {exc}", field=exc.field) from exc
+    outcome = ingest(runtime, batch)
+    if outcome.rejected:
+        # Zipkin has no partial success: say exactly which spans were refused; the others are stored.
+        raise BadRequest(
+            f"{len(outcome.rejected)} spans rejected, {outcome.accepted} stored: {outcome.summary()}", field="spans"
+        )
+    return Response(status=202)

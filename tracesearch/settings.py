@@ -1,0 +1,174 @@
+"""One typed settings object, built once from ``TRACESEARCH_*`` environment variables.
+
+Every variable is declared once in ``VARIABLES`` (name, default, meaning); the README's configuration
+table is generated from the same list (``python -m tracesearch settings-table``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Variable(NamedTuple):
+    name: str
+    default: str
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("TRACESEARCH_PORT", "4318", "HTTP port of the service (OTLP, Zipkin and the query APIs share it)."),
+    Variable("TRACESEARCH_WORKERS", "2", "gunicorn worker processes (read by gunicorn.conf.py)."),
+    Variable("TRACESEARCH_THREADS", "8", "Threads per gunicorn worker (read by gunicorn.conf.py)."),
+    Variable("TRACESEARCH_ES_URL", "http://127.0.0.1:9200", "Elasticsearch URL; comma-separate several nodes."),
+    Variable("TRACESEARCH_ES_USERNAME", "", "Basic-auth user for Elasticsearch (empty: none)."),
+    Variable("TRACESEARCH_ES_PASSWORD", "", "Basic-auth password for Elasticsearch."),
+    Variable("TRACESEARCH_ES_API_KEY", "", "Elasticsearch API key (base64 `id:key`); exclusive with basic auth."),
+    Variable("TRACESEARCH_ES_CA_CERTS", "", "Path to a CA bundle to verify Elasticsearch's TLS certificate."),
+    Variable("TRACESEARCH_ES_VERIFY_CERTS", "true", "Verify Elasticsearch's TLS certificate."),
+    Variable("TRACESEARCH_ES_TIMEOUT", "30", "Seconds before an Elasticsearch request times out."),
+    Variable("TRACESEARCH_INDEX_PREFIX", "tracesearch", "Prefix of every index and template we create."),
+    Variable("TRACESEARCH_INDEX_SHARDS", "1", "Primary shards of each daily span index."),
+    Variable("TRACESEARCH_INDEX_REPLICAS", "0", "Replicas of each daily span index."),
+    Variable(
+        "TRACESEARCH_INDEX_REFRESH_INTERVAL", "1s", "Refresh interval of span indices (how soon spans are searchable)."
+    ),
+    Variable("TRACESEARCH_INSTALL_TEMPLATES", "true", "Install the index templates before each process's first write."),
+    Variable(
+        "TRACESEARCH_MAX_REQUEST_BYTES", str(20 * 1024 * 1024), "Largest accepted request body, after decompression."
+    ),
+    Variable(
+        "TRACESEARCH_MAX_ATTRIBUTES_PER_SPAN", "1000", "Attributes kept per span; the rest are dropped and counted."
+    ),
+    Variable("TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES", "65536", "Longest attribute value kept; longer ones are cut."),
+    Variable("TRACESEARCH_MAX_NESTING_DEPTH", "8", "Deeper array/kvlist values are stored as JSON text."),
+    Variable("TRACESEARCH_TRACE_LOOKBACK", "7d", "How far back a trace-by-id lookup without a time range searches."),
+    Variable("TRACESEARCH_SEARCH_LOOKBACK", "2d", "Search window when a query gives no start (Jaeger's default)."),
+    Variable("TRACESEARCH_MAX_TRACE_DURATION", "1h", "Padding around a search window when fetching whole traces."),
+    Variable("TRACESEARCH_BULK_RETRIES", "3", "Retries of a bulk write on 429/5xx/connection errors before giving up."),
+    Variable("TRACESEARCH_RETRY_AFTER_SECONDS", "5", "Retry-After sent with 503/429 answers."),
+)
+
+_DEFAULTS = {v.name: v.default for v in VARIABLES}
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class SettingsError(ValueError):
+    """A TRACESEARCH_* variable has a value we cannot use; the message names it."""
+
+
+def parse_seconds(name: str, text: str) -> float:
+    """Parse ``500ms``, ``30s``, ``5m``, ``1h``, ``7d`` or a bare number of seconds."""
+    text = text.strip()
+    for unit in sorted(_DURATION_UNITS, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * _DURATION_UNITS[unit]
+    try:
+        return float(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not a duration like 30s, 5m, 1h or 7d") from None
+
+
+def _int(name: str, text: str, minimum: int = 0) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _bool(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={text!r} is not a boolean (true/false)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = 4318
+    es_urls: tuple[str, ...] = ("http://127.0.0.1:9200",)
+    es_username: str = ""
+    es_password: str = ""
+    es_api_key: str = ""
+    es_ca_certs: str = ""
+    es_verify_certs: bool = True
+    es_timeout_s: float = 30.0
+    index_prefix: str = "tracesearch"
+    index_shards: int = 1
+    index_replicas: int = 0
+    index_refresh_interval: str = "1s"
+    install_templates: bool = True
+    max_request_bytes: int = 20 * 1024 * 1024
+    max_attributes_per_span: int = 1000
+    max_attribute_value_bytes: int = 65536
+    max_nesting_depth: int = 8
+    trace_lookback_s: float = 7 * 86400.0
+    search_lookback_s: float = 2 * 86400.0
+    max_trace_duration_s: float = 3600.0
+    bulk_retries: int = 3
+    retry_after_s: int = 5
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(_DEFAULTS)
+        source = os.environ if environ is None else environ
+        env.update({k: v for k, v in source.items() if k.startswith("TRACESEARCH_")})
+        settings = cls(
+            port=_int("TRACESEARCH_PORT", env["TRACESEARCH_PORT"], 1),
+            es_urls=tuple(u.strip().rstrip("/") for u in env["TRACESEARCH_ES_URL"].split(",") if u.strip()),
+            es_username=env["TRACESEARCH_ES_USERNAME"],
+            es_password=env["TRACESEARCH_ES_PASSWORD"],
+            es_api_key=env["TRACESEARCH_ES_API_KEY"],
+            es_ca_certs=env["TRACESEARCH_ES_CA_CERTS"],
+            es_verify_certs=_bool("TRACESEARCH_ES_VERIFY_CERTS", env["TRACESEARCH_ES_VERIFY_CERTS"]),
+            es_timeout_s=parse_seconds("TRACESEARCH_ES_TIMEOUT", env["TRACESEARCH_ES_TIMEOUT"]),
+            index_prefix=env["TRACESEARCH_INDEX_PREFIX"].strip().lower(),
+            index_shards=_int("TRACESEARCH_INDEX_SHARDS", env["TRACESEARCH_INDEX_SHARDS"], 1),
+            index_replicas=_int("TRACESEARCH_INDEX_REPLICAS", env["TRACESEARCH_INDEX_REPLICAS"]),
+            index_refresh_interval=env["TRACESEARCH_INDEX_REFRESH_INTERVAL"],
+            install_templates=_bool("TRACESEARCH_INSTALL_TEMPLATES", env["TRACESEARCH_INSTALL_TEMPLATES"]),
+            max_request_bytes=_int("TRACESEARCH_MAX_REQUEST_BYTES", env["TRACESEARCH_MAX_REQUEST_BYTES"], 1024),
+            max_attributes_per_span=_int(
+                "TRACESEARCH_MAX_ATTRIBUTES_PER_SPAN", env["TRACESEARCH_MAX_ATTRIBUTES_PER_SPAN"], 1
+            ),
+            max_attribute_value_bytes=_int(
+                "TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES", env["TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES"], 16
+            ),
+            max_nesting_depth=_int("TRACESEARCH_MAX_NESTING_DEPTH", env["TRACESEARCH_MAX_NESTING_DEPTH"], 1),
+            trace_lookback_s=parse_seconds("TRACESEARCH_TRACE_LOOKBACK", env["TRACESEARCH_TRACE_LOOKBACK"]),
+            search_lookback_s=parse_seconds("TRACESEARCH_SEARCH_LOOKBACK", env["TRACESEARCH_SEARCH_LOOKBACK"]),
+            max_trace_duration_s=parse_seconds("TRACESEARCH_MAX_TRACE_DURATION", env["TRACESEARCH_MAX_TRACE_DURATION"]),
+            bulk_retries=_int("TRACESEARCH_BULK_RETRIES", env["TRACESEARCH_BULK_RETRIES"]),
+            retry_after_s=_int("TRACESEARCH_RETRY_AFTER_SECONDS", env["TRACESEARCH_RETRY_AFTER_SECONDS"], 1),
+            extra={k: v for k, v in env.items() if k not in _DEFAULTS},
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Cross-field checks, run once at start so a bad deployment fails loudly, not at first request."""
+        if not self.es_urls:
+            raise SettingsError("TRACESEARCH_ES_URL is empty")
+        if self.es_api_key and (self.es_username or self.es_password):
+            raise SettingsError("set TRACESEARCH_ES_API_KEY or TRACESEARCH_ES_USERNAME/PASSWORD, not both")
+        if bool(self.es_username) != bool(self.es_password):
+            raise SettingsError("TRACESEARCH_ES_USERNAME and TRACESEARCH_ES_PASSWORD go together")
+        if not self.index_prefix or not self.index_prefix.replace("-", "").replace("_", "").isalnum():
+            raise SettingsError(f"TRACESEARCH_INDEX_PREFIX={self.index_prefix!r}: use letters, digits, - and _")
+        if self.trace_lookback_s > 400 * 86400:
+            raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
+
+
+def settings_table() -> str:
+    """The README's configuration table, from the one list of variables."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{v.name}` | `{v.default}` | {v.meaning} |" for v in VARIABLES]
+    return "\n".join(rows)

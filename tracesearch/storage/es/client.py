@@ -1,0 +1,30 @@
+"""One factory for the Elasticsearch client, used by the service, the ingester and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from tracesearch.settings import Settings
+
+
+def make_client(settings: Settings) -> Elasticsearch:
+    """A client with no retries of its own: the writer retries with backoff and tells transient
+    failures from bad documents, which the client's blind retries would blur."""
+    options: dict[str, Any] = {
+        "request_timeout": settings.es_timeout_s,
+        "max_retries": 0,
+        "retry_on_timeout": False,
+        "http_compress": False,
+    }
+    if settings.es_api_key:
+        options["api_key"] = settings.es_api_key
+    elif settings.es_username:
+        options["basic_auth"] = (settings.es_username, settings.es_password)
+    if settings.es_ca_certs:
+        options["ca_certs"] = settings.es_ca_certs
+    if not settings.es_verify_certs:
+        options["verify_certs"] = False
+        options["ssl_show_warn"] = False
+    return Elasticsearch(list(settings.es_urls), **options)

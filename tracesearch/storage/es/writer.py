@@ -1,0 +1,91 @@
+"""Bulk writes of spans, read back item by item."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import elasticsearch
+from elasticsearch import Elasticsearch
+
+from tracesearch.model import Span
+from tracesearch.storage.base import RejectedSpan, StorageUnavailable, WriteResult
+from tracesearch.storage.es.document import to_bulk_lines
+from tracesearch.storage.es.indices import span_index_for
+
+log = logging.getLogger(__name__)
+
+_BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+_TRANSPORT_ERRORS = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
+
+
+def is_transient(status: int) -> bool:
+    """429 and 5xx mean "not now"; every other 4xx means "never" (a poison document)."""
+    return status == 429 or status >= 500
+
+
+class EsSpanWriter:
+    """SpanWriter on Elasticsearch ``_bulk`` with ``create`` and deterministic ids.
+
+    Items that answer 201 or 409 (already there) are stored. Items that answer 429/5xx are sent
+    again, alone, with exponential backoff; when the retries run out the whole call raises
+    ``StorageUnavailable``. Other 4xx items are rejected with Elasticsearch's reason.
+    """
+
+    def __init__(self, client: Elasticsearch, index_prefix: str, retries: int = 3, backoff_s: float = 0.2):
+        self._client = client
+        self._prefix = index_prefix
+        self._retries = retries
+        self._backoff_s = backoff_s
+
+    def write(self, spans: Sequence[Span]) -> WriteResult:
+        result = WriteResult()
+        pending = list(spans)
+        attempt = 0
+        while pending:
+            pending = self._write_once(pending, result)
+            if not pending:
+                break
+            attempt += 1
+            if attempt > self._retries:
+                raise StorageUnavailable(f"Elasticsearch kept refusing {len(pending)} spans (429/5xx)")
+            time.sleep(self._backoff_s * 2 ** (attempt - 1))
+        return result
+
+    def _write_once(self, spans: list[Span], result: WriteResult) -> list[Span]:
+        body = b"".join(to_bulk_lines(span_index_for(self._prefix, s.start_ns), s) for s in spans)
+        try:
+            # Pre-serialised NDJSON: the client sends bytes as they are, skipping a second serialisation.
+            response = self._client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageUnavailable(f"Elasticsearch unreachable: {exc}") from exc
+        except elasticsearch.ApiError as exc:
+            if is_transient(exc.meta.status):
+                return spans
+            raise StorageUnavailable(f"Elasticsearch refused the bulk request: {exc}") from exc
+        answer = response.body
+        if not answer.get("errors"):
+            result.stored += len(spans)
+            return []
+        return self._classify(spans, answer["items"], result)
+
+    def _classify(self, spans: list[Span], items: list[dict[str, Any]], result: WriteResult) -> list[Span]:
+        retry: list[Span] = []
+        for span, item in zip(spans, items, strict=True):
+            outcome = item["create"]
+            status = outcome["status"]
+            if status < 300:
+                result.stored += 1
+            elif status == 409:
+                result.stored += 1
+                result.duplicates += 1
+            elif is_transient(status):
+                retry.append(span)
+            else:
+                error = outcome.get("error", {})
+                reason = f"{error.get('type', 'error')}: {error.get('reason', 'rejected by Elasticsearch')}"
+                result.rejected.append(RejectedSpan(span, reason))
+                log.warning("span %s/%s rejected by Elasticsearch: %s", span.trace_id, span.span_id, reason)
+        return retry
