@@ -24,8 +24,9 @@ demo: $(STAMP) ## start everything, send real traces from instrumented services,
 	$(PY) -m devstack up
 	$(PY) -m demo run
 
-test: $(STAMP) lint ## lint, type-check and run every test (starts the real Elasticsearch and Kafka)
+test: $(STAMP) lint ## lint, type-check, every test on Elasticsearch 8, then the integration suite on Elasticsearch 9
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-es9
 
 test-unit: $(STAMP) ## tests that need no server
 	$(PY) -m pytest -q tests/unit tests/devstack tests/demo

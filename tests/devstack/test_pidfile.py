@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,5 +70,12 @@ def test_unreaped_child_counts_as_dead() -> None:
 
 
 def test_find_by_marker(sleeper: subprocess.Popen[bytes]) -> None:
-    assert pidfile.find_by_marker("devstack-pidfile-test") == sleeper.pid
+    # Right after Popen the child may not have exec'd yet, so its command line is still ours.
+    found = None
+    for _ in range(100):
+        found = pidfile.find_by_marker("devstack-pidfile-test")
+        if found is not None:
+            break
+        time.sleep(0.02)
+    assert found == sleeper.pid
     assert pidfile.find_by_marker("no-such-marker-" + "x" * 20) is None
