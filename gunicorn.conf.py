@@ -1,6 +1,8 @@
 """gunicorn settings; every value can be overridden on the command line or with GUNICORN_CMD_ARGS."""
 
 import os
+import shutil
+import tempfile
 
 bind = f"127.0.0.1:{os.environ.get('TRACESEARCH_PORT', '4318')}"
 # Threads overlap the waits on Elasticsearch/Kafka; processes use the cores.
@@ -13,3 +15,30 @@ keepalive = 30
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+
+# /metrics adds up the counters of every worker (prometheus_client multiprocess mode); the folder
+# must exist before a worker imports prometheus_client, and start empty.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tracesearch-metrics-")
+_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def on_starting(server: object) -> None:
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Flush the Kafka producer of the worker before it goes (SIGTERM, max_requests, reload)."""
+    app = getattr(getattr(worker, "wsgi", None), "extensions", {}) if worker else {}
+    runtime = app.get("tracesearch") if isinstance(app, dict) else None
+    if runtime is not None:
+        runtime.close()
+
+
+def child_exit(server: object, worker: object) -> None:
+    # Imported here, not at the top: prometheus_client picks its storage when first imported, and
+    # the workers forked from this process must see PROMETHEUS_MULTIPROC_DIR by then.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

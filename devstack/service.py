@@ -28,6 +28,7 @@ from devstack.settings import (
 
 SERVICE_START_TIMEOUT = 60.0
 INGESTER_SETTLE_SECONDS = 2.0
+INGESTER_METRICS_PORT = 9464  # the ingester's own /metrics (Prometheus exporter's customary port)
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,13 @@ def ingester_spec(settings: Settings, repo: Path = REPO_ROOT) -> process.Process
         name="ingester",
         argv=[sys.executable, "-m", "tracesearch", "ingester"],
         cwd=repo,
-        env=app_env(settings),
+        env={**app_env(settings), "TRACESEARCH_INGESTER_METRICS_PORT": str(INGESTER_METRICS_PORT)},
         log_path=processes_dir(repo) / "ingester.log",
         pid_path=processes_dir(repo) / "ingester.pid",
         marker="tracesearch ingester",
         health=None,
         settle_seconds=INGESTER_SETTLE_SECONDS,
-        endpoint=f"consumes {settings.kafka_bootstrap}",
+        endpoint=f"consumes {settings.kafka_bootstrap}; metrics http://{LOCALHOST}:{INGESTER_METRICS_PORT}/metrics",
         requires=(repo / "tracesearch" / "__main__.py",),
     )
 

@@ -52,7 +52,8 @@ class Settings:
     kafka_port: int = DEFAULT_KAFKA_PORT
     kafka_external_bootstrap: str | None = None
     service_port: int = DEFAULT_SERVICE_PORT
-    pipeline: str = "direct"
+    # `make up` runs the Kafka topology unless TRACESEARCH_PIPELINE=direct says otherwise.
+    pipeline: str = "kafka"
     java_home: str | None = None
     java21_home: str | None = None
 
@@ -75,7 +76,7 @@ class Settings:
             kafka_port=kafka_port,
             kafka_external_bootstrap=_external(env.get(ENV_KAFKA_BOOTSTRAP), own=f"{LOCALHOST}:{kafka_port}"),
             service_port=_port(env, ENV_SERVICE_PORT, DEFAULT_SERVICE_PORT),
-            pipeline=(env.get(ENV_PIPELINE, "").strip().lower() or "direct"),
+            pipeline=(env.get(ENV_PIPELINE, "").strip().lower() or "kafka"),
             java_home=env.get(ENV_JAVA_HOME) or None,
             java21_home=env.get(ENV_JAVA21_HOME) or None,
         )

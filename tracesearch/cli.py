@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("install-templates", help="install the Elasticsearch index templates (idempotent)")
     commands.add_parser("settings-table", help="print the configuration table of the README")
+    commands.add_parser("ingester", help="consume the Kafka span topic and write to Elasticsearch")
     args = parser.parse_args(argv)
     if args.command == "settings-table":
         print(settings_table())
@@ -31,4 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "ingester":
+        import logging
+
+        from tracesearch.pipeline.ingester import run_ingester
+        from tracesearch.runtime import Runtime
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.getLogger("elastic_transport").setLevel(logging.WARNING)
+        logging.getLogger("kafka").setLevel(logging.WARNING)
+        return run_ingester(Runtime(settings))
     return _install_templates(settings)

@@ -51,7 +51,18 @@ class Runtime:
 
     @cached_property
     def sink(self) -> SpanSink:
+        if self.settings.pipeline == "kafka":
+            from tracesearch.pipeline.kafka_sink import KafkaSink
+
+            return KafkaSink(self.settings)
         return DirectSink(self.writer)
+
+    def close(self) -> None:
+        """Flush what the process still holds (gunicorn worker exit, SIGTERM)."""
+        sink = self.__dict__.get("sink")
+        close = getattr(sink, "close", None)
+        if close is not None:
+            close()
 
     def ensure_templates(self) -> None:
         """Install index templates once per process before the first write, so no daily index is ever

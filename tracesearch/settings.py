@@ -49,6 +49,25 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TRACESEARCH_MAX_TRACE_DURATION", "1h", "Padding around a search window when fetching whole traces."),
     Variable("TRACESEARCH_BULK_RETRIES", "3", "Retries of a bulk write on 429/5xx/connection errors before giving up."),
     Variable("TRACESEARCH_RETRY_AFTER_SECONDS", "5", "Retry-After sent with 503/429 answers."),
+    Variable("TRACESEARCH_PIPELINE", "direct", "`direct`: receivers write to Elasticsearch; `kafka`: through Kafka."),
+    Variable("TRACESEARCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (comma-separated)."),
+    Variable(
+        "TRACESEARCH_KAFKA_TOPIC", "tracesearch-spans", "Topic of span batches (OTLP protobuf, keyed by trace id)."
+    ),
+    Variable(
+        "TRACESEARCH_KAFKA_DLQ_TOPIC", "tracesearch-spans-dlq", "Dead-letter topic of spans Elasticsearch refused."
+    ),
+    Variable("TRACESEARCH_KAFKA_GROUP", "tracesearch-ingester", "Consumer group of the ingesters."),
+    Variable("TRACESEARCH_KAFKA_PARTITIONS", "4", "Partitions of the span topic when we create it."),
+    Variable("TRACESEARCH_KAFKA_ACK_TIMEOUT", "10s", "How long a receiver waits for the broker's ack before a 503."),
+    Variable(
+        "TRACESEARCH_KAFKA_BUFFER_BYTES", str(64 * 1024 * 1024), "Bytes in flight to Kafka per process; over it: 429."
+    ),
+    Variable(
+        "TRACESEARCH_INGEST_BATCH_BYTES", str(5 * 1024 * 1024), "Ingester bulk size: write once this many bytes wait."
+    ),
+    Variable("TRACESEARCH_INGEST_BATCH_WAIT", "200ms", "Ingester bulk time: write at least this often."),
+    Variable("TRACESEARCH_INGESTER_METRICS_PORT", "0", "Port of the ingester's own /metrics (0: none)."),
 )
 
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
@@ -114,6 +133,17 @@ class Settings:
     max_trace_duration_s: float = 3600.0
     bulk_retries: int = 3
     retry_after_s: int = 5
+    pipeline: str = "direct"
+    kafka_bootstrap: tuple[str, ...] = ("127.0.0.1:9092",)
+    kafka_topic: str = "tracesearch-spans"
+    kafka_dlq_topic: str = "tracesearch-spans-dlq"
+    kafka_group: str = "tracesearch-ingester"
+    kafka_partitions: int = 4
+    kafka_ack_timeout_s: float = 10.0
+    kafka_buffer_bytes: int = 64 * 1024 * 1024
+    ingest_batch_bytes: int = 5 * 1024 * 1024
+    ingest_batch_wait_s: float = 0.2
+    ingester_metrics_port: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -148,6 +178,17 @@ class Settings:
             max_trace_duration_s=parse_seconds("TRACESEARCH_MAX_TRACE_DURATION", env["TRACESEARCH_MAX_TRACE_DURATION"]),
             bulk_retries=_int("TRACESEARCH_BULK_RETRIES", env["TRACESEARCH_BULK_RETRIES"]),
             retry_after_s=_int("TRACESEARCH_RETRY_AFTER_SECONDS", env["TRACESEARCH_RETRY_AFTER_SECONDS"], 1),
+            pipeline=env["TRACESEARCH_PIPELINE"].strip().lower(),
+            kafka_bootstrap=tuple(b.strip() for b in env["TRACESEARCH_KAFKA_BOOTSTRAP"].split(",") if b.strip()),
+            kafka_topic=env["TRACESEARCH_KAFKA_TOPIC"],
+            kafka_dlq_topic=env["TRACESEARCH_KAFKA_DLQ_TOPIC"],
+            kafka_group=env["TRACESEARCH_KAFKA_GROUP"],
+            kafka_partitions=_int("TRACESEARCH_KAFKA_PARTITIONS", env["TRACESEARCH_KAFKA_PARTITIONS"], 1),
+            kafka_ack_timeout_s=parse_seconds("TRACESEARCH_KAFKA_ACK_TIMEOUT", env["TRACESEARCH_KAFKA_ACK_TIMEOUT"]),
+            kafka_buffer_bytes=_int("TRACESEARCH_KAFKA_BUFFER_BYTES", env["TRACESEARCH_KAFKA_BUFFER_BYTES"], 1024),
+            ingest_batch_bytes=_int("TRACESEARCH_INGEST_BATCH_BYTES", env["TRACESEARCH_INGEST_BATCH_BYTES"], 1024),
+            ingest_batch_wait_s=parse_seconds("TRACESEARCH_INGEST_BATCH_WAIT", env["TRACESEARCH_INGEST_BATCH_WAIT"]),
+            ingester_metrics_port=_int("TRACESEARCH_INGESTER_METRICS_PORT", env["TRACESEARCH_INGESTER_METRICS_PORT"]),
             extra={k: v for k, v in env.items() if k not in _DEFAULTS},
         )
         settings.check()
@@ -163,6 +204,10 @@ class Settings:
             raise SettingsError("TRACESEARCH_ES_USERNAME and TRACESEARCH_ES_PASSWORD go together")
         if not self.index_prefix or not self.index_prefix.replace("-", "").replace("_", "").isalnum():
             raise SettingsError(f"TRACESEARCH_INDEX_PREFIX={self.index_prefix!r}: use letters, digits, - and _")
+        if self.pipeline not in ("direct", "kafka"):
+            raise SettingsError(f"TRACESEARCH_PIPELINE={self.pipeline!r}: use direct or kafka")
+        if self.pipeline == "kafka" and not self.kafka_bootstrap:
+            raise SettingsError("TRACESEARCH_KAFKA_BOOTSTRAP is empty but TRACESEARCH_PIPELINE=kafka")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
 

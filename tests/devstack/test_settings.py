@@ -14,7 +14,7 @@ def test_defaults() -> None:
     assert settings.kafka_bootstrap == "127.0.0.1:9092"
     assert settings.kafka_controller_port == 9093
     assert settings.service_url == "http://127.0.0.1:4318"
-    assert not settings.kafka_pipeline
+    assert settings.kafka_pipeline  # make up runs the Kafka topology by default
 
 
 def test_ports_version_heap_and_pipeline_from_env() -> None:

@@ -45,7 +45,7 @@ def test_service_spec_binds_the_port_and_points_at_the_stack() -> None:
 
 
 def test_ingester_only_with_the_kafka_pipeline() -> None:
-    direct = [s.name for s in service.enabled_specs(Settings.from_env({}))]
+    direct = [s.name for s in service.enabled_specs(Settings.from_env({"TRACESEARCH_PIPELINE": "direct"}))]
     kafka = [s.name for s in service.enabled_specs(Settings.from_env({"TRACESEARCH_PIPELINE": "kafka"}))]
     assert direct == ["service"]
     assert kafka == ["service", "ingester"]

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 import elasticsearch
 
-from tracesearch.errors import Unavailable
+from tracesearch import metrics
+from tracesearch.errors import Overloaded, Unavailable
 from tracesearch.model import DecodedBatch, Rejection
+from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded
 from tracesearch.runtime import Runtime
 from tracesearch.storage.base import StorageUnavailable
 
@@ -27,18 +29,26 @@ class IngestOutcome:
         return "; ".join(parts)
 
 
-def ingest(runtime: Runtime, batch: DecodedBatch) -> IngestOutcome:
-    """Store the valid spans of a batch; raise ``Unavailable`` when nothing can be promised."""
+def ingest(runtime: Runtime, batch: DecodedBatch, transport: str) -> IngestOutcome:
+    """Make the valid spans of a batch durable; raise ``Unavailable``/``Overloaded`` when nothing
+    can be promised (the client retries the whole batch; writes are idempotent)."""
+    metrics.SPANS_RECEIVED.labels(transport).inc(len(batch.spans) + len(batch.rejected))
+    if batch.rejected:
+        metrics.SPANS_REJECTED.labels(transport, "decode").inc(len(batch.rejected))
     outcome = IngestOutcome(rejected=list(batch.rejected), warnings=list(batch.warnings))
     if not batch.spans:
         return outcome
+    retry_after = runtime.settings.retry_after_s
     try:
-        runtime.ensure_templates()
+        if runtime.settings.pipeline == "direct":
+            runtime.ensure_templates()
         result = runtime.sink.submit(batch.spans)
-    except (StorageUnavailable, elasticsearch.TransportError, elasticsearch.ApiError) as exc:
-        raise Unavailable(
-            f"spans not stored, retry later: {exc}", retry_after_s=runtime.settings.retry_after_s
-        ) from exc
+    except SinkOverloaded as exc:
+        raise Overloaded(f"too much in flight, retry later: {exc}", retry_after_s=retry_after) from exc
+    except (StorageUnavailable, BrokerUnavailable, elasticsearch.TransportError, elasticsearch.ApiError) as exc:
+        raise Unavailable(f"spans not stored, retry later: {exc}", retry_after_s=retry_after) from exc
+    if result.rejected:
+        metrics.SPANS_REJECTED.labels(transport, "storage").inc(len(result.rejected))
     outcome.accepted = result.accepted
     outcome.rejected.extend(result.rejected)
     return outcome

@@ -15,6 +15,14 @@ from tracesearch.model import Rejection, Span
 from tracesearch.storage.base import SpanWriter
 
 
+class BrokerUnavailable(RuntimeError):
+    """Kafka did not acknowledge in time; nothing of the batch is promised, retry it whole."""
+
+
+class SinkOverloaded(RuntimeError):
+    """More bytes in flight than the configured buffer; retry after a pause."""
+
+
 @dataclass(slots=True)
 class SubmitResult:
     accepted: int = 0

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, request
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from tracesearch import metrics
 from tracesearch.codecs import otlp_json, otlp_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.errors import ApiError, BadRequest, UnsupportedMediaType
@@ -18,6 +19,7 @@ bp = Blueprint("otlp", __name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+_TRANSPORTS = {PROTOBUF: "otlp_proto", JSON: "otlp_json"}
 _DECODERS = {PROTOBUF: otlp_proto.decode_export_request, JSON: otlp_json.decode_export_request}
 # google.rpc.Code numbers for the Status body
 _RPC_CODE = {400: 3, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}
@@ -48,7 +50,7 @@ def export_traces() -> Response:
         batch = decoder(body, runtime.limits)
     except DecodeError as exc:
         raise BadRequest(f"cannot decode OTLP {kind} body: {exc}", field=exc.field) from exc
-    return _success(ingest(runtime, batch), kind)
+    return _success(ingest(runtime, batch, _TRANSPORTS[kind]), kind)
 
 
 def _success(outcome: IngestOutcome, kind: str) -> Response:
@@ -65,6 +67,12 @@ def _success(outcome: IngestOutcome, kind: str) -> Response:
             "errorMessage": reply.partial_success.error_message,
         }
     return Response(orjson.dumps(body), 200, mimetype=JSON)
+
+
+@bp.after_request
+def count_request(response: Response) -> Response:
+    metrics.REQUESTS.labels(_TRANSPORTS.get(media_type(request.content_type), "otlp_other"), response.status_code).inc()
+    return response
 
 
 @bp.errorhandler(ApiError)

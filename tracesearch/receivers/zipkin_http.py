@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from tracesearch import metrics
 from tracesearch.codecs import zipkin_json, zipkin_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.errors import BadRequest, UnsupportedMediaType
@@ -19,6 +20,13 @@ _DECODERS = {
     "application/x-protobuf": zipkin_proto.decode_spans,
     "application/protobuf": zipkin_proto.decode_spans,
 }
+
+
+@bp.after_request
+def count_request(response: Response) -> Response:
+    transport = "zipkin_proto" if "protobuf" in media_type(request.content_type) else "zipkin_json"
+    metrics.REQUESTS.labels(transport, response.status_code).inc()
+    return response
 
 
 @bp.post("/api/v2/spans")
@@ -39,7 +47,7 @@ def post_spans() -> Response:
         batch = decoder(body, runtime.limits)
     except DecodeError as exc:
         raise BadRequest(f"cannot decode Zipkin v2 spans: {exc}", field=exc.field) from exc
-    outcome = ingest(runtime, batch)
+    outcome = ingest(runtime, batch, "zipkin_proto" if "protobuf" in kind else "zipkin_json")
     if outcome.rejected:
         # Zipkin has no partial success: say exactly which spans were refused; the others are stored.
         raise BadRequest(

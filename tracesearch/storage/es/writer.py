@@ -10,6 +10,7 @@ from typing import Any
 import elasticsearch
 from elasticsearch import Elasticsearch
 
+from tracesearch import metrics
 from tracesearch.model import Span
 from tracesearch.storage.base import RejectedSpan, StorageUnavailable, WriteResult
 from tracesearch.storage.es.document import to_bulk_lines
@@ -49,6 +50,7 @@ class EsSpanWriter:
             if not pending:
                 break
             attempt += 1
+            metrics.BULK_RETRIES.inc()
             if attempt > self._retries:
                 raise StorageUnavailable(f"Elasticsearch kept refusing {len(pending)} spans (429/5xx)")
             time.sleep(self._backoff_s * 2 ** (attempt - 1))
@@ -56,6 +58,7 @@ class EsSpanWriter:
 
     def _write_once(self, spans: list[Span], result: WriteResult) -> list[Span]:
         body = b"".join(to_bulk_lines(span_index_for(self._prefix, s.start_ns), s) for s in spans)
+        started = time.perf_counter()
         try:
             # Pre-serialised NDJSON: the client sends bytes as they are, skipping a second serialisation.
             response = self._client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
@@ -65,11 +68,16 @@ class EsSpanWriter:
             if is_transient(exc.meta.status):
                 return spans
             raise StorageUnavailable(f"Elasticsearch refused the bulk request: {exc}") from exc
+        metrics.BULK_SECONDS.observe(time.perf_counter() - started)
         answer = response.body
         if not answer.get("errors"):
             result.stored += len(spans)
+            metrics.SPANS_INDEXED.inc(len(spans))
             return []
-        return self._classify(spans, answer["items"], result)
+        stored_before = result.stored
+        retry = self._classify(spans, answer["items"], result)
+        metrics.SPANS_INDEXED.inc(result.stored - stored_before)
+        return retry
 
     def _classify(self, spans: list[Span], items: list[dict[str, Any]], result: WriteResult) -> list[Span]:
         retry: list[Span] = []
@@ -81,6 +89,7 @@ class EsSpanWriter:
             elif status == 409:
                 result.stored += 1
                 result.duplicates += 1
+                metrics.SPANS_DUPLICATE.inc()
             elif is_transient(status):
                 retry.append(span)
             else:

@@ -1,0 +1,48 @@
+"""Entry point: find Elasticsearch, run the benchmarks in order, write the report."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from bench import es, ingest, querybench, report
+from bench.config import Config, parse_args
+from bench.log import say
+from bench.machine import describe
+
+
+def _es_url() -> str:
+    """TRACESEARCH_ES_URL when set, else the dev stack's node (started if it is not running)."""
+    if os.environ.get("TRACESEARCH_ES_URL"):
+        return os.environ["TRACESEARCH_ES_URL"].split(",")[0].strip().rstrip("/")
+    from devstack import elasticsearch
+
+    return elasticsearch.ensure_running().rstrip("/")
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SystemExit unwinds through the finally blocks that stop the service and drop the bench indices.
+    raise SystemExit(128 + signum)
+
+
+def run(config: Config) -> str:
+    es_url = _es_url()
+    node = es.node(es_url)
+    machine = describe(es_url, node)
+    say(f"Elasticsearch {node.version} at {es_url}, heap {machine.es_heap_mib} MiB; load {machine.load_1min:.2f}")
+    ingest_result = None if config.skip_ingest else ingest.run(config, es_url, node.pid)
+    query_result = None if config.skip_query else querybench.run(config, es_url)
+    return report.render(config, machine, os.getloadavg()[0], ingest_result, query_result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    text = run(config)
+    config.output.write_text(text)
+    say(f"report written to {config.output}")
+    print(text)
+    return 0

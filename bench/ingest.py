@@ -1,0 +1,185 @@
+"""Benchmarks 1 and 2: OTLP ingest through the service, and the raw ``_bulk`` ceiling on the same spans.
+
+Repeats alternate service and ceiling, so a slow drift of the machine (page cache, JIT, another
+process) affects both alike. Each repeat starts from empty indices of the same prefixes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from bench import es, hotpath, loadgen, procs, service, stats, workload
+from bench.config import Config
+from bench.log import say
+from tracesearch.storage.es.indices import span_index_pattern
+
+OTLP_HEADERS = {"Content-Type": "application/x-protobuf"}
+BULK_HEADERS = {"Content-Type": "application/x-ndjson"}
+# The smallest answer that still says whether any item failed; the ceiling must not pay for more.
+BULK_PATH = "/_bulk?filter_path=errors"
+BULK_OK = b'{"errors":false}'
+SETTLE_S = 3.0
+HOTPATH_BODIES = 40
+
+
+@dataclass
+class Phase:
+    """One measured pass over the workload."""
+
+    name: str
+    spans: int
+    seconds: float
+    batch_latency_p50_s: float
+    service_cpu_s: float | None
+    es_cpu_s: float | None
+    loadgen_cpu_s: float
+    other_cpu_s: float
+    machine_busy_s: float
+    stored: int
+
+    @property
+    def spans_per_s(self) -> float:
+        return self.spans / self.seconds
+
+    def busy_share(self, cores: int) -> float:
+        """How much of the machine's CPU was in use: near 100% means the phase was CPU-bound."""
+        return self.machine_busy_s / (self.seconds * cores)
+
+    def us_per_span(self, cpu_s: float | None) -> float | None:
+        return None if cpu_s is None else cpu_s * 1e6 / self.spans
+
+
+@dataclass
+class IngestResult:
+    ingest: list[Phase]
+    ceiling: list[Phase]
+    work: workload.WorkloadInfo
+    concurrency: int
+    hot: hotpath.HotPath | None = None
+
+    @property
+    def ingest_median(self) -> float:
+        return stats.median([p.spans_per_s for p in self.ingest])
+
+    @property
+    def ceiling_median(self) -> float:
+        return stats.median([p.spans_per_s for p in self.ceiling])
+
+    @property
+    def ratio(self) -> float:
+        return self.ingest_median / self.ceiling_median
+
+
+def check_otlp(status: int, body: bytes) -> str | None:
+    if status == 200 and not body:
+        return None  # an empty ExportTraceServiceResponse: no partialSuccess
+    if status == 200:
+        reply = ExportTraceServiceResponse.FromString(body)
+        if not reply.HasField("partial_success"):
+            return None
+        partial = reply.partial_success
+        return f"partialSuccess: {partial.rejected_spans} rejected: {partial.error_message[:300]}"
+    return f"HTTP {status}: {body[:300]!r}"
+
+
+def check_bulk(status: int, body: bytes) -> str | None:
+    return None if status == 200 and body == BULK_OK else f"HTTP {status}: {body[:300]!r}"
+
+
+def _measure(
+    name: str,
+    post: Callable[[list[bytes]], loadgen.LoadResult],
+    warmup: list[bytes],
+    bodies: list[bytes],
+    spans: int,
+    service_cpu: Callable[[], float] | None,
+    es_pid: int | None,
+) -> tuple[Phase, list[str]]:
+    failures = post(warmup).failures
+    time.sleep(SETTLE_S)  # let the index creation and the first refreshes finish outside the timing
+
+    def sample() -> tuple[float, float, float, float]:
+        service_s = service_cpu() if service_cpu else 0.0
+        es_s = procs.cpu_seconds(es_pid) if es_pid else 0.0
+        return service_s, es_s, procs.own_cpu(), procs.machine_busy_seconds()
+
+    before = sample()
+    result = post(bodies)
+    after = sample()
+    used = [a - b for a, b in zip(after, before, strict=True)]
+    failures += result.failures
+    if result.reconnects:
+        failures.append(f"{result.reconnects} connections were dropped and reopened")
+    phase = Phase(
+        name=name,
+        spans=spans,
+        seconds=result.seconds,
+        batch_latency_p50_s=stats.median(result.latencies_s),
+        service_cpu_s=used[0] if service_cpu else None,
+        es_cpu_s=used[1] if es_pid else None,
+        loadgen_cpu_s=used[2],
+        other_cpu_s=max(0.0, used[3] - used[0] - used[1] - used[2]),
+        machine_busy_s=used[3],
+        stored=0,
+    )
+    return phase, failures
+
+
+def _verify_and_clear(es_url: str, prefix: str, phase: Phase, expected: int, failures: list[str]) -> None:
+    phase.stored = es.count(es_url, prefix)
+    if failures or phase.stored != expected:
+        raise RuntimeError(
+            f"{phase.name}: {len(failures)} failed requests, {phase.stored} spans stored of {expected} sent: "
+            + "; ".join(failures[:5])
+        )
+    es.delete_indices(es_url, span_index_pattern(prefix))
+    time.sleep(SETTLE_S)
+
+
+def run(config: Config, es_url: str, es_pid: int | None) -> IngestResult:
+    run_id = uuid.uuid4().hex[:8]
+    ingest_prefix, bulk_prefix = f"bench-ingest-{run_id}", f"bench-bulk-{run_id}"
+    say(f"generating {config.spans} spans (+{config.warmup_batches} warm-up batches) of 4 services")
+    work = workload.prepare(config, bulk_prefix)
+    info = work.info()
+    say(
+        f"workload ready in {info.prepare_seconds:.0f}s: {len(work.otlp)} OTLP bodies of {info.otlp_kib:.0f} KiB, "
+        f"_bulk bodies of {info.bulk_kib:.0f} KiB"
+    )
+    expected = work.warmup_spans + work.spans
+    es_host, es_port = es.host_port(es_url)
+    result = IngestResult([], [], info, config.concurrency)
+    es.install(es_url, bulk_prefix)
+    running = service.start(es_url, ingest_prefix, config.workers, config.threads)
+    try:
+
+        def to_service(bodies: list[bytes]) -> loadgen.LoadResult:
+            return loadgen.post_all(running.port, "/v1/traces", OTLP_HEADERS, bodies, config.concurrency, check_otlp)
+
+        def to_bulk(bodies: list[bytes]) -> loadgen.LoadResult:
+            return loadgen.post_all(es_port, BULK_PATH, BULK_HEADERS, bodies, config.concurrency, check_bulk, es_host)
+
+        for repeat in range(1, config.repeats + 1):
+            phase, failures = _measure(
+                "tracesearch", to_service, work.warmup_otlp, work.otlp, work.spans, running.cpu_seconds, es_pid
+            )
+            _verify_and_clear(es_url, ingest_prefix, phase, expected, failures)
+            result.ingest.append(phase)
+            say(f"repeat {repeat}: tracesearch {phase.spans_per_s:,.0f} spans/s")
+            phase, failures = _measure("_bulk", to_bulk, work.warmup_bulk, work.bulk, work.spans, None, es_pid)
+            _verify_and_clear(es_url, bulk_prefix, phase, expected, failures)
+            result.ceiling.append(phase)
+            say(f"repeat {repeat}: raw _bulk {phase.spans_per_s:,.0f} spans/s")
+    finally:
+        service.stop(running)
+        es.drop_prefix(es_url, ingest_prefix)
+        es.drop_prefix(es_url, bulk_prefix)
+    # With the service stopped and Elasticsearch idle, the in-process timing has a core to itself.
+    say("timing the service's per-span steps in process")
+    result.hot = hotpath.measure(work.otlp[:HOTPATH_BODIES])
+    return result

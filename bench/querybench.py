@@ -1,0 +1,148 @@
+"""Benchmark 3: query latency of the Jaeger API over the stored data set.
+
+Searches use many different one-hour windows, services, tags and durations, so the figures are not
+those of one query answered from Elasticsearch's caches again and again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import dataset, latency, service, stats, synth
+from bench.config import Config
+from bench.log import say
+
+NS_PER_US = 1_000
+HOUR_US = 3600 * 1_000_000
+SEARCH_TAGS = (
+    {"http.request.method": "POST"},
+    {"db.system": "postgresql"},
+    {"app.tenant": "tenant-07"},
+    {"http.response.status_code": "503"},
+    {"app.sampled": "true"},
+)
+MIN_DURATIONS = ("5ms", "20ms", "50ms")
+LIMIT = 20
+
+
+@dataclass
+class Kind:
+    """One kind of request: its latencies and what the answers held."""
+
+    name: str
+    example: str
+    seconds: list[float]
+    traces: list[int]
+    spans: list[int]
+
+    @property
+    def p50_ms(self) -> float:
+        return stats.median(self.seconds) * 1000
+
+    @property
+    def p95_ms(self) -> float:
+        return stats.percentile(self.seconds, 95) * 1000
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.seconds) * 1000
+
+    @property
+    def mean_traces(self) -> float:
+        return sum(self.traces) / len(self.traces)
+
+    @property
+    def mean_spans(self) -> float:
+        return sum(self.spans) / len(self.spans)
+
+    @property
+    def empty_share(self) -> float:
+        return sum(1 for t in self.traces if t == 0) / len(self.traces)
+
+
+@dataclass
+class QueryResult:
+    data: dataset.Dataset
+    kinds: list[Kind]
+
+    def kind(self, name: str) -> Kind:
+        return next(k for k in self.kinds if k.name == name)
+
+
+def _window(rng: random.Random, data: dataset.Dataset) -> tuple[int, int]:
+    start_us = rng.randrange(data.start_ns // NS_PER_US, data.end_ns // NS_PER_US - HOUR_US)
+    return start_us, start_us + HOUR_US
+
+
+def _search_path(service_name: str, tags: dict[str, str], window: tuple[int, int], min_duration: str = "") -> str:
+    params = {"service": service_name, "tags": json.dumps(tags), "start": window[0], "end": window[1], "limit": LIMIT}
+    if min_duration:
+        params["minDuration"] = min_duration
+    return "/api/traces?" + urllib.parse.urlencode(params)
+
+
+def _paths(kind: str, n: int, rng: random.Random, data: dataset.Dataset) -> list[str]:
+    services = data.services
+    if kind == "trace_by_id":
+        return [f"/api/traces/{rng.choice(data.big_trace_ids)}" for _ in range(n)]
+    if kind == "search":
+        return [
+            _search_path(rng.choice(services), rng.choice(SEARCH_TAGS), _window(rng, data), rng.choice(MIN_DURATIONS))
+            for _ in range(n)
+        ]
+    if kind == "services":
+        return ["/api/services"] * n
+    words = synth.WORDS
+    return [_search_path(rng.choice(services), {"_text": rng.choice(words)}, _window(rng, data)) for _ in range(n)]
+
+
+def _check_traces(data: dataset.Dataset) -> Callable[[str, dict[str, object]], tuple[int, int]]:
+    def check(kind: str, answer: dict[str, object]) -> tuple[int, int]:
+        traces = answer["data"]
+        assert isinstance(traces, list)
+        if kind == "services":
+            if sorted(traces) != sorted(data.services):
+                raise RuntimeError(f"/api/services answered {traces}, expected {data.services}")
+            return 0, 0
+        spans = sum(len(t["spans"]) for t in traces)
+        if kind == "trace_by_id" and (len(traces) != 1 or spans != data.big_trace_spans):
+            raise RuntimeError(f"a 200-span trace came back with {len(traces)} traces, {spans} spans")
+        return len(traces), spans
+
+    return check
+
+
+KINDS = ("trace_by_id", "search", "services", "text_search")
+
+
+def run(config: Config, es_url: str) -> QueryResult:
+    data = dataset.ensure(config, es_url)
+    rng = random.Random(config.seed + 2)
+    check = _check_traces(data)
+    running = service.start(es_url, config.query_prefix, config.workers, config.threads)
+    kinds = []
+    try:
+        for kind in KINDS:
+            latency.get_each(running.port, _paths(kind, config.warmup_requests, rng, data))
+            paths = _paths(kind, config.requests, rng, data)
+            answers = latency.get_each(running.port, paths)
+            measured = Kind(kind, paths[0], [], [], [])
+            for path, answer in zip(paths, answers, strict=True):
+                if answer.status != 200:
+                    raise RuntimeError(f"GET {path}: HTTP {answer.status} {answer.body[:300]!r}")
+                # Parsed after the timing, so the client's JSON work is not part of any latency.
+                traces, spans = check(kind, json.loads(answer.body))
+                measured.seconds.append(answer.seconds)
+                measured.traces.append(traces)
+                measured.spans.append(spans)
+            kinds.append(measured)
+            say(f"{kind}: p50 {measured.p50_ms:.1f} ms, p95 {measured.p95_ms:.1f} ms over {len(answers)} requests")
+    finally:
+        service.stop(running)
+    if not config.keep_query_data:
+        dataset.drop(es_url, config.query_prefix)
+    return QueryResult(data, kinds)

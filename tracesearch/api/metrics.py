@@ -1,0 +1,15 @@
+"""``GET /metrics`` in Prometheus text format."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from tracesearch.metrics import exposition
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(body, 200, content_type=content_type)

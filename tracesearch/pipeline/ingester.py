@@ -1,0 +1,265 @@
+"""Pipeline mode, storage side: consume span messages, bulk-write them, commit only what is stored.
+
+At-least-once with idempotent writes gives exactly-once storage: offsets are committed only after
+Elasticsearch acknowledged every span of the batch (201, or 409 = already stored), a replay after a
+crash or rebalance writes the same document ids again, and a span Elasticsearch refuses for good goes
+to the dead-letter topic with the reason before its offset is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import CommitFailedError, KafkaError
+
+from tracesearch import metrics
+from tracesearch.codecs import otlp_proto
+from tracesearch.codecs.errors import DecodeError
+from tracesearch.model import Span
+from tracesearch.pipeline.kafka_sink import ensure_topics, make_producer
+from tracesearch.runtime import Runtime
+from tracesearch.storage.base import RejectedSpan, StorageUnavailable
+
+log = logging.getLogger(__name__)
+LAG_EVERY_S = 5.0
+MAX_BACKOFF_S = 10.0
+
+
+@dataclass(slots=True)
+class Batch:
+    records: list[Any] = field(default_factory=list)
+    size: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def offsets(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        """The offsets to commit: one past the last record of each partition."""
+        last: dict[TopicPartition, int] = {}
+        for record in self.records:
+            tp = TopicPartition(record.topic, record.partition)
+            last[tp] = max(last.get(tp, -1), record.offset)
+        return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
+
+
+class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.stop = threading.Event()
+        self.batch = Batch()
+        self.consumer: KafkaConsumer | None = None
+        self.dlq: KafkaProducer | None = None
+        self._rebalanced = threading.Event()
+        self._last_lag = 0.0
+
+    # -- rebalance listener: runs on the client's IO thread, which must not block, so it only
+    # -- raises a flag that the poll loop acts on.
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        log.info("partitions revoked: %s", sorted(str(tp) for tp in revoked))
+        self._rebalanced.set()
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", sorted(str(tp) for tp in assigned))
+        self._rebalanced.set()
+
+    def _after_rebalance(self) -> bool:
+        """After a rebalance, abandon the uncommitted batch and restart every partition at its
+        committed offset: the client would otherwise keep its own position for a partition it got
+        back, past the records we abandoned, and the next commit would skip them."""
+        if not self._rebalanced.is_set():
+            return False
+        assert self.consumer is not None
+        self._rebalanced.clear()
+        if self.batch.records:
+            log.info("rebalance: %d uncommitted records will be read again", len(self.batch.records))
+        self.batch = Batch()
+        for tp in self.consumer.assignment():
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+        return True
+
+    def run(self) -> None:
+        ensure_topics(self.settings)
+        self.runtime.ensure_templates()
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=list(self.settings.kafka_bootstrap),
+            group_id=self.settings.kafka_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=5000,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
+            max_poll_interval_ms=600_000,
+        )
+        self.consumer.subscribe([self.settings.kafka_topic], listener=self)
+        self.dlq = make_producer(self.settings)
+        log.info("ingester consuming %s as group %s", self.settings.kafka_topic, self.settings.kafka_group)
+        try:
+            while not self.stop.is_set():
+                self._fill()
+                if self.batch.records and self._batch_due():
+                    self._process()
+        finally:
+            # An unfinished batch is abandoned without committing: its records are consumed again.
+            self.consumer.close(autocommit=False)
+            if self.dlq is not None:
+                self.dlq.close(timeout=10)
+
+    def _batch_due(self) -> bool:
+        return (
+            self.batch.size >= self.settings.ingest_batch_bytes
+            or time.monotonic() - self.batch.started >= self.settings.ingest_batch_wait_s
+            or self.stop.is_set()
+        )
+
+    def _fill(self) -> None:
+        assert self.consumer is not None
+        if not self.batch.records:
+            self.batch = Batch()
+        wait = max(0.0, self.settings.ingest_batch_wait_s - (time.monotonic() - self.batch.started))
+        polled = self.consumer.poll(timeout_ms=int(wait * 1000) or 1)
+        if self._after_rebalance():
+            return  # records of this poll may come from stale positions: read them again
+        for records in polled.values():
+            self.batch.records.extend(records)
+            self.batch.size += sum(len(r.value or b"") for r in records)
+        self._report_lag()
+
+    def _decode(self) -> tuple[list[Span], list[tuple[Any, str]]]:
+        spans: list[Span] = []
+        bad: list[tuple[Any, str]] = []
+        for record in self.batch.records:
+            try:
+                decoded = otlp_proto.decode_export_request(record.value or b"", self.runtime.limits)
+            except DecodeError as exc:
+                bad.append((record, f"undecodable message: {exc}"))
+                continue
+            spans.extend(decoded.spans)
+        metrics.SPANS_RECEIVED.labels("kafka").inc(len(spans))
+        return spans, bad
+
+    def _process(self) -> None:
+        spans, bad = self._decode()
+        result = self._write_until_stored(spans)
+        if result is None:
+            return  # stopping, or every partition of the batch was revoked meanwhile
+        self._dead_letter(result, bad)
+        self._commit()
+
+    def _write_until_stored(self, spans: list[Span]) -> Any:
+        """Retry transient storage failures with backoff while the partitions wait (paused, so the
+        group keeps us as a member and no new records pile up)."""
+        assert self.consumer is not None
+        backoff = 0.5
+        while True:
+            try:
+                return self.runtime.writer.write(spans)
+            except StorageUnavailable as exc:
+                log.warning("storage unavailable, retrying in %.1fs: %s", backoff, exc)
+            if not self._wait_paused(backoff):
+                return None
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            if not self.batch.records:
+                return None  # every partition was revoked while we waited: the new owner writes them
+
+    def _wait_paused(self, seconds: float) -> bool:
+        assert self.consumer is not None
+        assignment = self.consumer.assignment()
+        self.consumer.pause(*assignment)
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                if self.stop.is_set():
+                    return False
+                self.consumer.poll(timeout_ms=200)  # heartbeats and rebalances; paused: no records
+                if self._after_rebalance():
+                    return True
+        finally:
+            self.consumer.resume(*self.consumer.assignment())
+        return True
+
+    def _dead_letter(self, result: Any, bad: list[tuple[Any, str]]) -> None:
+        rejected: list[RejectedSpan] = result.rejected
+        if not rejected and not bad:
+            return
+        assert self.dlq is not None
+        futures = []
+        for item in rejected:
+            futures.append(
+                self.dlq.send(
+                    self.settings.kafka_dlq_topic,
+                    key=item.span.trace_id.encode(),
+                    value=otlp_proto.encode_export_request([item.span]),
+                    headers=[("reason", item.reason.encode()), ("span_id", item.span.span_id.encode())],
+                )
+            )
+        for record, reason in bad:
+            futures.append(
+                self.dlq.send(
+                    self.settings.kafka_dlq_topic,
+                    key=record.key,
+                    value=record.value,
+                    headers=[("reason", reason.encode())],
+                )
+            )
+        for future in futures:
+            future.get(timeout=self.settings.kafka_ack_timeout_s)
+        metrics.SPANS_DEAD_LETTERED.inc(len(rejected))
+        metrics.SPANS_REJECTED.labels("kafka", "storage").inc(len(rejected))
+        log.warning("dead-lettered %d spans and %d messages", len(rejected), len(bad))
+
+    def _commit(self) -> None:
+        assert self.consumer is not None
+        offsets = self.batch.offsets()
+        assigned = self.consumer.assignment()
+        offsets = {tp: om for tp, om in offsets.items() if tp in assigned}
+        try:
+            if offsets:
+                self.consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # A rebalance took the partitions; the new owner re-reads and re-writes the same ids.
+            log.warning("commit refused after a rebalance, records will be consumed again: %s", exc)
+        self.batch = Batch()
+
+    def _report_lag(self) -> None:
+        assert self.consumer is not None
+        now = time.monotonic()
+        if now - self._last_lag < LAG_EVERY_S:
+            return
+        self._last_lag = now
+        try:
+            assignment = list(self.consumer.assignment())
+            ends = self.consumer.end_offsets(assignment)
+            for tp in assignment:
+                lag = max(0, ends.get(tp, 0) - self.consumer.position(tp))
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+        except KafkaError as exc:
+            log.debug("lag not measured: %s", exc)
+
+
+def run_ingester(runtime: Runtime) -> int:
+    ingester = Ingester(runtime)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current batch, then stopping", signum)
+        ingester.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if runtime.settings.ingester_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(runtime.settings.ingester_metrics_port, addr="127.0.0.1")
+    ingester.run()
+    return 0

@@ -1,0 +1,142 @@
+"""Pipeline mode, receiver side: spans go to a Kafka topic, keyed by trace id, acknowledged by all replicas.
+
+The topic carries one canonical encoding, an OTLP ``ExportTraceServiceRequest`` per message, so a
+message can be replayed, inspected with any OTLP tool, or consumed by another collector.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+
+from tracesearch import metrics
+from tracesearch.codecs.otlp_proto import encode_export_request
+from tracesearch.model import Span
+from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded, SubmitResult
+from tracesearch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Kafka's default message.max.bytes is 1 MB; stay under it with room for the record overhead.
+MAX_MESSAGE_BYTES = 900 * 1024
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the span and dead-letter topics if absent (a broker's auto-creation would give one partition)."""
+    admin = KafkaAdminClient(bootstrap_servers=list(settings.kafka_bootstrap), request_timeout_ms=10_000)
+    try:
+        for name in (settings.kafka_topic, settings.kafka_dlq_topic):
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, settings.kafka_partitions, 1)])
+    finally:
+        admin.close()
+
+
+def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
+    config: dict[str, Any] = {
+        "bootstrap_servers": list(settings.kafka_bootstrap),
+        "acks": "all",
+        "linger_ms": 5,
+        "batch_size": 512 * 1024,
+        "max_request_size": 8 * 1024 * 1024,
+        "request_timeout_ms": int(settings.kafka_ack_timeout_s * 1000),
+        "delivery_timeout_ms": int(settings.kafka_ack_timeout_s * 1000) + 5_000,
+        "max_block_ms": int(settings.kafka_ack_timeout_s * 1000),
+        "retries": 5,
+        "retry_backoff_ms": 200,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def messages_of(spans: Sequence[Span]) -> Iterator[tuple[bytes, bytes, int]]:
+    """(key, value, span count) per trace; a trace too big for one message is split in halves."""
+    by_trace: dict[str, list[Span]] = defaultdict(list)
+    for span in spans:
+        by_trace[span.trace_id].append(span)
+    for trace_id, group in by_trace.items():
+        yield from _chunks(trace_id.encode(), group)
+
+
+def _chunks(key: bytes, spans: list[Span]) -> Iterator[tuple[bytes, bytes, int]]:
+    value = encode_export_request(spans)
+    if len(value) <= MAX_MESSAGE_BYTES or len(spans) == 1:
+        yield key, value, len(spans)
+        return
+    half = len(spans) // 2
+    yield from _chunks(key, spans[:half])
+    yield from _chunks(key, spans[half:])
+
+
+class KafkaSink:
+    """Answers only after the broker acknowledged every message (acks=all); a bounded amount of
+    bytes may be in flight per process, beyond which requests are told to come back (429)."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._topics_ready = False
+
+    def _get_producer(self) -> KafkaProducer:
+        with self._lock:
+            if self._producer is None:
+                try:
+                    if not self._topics_ready:
+                        ensure_topics(self._settings)
+                        self._topics_ready = True
+                    self._producer = make_producer(self._settings)
+                except (KafkaError, OSError) as exc:
+                    raise BrokerUnavailable(
+                        f"Kafka unreachable at {','.join(self._settings.kafka_bootstrap)}: {exc}"
+                    ) from exc
+            return self._producer
+
+    def _reserve(self, size: int) -> None:
+        with self._lock:
+            if self._in_flight and self._in_flight + size > self._settings.kafka_buffer_bytes:
+                raise SinkOverloaded(f"{self._in_flight} bytes already in flight to Kafka")
+            self._in_flight += size
+
+    def _release(self, size: int) -> None:
+        with self._lock:
+            self._in_flight -= size
+
+    def submit(self, spans: Sequence[Span]) -> SubmitResult:
+        if not spans:
+            return SubmitResult()
+        producer = self._get_producer()
+        messages = list(messages_of(spans))
+        size = sum(len(value) for _, value, _ in messages)
+        self._reserve(size)
+        try:
+            futures = [producer.send(self._settings.kafka_topic, key=key, value=value) for key, value, _ in messages]
+            for future in futures:
+                future.get(timeout=self._settings.kafka_ack_timeout_s)
+        except KafkaTimeoutError as exc:
+            raise BrokerUnavailable(
+                f"Kafka did not acknowledge within {self._settings.kafka_ack_timeout_s}s: {exc}"
+            ) from exc
+        except KafkaError as exc:
+            raise BrokerUnavailable(f"Kafka refused the spans: {exc}") from exc
+        finally:
+            self._release(size)
+        metrics.SPANS_PRODUCED.inc(len(spans))
+        return SubmitResult(accepted=len(spans))
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Flush what is buffered (SIGTERM): every request already answered was acked anyway."""
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.flush(timeout=timeout_s)
+            producer.close(timeout=timeout_s)
