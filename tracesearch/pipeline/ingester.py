@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -76,16 +76,16 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         if not self._rebalanced.is_set():
             return False
         assert self.consumer is not None
-        self._rebalanced.clear()
         if self.batch.records:
             log.info("rebalance: %d uncommitted records will be read again", len(self.batch.records))
         self.batch = Batch()
         for tp in self.consumer.assignment():
-            committed = self.consumer.committed(tp)
+            committed = self.consumer.committed(tp)  # may raise while the broker is away: flag stays set
             if committed is None:
                 self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, committed)
+        self._rebalanced.clear()
         return True
 
     def run(self) -> None:
@@ -107,9 +107,14 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         log.info("ingester consuming %s as group %s", self.settings.kafka_topic, self.settings.kafka_group)
         try:
             while not self.stop.is_set():
-                self._fill()
-                if self.batch.records and self._batch_due():
-                    self._process()
+                try:
+                    self._fill()
+                    if self.batch.records and self._batch_due():
+                        self._process()
+                except KafkaError as exc:
+                    # The broker went away mid-call: nothing uncommitted is lost, it is read again.
+                    log.warning("Kafka error, retrying in 1s: %s", exc)
+                    self.stop.wait(1.0)
         finally:
             # An unfinished batch is abandoned without committing: its records are consumed again.
             self.consumer.close(autocommit=False)
@@ -154,8 +159,26 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         result = self._write_until_stored(spans)
         if result is None:
             return  # stopping, or every partition of the batch was revoked meanwhile
-        self._dead_letter(result, bad)
-        self._commit()
+        if self._until_done(lambda: self._dead_letter(result, bad)):
+            self._until_done(self._commit)
+
+    def _until_done(self, action: Callable[[], None]) -> bool:
+        """Run a broker call until it succeeds, waiting out broker outages with the partitions
+        paused; False when we stop first or a rebalance took the batch (it is read again)."""
+        backoff = 0.5
+        while True:
+            try:
+                action()
+                return True
+            except CommitFailedError as exc:
+                log.warning("commit refused after a rebalance, records will be consumed again: %s", exc)
+                self.batch = Batch()
+                return False
+            except KafkaError as exc:
+                log.warning("Kafka unavailable, retrying in %.1fs: %s", backoff, exc)
+            if not self._wait_paused(backoff) or not self.batch.records:
+                return False
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     def _write_until_stored(self, spans: list[Span]) -> Any:
         """Retry transient storage failures with backoff while the partitions wait (paused, so the
@@ -224,12 +247,8 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         offsets = self.batch.offsets()
         assigned = self.consumer.assignment()
         offsets = {tp: om for tp, om in offsets.items() if tp in assigned}
-        try:
-            if offsets:
-                self.consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # A rebalance took the partitions; the new owner re-reads and re-writes the same ids.
-            log.warning("commit refused after a rebalance, records will be consumed again: %s", exc)
+        if offsets:
+            self.consumer.commit(offsets)
         self.batch = Batch()
 
     def _report_lag(self) -> None:

@@ -52,6 +52,9 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "max_block_ms": int(settings.kafka_ack_timeout_s * 1000),
         "retries": 5,
         "retry_backoff_ms": 200,
+        # Duplicates are harmless (document ids are deterministic), while kafka-python's idempotent
+        # producer was seen stuck without a producer id after a broker restart.
+        "enable_idempotence": False,
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -123,15 +126,28 @@ class KafkaSink:
             for future in futures:
                 future.get(timeout=self._settings.kafka_ack_timeout_s)
         except KafkaTimeoutError as exc:
+            self._discard(producer)
             raise BrokerUnavailable(
                 f"Kafka did not acknowledge within {self._settings.kafka_ack_timeout_s}s: {exc}"
             ) from exc
         except KafkaError as exc:
+            self._discard(producer)
             raise BrokerUnavailable(f"Kafka refused the spans: {exc}") from exc
         finally:
             self._release(size)
         metrics.SPANS_PRODUCED.inc(len(spans))
         return SubmitResult(accepted=len(spans))
+
+    def _discard(self, producer: KafkaProducer) -> None:
+        """After a failure start over with a fresh producer: its requests were answered 503 already,
+        so nothing it still holds was promised to anyone."""
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
+        try:
+            producer.close(timeout=0)
+        except KafkaError as exc:
+            log.debug("closing a failed producer: %s", exc)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush what is buffered (SIGTERM): every request already answered was acked anyway."""
