@@ -34,7 +34,7 @@ def run(config: Config) -> str:
     machine = describe(es_url, node)
     say(f"Elasticsearch {node.version} at {es_url}, heap {machine.es_heap_mib} MiB; load {machine.load_1min:.2f}")
     ingest_result = None if config.skip_ingest else ingest.run(config, es_url, node.pid)
-    query_result = None if config.skip_query else querybench.run(config, es_url)
+    query_result = None if config.skip_query else querybench.run(config, es_url, node.pid)
     return report.render(config, machine, os.getloadavg()[0], ingest_result, query_result)
 
 

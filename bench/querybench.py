@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench import dataset, latency, service, stats, synth
+from bench import dataset, latency, procs, service, stats, synth
 from bench.config import Config
 from bench.log import say
 
@@ -38,6 +39,8 @@ class Kind:
     seconds: list[float]
     traces: list[int]
     spans: list[int]
+    # Cores busy with processes other than the service, Elasticsearch and this one, while measuring.
+    other_cores: float = 0.0
 
     @property
     def p50_ms(self) -> float:
@@ -119,18 +122,40 @@ def _check_traces(data: dataset.Dataset) -> Callable[[str, dict[str, object]], t
 KINDS = ("trace_by_id", "search", "services", "text_search")
 
 
-def run(config: Config, es_url: str) -> QueryResult:
+class OtherCpu:
+    """Cores kept busy by processes other than the service, Elasticsearch and the bench, between
+    ``start`` and ``stop``: a latency measured while something else ran is flagged, not hidden."""
+
+    def __init__(self, running: service.Service, es_pid: int | None) -> None:
+        self._running = running
+        self._es_pid = es_pid
+        self._before = self._began = 0.0
+
+    def _outside(self) -> float:
+        ours = self._running.cpu_seconds() + (procs.cpu_seconds(self._es_pid) if self._es_pid else 0.0)
+        return procs.machine_busy_seconds() - ours - procs.own_cpu()
+
+    def start(self) -> None:
+        self._before, self._began = self._outside(), time.perf_counter()
+
+    def stop(self) -> float:
+        return max(0.0, (self._outside() - self._before) / (time.perf_counter() - self._began))
+
+
+def run(config: Config, es_url: str, es_pid: int | None) -> QueryResult:
     data = dataset.ensure(config, es_url)
     rng = random.Random(config.seed + 2)
     check = _check_traces(data)
     running = service.start(es_url, config.query_prefix, config.workers, config.threads)
     kinds = []
+    watch = OtherCpu(running, es_pid)
     try:
         for kind in KINDS:
             latency.get_each(running.port, _paths(kind, config.warmup_requests, rng, data))
             paths = _paths(kind, config.requests, rng, data)
+            watch.start()
             answers = latency.get_each(running.port, paths)
-            measured = Kind(kind, paths[0], [], [], [])
+            measured = Kind(kind, paths[0], [], [], [], watch.stop())
             for path, answer in zip(paths, answers, strict=True):
                 if answer.status != 200:
                     raise RuntimeError(f"GET {path}: HTTP {answer.status} {answer.body[:300]!r}")

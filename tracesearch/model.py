@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 AttrValue = str | bool | int | float | bytes | list["AttrValue"] | dict[str, "AttrValue"] | None
 Attributes = dict[str, AttrValue]
@@ -70,6 +71,9 @@ class Resource:
 
     attributes: Attributes = field(default_factory=dict)
     service_name: str = UNKNOWN_SERVICE
+    # Encoders may memoise their per-resource work here: a resource is not changed once decoded,
+    # and one resource is shared by every span of its batch.
+    encoded: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

@@ -201,7 +201,15 @@ def _all_short_scalars(attributes: Attributes, cheap_len: int) -> bool:
         if kind is str or kind is bytes:
             if len(value) > cheap_len:  # type: ignore[arg-type]
                 return False
-        elif kind is list or kind is dict:
+        elif kind is list:
+            # A flat array of short scalars (the common array case) needs no trimming either.
+            for item in value:  # type: ignore[union-attr]
+                item_kind = type(item)
+                if item_kind is list or item_kind is dict:
+                    return False
+                if (item_kind is str or item_kind is bytes) and len(item) > cheap_len:  # type: ignore[arg-type]
+                    return False
+        elif kind is dict:
             return False
     return True
 

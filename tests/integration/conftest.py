@@ -120,6 +120,19 @@ def service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     drop_prefix(es_url, prefix)
 
 
+def stop_elasticsearch(es_url: str) -> None:
+    """Stop the dev stack's Elasticsearch and make sure it is really down (a test that believes in an
+    outage that did not happen would pass for nothing)."""
+    from devstack import elasticsearch
+
+    elasticsearch.stop()
+    try:
+        requests.get(f"{es_url}/_cluster/health", timeout=2)
+    except requests.ConnectionError:
+        return
+    pytest.fail(f"Elasticsearch at {es_url} still answers after stop(): not the dev stack's own?")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in str(item.fspath):

@@ -12,12 +12,13 @@ import time
 import pytest
 import requests
 from kafka import KafkaConsumer
+from kafka.errors import KafkaError
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from tests.integration.conftest import REPO, drop_prefix
+from tests.integration.conftest import REPO, drop_prefix, stop_elasticsearch
 from tests.integration.kafka_stack import KafkaStack, LedgerExporter, stored_ids, wait_until_stored
 from tests.integration.test_storage_properties import request_of, spans_for
 
@@ -154,7 +155,7 @@ def test_elasticsearch_down_for_a_minute_under_load_loses_nothing(stack):
     load = Load(stack.service.url, 1000)
     load.thread.start()
     time.sleep(30)
-    elasticsearch.stop()
+    stop_elasticsearch(stack.es_url)
     try:
         time.sleep(60)
     finally:
@@ -179,6 +180,8 @@ def test_broker_down_gets_503_then_the_sdk_retries_and_nothing_acked_is_lost(sta
     time.sleep(5)
     kafka.stop()
     try:
+        with pytest.raises(KafkaError):
+            KafkaConsumer(bootstrap_servers=stack.bootstrap, request_timeout_ms=2000, bootstrap_timeout_ms=2000)
         time.sleep(3)
         answer = requests.post(
             f"{stack.service.url}/v1/traces",

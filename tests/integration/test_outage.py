@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, stop_elasticsearch
 from tests.integration.test_storage_properties import request_of, spans_for
 
 pytestmark = pytest.mark.skipif(
@@ -24,7 +24,7 @@ def test_elasticsearch_outage_answers_503_then_recovers(service):
 
     trace_id = f"{random.getrandbits(128):032x}"
     body = request_of(spans_for(trace_id, 20, time.time_ns()))
-    elasticsearch.stop()
+    stop_elasticsearch(service.es_url)
     try:
         answer = requests.post(
             f"{service.url}/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=60

@@ -84,10 +84,20 @@ class _SearchFields:
         self.texts: list[str] = []
 
     def add_attributes(self, scope: str, attributes: Attributes) -> None:
+        # Hot path (every attribute of every span): plain types inline, the rest through add_value.
+        tags, texts = self.tags, self.texts
         for key, value in attributes.items():
             name = f"{scope}.{key}"
-            self.tags.append(name)
-            self.add_value(name, value)
+            kind = type(value)
+            if kind is str:
+                tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
+                texts.append(value)  # type: ignore[arg-type]
+            elif kind is int:
+                tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
+                self.nums.append(f"{name}={encode_number(value)}")  # type: ignore[arg-type]
+            else:
+                tags.append(name)
+                self.add_value(name, value)
 
     def add_value(self, name: str, value: AttrValue) -> None:
         if isinstance(value, str):
@@ -122,8 +132,11 @@ def _encode_value(value: AttrValue) -> Any:
     return value
 
 
+_AS_IS = frozenset((str, int, bool))
+
+
 def _encode_attributes(attributes: Attributes) -> dict[str, Any]:
-    return {k: _encode_value(v) for k, v in attributes.items()}
+    return {k: v if type(v) in _AS_IS else _encode_value(v) for k, v in attributes.items()}
 
 
 def _decode_value(value: Any) -> AttrValue:
@@ -148,7 +161,10 @@ def to_document(span: Span) -> dict[str, Any]:
     search = _SearchFields()
     search.texts.append(span.name)
     search.add_attributes("span", span.attributes)
-    search.add_attributes("resource", span.resource.attributes)
+    resource = _resource_fields(span.resource)
+    search.tags += resource.tags
+    search.nums += resource.nums
+    search.texts += resource.texts
     if span.scope.name:
         search.tags.append(f"instrumentation:name={span.scope.name}")
     if span.scope.attributes:
@@ -183,10 +199,29 @@ def to_document(span: Span) -> dict[str, Any]:
     return doc
 
 
+class _ResourceFields:
+    """What a resource contributes to each of its spans' documents, computed once per resource."""
+
+    __slots__ = ("nums", "source", "tags", "texts")
+
+    def __init__(self, resource: Resource):
+        search = _SearchFields()
+        search.add_attributes("resource", resource.attributes)
+        self.tags, self.nums, self.texts = search.tags, search.nums, search.texts
+        self.source = _encode_attributes(resource.attributes)
+
+
+def _resource_fields(resource: Resource) -> _ResourceFields:
+    fields = resource.encoded
+    if not isinstance(fields, _ResourceFields):
+        fields = resource.encoded = _ResourceFields(resource)
+    return fields
+
+
 def _source_of(span: Span) -> dict[str, Any]:
     source: dict[str, Any] = {"e": span.end_ns, "a": _encode_attributes(span.attributes)}
     if span.resource.attributes:
-        source["r"] = _encode_attributes(span.resource.attributes)
+        source["r"] = _resource_fields(span.resource).source
     if span.scope.name or span.scope.version or span.scope.attributes:
         source["sc"] = [span.scope.name, span.scope.version, _encode_attributes(span.scope.attributes)]
     if span.events:
