@@ -66,17 +66,19 @@ class Layout:
         # can no longer read it; switching back and forth must stay possible.
         return self.root / f"data-es{self.major}"
 
+    # Pid file, logs and marker are per major version, so an ES 8 and an ES 9 node (on two ports,
+    # as `make test` runs them) are two instances, each stopped and health-checked on its own.
     @property
     def logs(self) -> Path:
-        return self.root / "logs"
+        return self.root / f"logs-es{self.major}"
 
     @property
     def pid_file(self) -> Path:
-        return self.root / "elasticsearch.pid"
+        return self.root / f"elasticsearch-es{self.major}.pid"
 
     @property
     def launcher_log(self) -> Path:
-        return self.root / "launcher.log"
+        return self.root / f"launcher-es{self.major}.log"
 
     @property
     def server_log(self) -> Path:
@@ -86,7 +88,7 @@ class Layout:
     def marker(self) -> str:
         # The server JVM's command line contains -Des.path.home=<home>, which
         # identifies our node (and this clone) unambiguously.
-        return f"-Des.path.home={self.root}/"
+        return f"-Des.path.home={self.home}"
 
 
 def running_pid(files: Layout) -> int | None:
@@ -189,7 +191,11 @@ def _ensure_local(settings: Settings, files: Layout) -> str:
     url = settings.es_local_url
     pid = running_pid(files)
     if pid is None and port_open(LOCALHOST, settings.es_port):
-        return _reuse_foreign(settings, url)
+        other = pidfile.find_by_marker(f"-Des.path.home={files.root}/")
+        if other is None:
+            return _reuse_foreign(settings, url)
+        log.info("elasticsearch: our node of another version holds port %d; restarting", settings.es_port)
+        process.terminate(other, timeout=STOP_TIMEOUT)
     if pid is not None:
         if not wait_until(
             lambda: is_healthy(url),

@@ -83,13 +83,13 @@ def start_service(es_url: str, prefix: str, tmp: Path, extra_env: dict[str, str]
         stderr=subprocess.STDOUT,
     )
     service = Service(f"http://127.0.0.1:{port}", es_url, prefix, process, log_path)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{service.url}/health", timeout=1).status_code == 200:
+            if requests.get(f"{service.url}/health", timeout=5).status_code == 200:
                 return service
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not listening yet, or still booting its workers on a busy machine
         if process.poll() is not None:
             break
         time.sleep(0.2)

@@ -81,7 +81,7 @@ class KafkaStack:
                 ingester.indexed()
                 self.ingesters.append(ingester)
                 return ingester
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if process.poll() is not None:
                     break
                 time.sleep(0.2)
