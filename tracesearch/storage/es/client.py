@@ -5,8 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from elasticsearch import Elasticsearch
+from elasticsearch.serializer import CompatibilityModeNdjsonSerializer, NdjsonSerializer
 
 from tracesearch.settings import Settings
+
+
+class _PassThroughNdjson(CompatibilityModeNdjsonSerializer):
+    """The writer builds bulk bodies as bytes already; the stock serializer would copy 1-2 MB again
+    per request (measured ~2 µs per span)."""
+
+    def dumps(self, data: Any) -> bytes:
+        if isinstance(data, bytes) and data.endswith(b"\n"):
+            return data
+        return super().dumps(data)
 
 
 def make_client(settings: Settings) -> Elasticsearch:
@@ -17,6 +28,10 @@ def make_client(settings: Settings) -> Elasticsearch:
         "max_retries": 0,
         "retry_on_timeout": False,
         "http_compress": False,
+        "serializers": {
+            CompatibilityModeNdjsonSerializer.mimetype: _PassThroughNdjson(),
+            NdjsonSerializer.mimetype: _PassThroughNdjson(),
+        },
     }
     if settings.es_api_key:
         options["api_key"] = settings.es_api_key
