@@ -36,6 +36,12 @@ class Config:
     quick: bool = False
     skip_ingest: bool = False
     skip_query: bool = False
+    skip_kafka: bool = False
+    # Kafka pipeline mode: end-to-end ingest with each of these ingester counts, then latency to searchable.
+    kafka_ingesters: tuple[int, ...] = (1, 2)
+    latency_seconds: float = 30.0
+    latency_batch_spans: int = 64
+    latency_load: float = 0.5
     keep_query_data: bool = True
     argv: tuple[str, ...] = ()
 
@@ -56,6 +62,7 @@ QUICK = Config(
     warmup_requests=5,
     output=QUICK_OUTPUT,
     keep_query_data=False,
+    latency_seconds=8.0,
 )
 
 
@@ -84,6 +91,9 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument("--output", type=Path, help=f"report file (default {defaults.output})")
     parser.add_argument("--skip-ingest", action="store_true", help="only the query benchmark")
     parser.add_argument("--skip-query", action="store_true", help="only the ingest benchmarks")
+    parser.add_argument(
+        "--skip-kafka", action="store_true", help="no Kafka pipeline phases (direct ingest and ceiling only)"
+    )
     args = parser.parse_args(list(argv))
 
     base = QUICK if args.quick else defaults
@@ -101,6 +111,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         quick=args.quick,
         skip_ingest=args.skip_ingest,
         skip_query=args.skip_query,
+        skip_kafka=args.skip_kafka,
         argv=tuple(argv),
     )
     _check(parser, config)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from bench import es, hotpath, loadgen, procs, service, stats, workload
+from bench import es, hotpath, kafkamode, loadgen, procs, service, stats, workload
 from bench.config import Config
 from bench.log import say
 from tracesearch.storage.es.indices import span_index_pattern
@@ -74,6 +74,7 @@ class IngestResult:
     concurrency: int
     hot: hotpath.HotPath | None = None
     discarded: list[tuple[Phase, Phase]] = field(default_factory=list)
+    kafka: kafkamode.KafkaResult | None = None
 
     @property
     def ingest_median(self) -> float:
@@ -208,6 +209,19 @@ def run(config: Config, es_url: str, es_pid: int | None) -> IngestResult:
         service.stop(running)
         es.drop_prefix(es_url, ingest_prefix)
         es.drop_prefix(es_url, bulk_prefix)
+    if not config.skip_kafka:
+        # The same bodies again, through Kafka and ingester processes (after the direct repeats, in this run).
+        result.kafka = kafkamode.run(
+            config,
+            es_url,
+            es_pid,
+            work.warmup_otlp,
+            work.otlp,
+            work.warmup_spans,
+            work.spans,
+            workload.INGEST_SERVICES,
+            check_otlp,
+        )
     # With the service stopped and Elasticsearch idle, the in-process timing has a core to itself.
     say("timing the service's per-span steps in process")
     result.hot = hotpath.measure(work.otlp[:HOTPATH_BODIES])

@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 from bench.config import Config
 from bench.hotpath import HotPath
 from bench.ingest import OTHER_LIMIT, PRIME_BODIES, IngestResult, Phase
+from bench.kafkamode import POLL_S, SAMPLE_EVERY, KafkaPhase, KafkaResult, LatencyResult
 from bench.machine import Machine
 from bench.querybench import LIMIT, QueryResult
 from bench.stats import median
 
 INGEST_TARGET = 0.70
+KAFKA_TARGET = 0.90
+LATENCY_P95_TARGET_S = 5.0
 BY_ID_P95_TARGET_MS = 50.0
 SEARCH_P95_TARGET_MS = 300.0
 JAEGER_1740 = "https://github.com/jaegertracing/jaeger/pull/1740"
@@ -53,7 +56,14 @@ def header(config: Config, machine: Machine, load_end: float) -> list[str]:
         f"({'on the same machine' if machine.es_local else 'elsewhere: its CPU is not counted'}), "
         f"heap {machine.es_heap_mib} MiB, 1 shard, 0 replicas, refresh interval 1s (the service's defaults) |",
         f"| Service | gunicorn gthread, {config.workers} workers x {config.threads} threads, direct sink "
-        "(each request waits for Elasticsearch) |",
+        "(each request waits for Elasticsearch)"
+        + (
+            ""
+            if config.skip_kafka or config.skip_ingest
+            else "; in section 1b Kafka sink (each request waits for the broker's acks) and "
+            "`python -m tracesearch ingester` processes"
+        )
+        + " |",
         f"| Python | {machine.python} |",
         "",
         "## How to read",
@@ -85,6 +95,8 @@ def summary(config: Config, ingest: IngestResult | None, query: QueryResult | No
             f"| Service CPU per span (gunicorn master + workers) | {_us(_median_us(ingest.ingest, 'service_cpu_s'))} "
             "µs | |",
         ]
+        if ingest.kafka is not None:
+            rows += kafka_summary(ingest, ingest.kafka)
     if query is not None:
         by_id, search = query.kind("trace_by_id"), query.kind("search")
         by_id_ok = by_id.p95_ms <= BY_ID_P95_TARGET_MS
@@ -96,6 +108,117 @@ def summary(config: Config, ingest: IngestResult | None, query: QueryResult | No
             f"{_verdict(search.p95_ms <= SEARCH_P95_TARGET_MS)} |",
         ]
     return [*rows, ""]
+
+
+def _ingesters(count: int) -> str:
+    return f"{count} ingester" + ("" if count == 1 else "s")
+
+
+def kafka_summary(ingest: IngestResult, kafka: KafkaResult) -> list[str]:
+    rows = []
+    for phase in kafka.phases:
+        ratio = phase.spans_per_s / ingest.ingest_median
+        rows += [
+            f"| Ingest through Kafka, {_ingesters(phase.ingesters)} (acknowledged and indexed, same bodies) "
+            f"| {phase.spans_per_s:,.0f} spans/s | |",
+            f"| Kafka ({_ingesters(phase.ingesters)}) / direct | {ratio:.0%} "
+            f"| ≥ {KAFKA_TARGET:.0%}: {_verdict(ratio >= KAFKA_TARGET)} |",
+            f"| Service + ingesters CPU per span, Kafka, {_ingesters(phase.ingesters)} "
+            f"| {_us(phase.us(phase.cpu.service + phase.cpu.ingesters))} µs "
+            f"({_us(phase.us(phase.cpu.service))} + {_us(phase.us(phase.cpu.ingesters))}) | |",
+        ]
+    if kafka.latency is not None:
+        lat = kafka.latency
+        rows.append(
+            f"| Kafka mode, receive → searchable at {lat.achieved_spans_per_s:,.0f} spans/s (50% of peak), "
+            f"p95 (p50) | {lat.p95_s:.2f} s ({lat.p50_s:.2f} s) "
+            f"| p95 ≤ {LATENCY_P95_TARGET_S:.0f} s: {_verdict(lat.p95_s <= LATENCY_P95_TARGET_S)} |"
+        )
+    return rows
+
+
+def kafka_section(config: Config, machine: Machine, ingest: IngestResult, kafka: KafkaResult) -> list[str]:
+    direct = ingest.ingest_median
+    lines = [
+        "## 1b. Ingest through Kafka: service → broker → ingester processes → Elasticsearch",
+        "",
+        f"The same {ingest.work.spans:,} pre-encoded OTLP bodies (+{ingest.work.warmup_spans:,} warm-up spans "
+        f"first), posted on {ingest.concurrency} keep-alive connections to the service in Kafka mode "
+        f"(`TRACESEARCH_PIPELINE=kafka`, same {config.workers} workers x {config.threads} threads), with 1 or 2 "
+        "`python -m tracesearch ingester` processes consuming the topic "
+        f"({kafka.partitions} partitions) as one group and writing to Elasticsearch (their default batching). "
+        "Each phase has a topic, dead-letter topic, consumer group and index prefix of its own, starts after "
+        "the group's assignment settled and the warm-up spans were indexed, and runs once, after the direct "
+        "repeats above. **spans/s** counts a span once the service acknowledged it *and* the index holds it: "
+        "the phase lasts from the first post until a refresh after which `_count` finds every span (once the "
+        "last post was answered, the ingesters' `tracesearch_spans_indexed_total` is read every 0.1 s, and "
+        "when it reaches the spans sent, refresh + `_count` every 0.1 s decide, so Elasticsearch is not made to "
+        "refresh while it indexes). *Acknowledged* is the rate at which the service "
+        "answered 200 (spans in the broker, not yet stored). The Kafka broker runs on the same machine; "
+        "its CPU is shown apart.",
+        "",
+        "| Phase | spans/s (acked + indexed) | / direct median | / `_bulk` ceiling | acknowledged spans/s "
+        "| service CPU µs/span | ingesters CPU µs/span | service + ingesters | ES CPU µs/span "
+        "| Kafka broker CPU µs/span | load generator | other | machine CPU busy | batch ack latency p50 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for phase in kafka.phases:
+        lines.append(_kafka_row(phase, direct, ingest.ceiling_median, machine.nproc))
+    lines += [
+        f"| direct (median of section 1) | {direct:,.0f} | 100% | {ingest.ratio:.0%} | | "
+        f"{_us(_median_us(ingest.ingest, 'service_cpu_s'))} | | {_us(_median_us(ingest.ingest, 'service_cpu_s'))} "
+        f"| {_us(_median_us(ingest.ingest, 'es_cpu_s'))} | | | | | |",
+        "",
+        f"Target: Kafka / direct ≥ {KAFKA_TARGET:.0%}. Names used: "
+        + "; ".join(f"{_ingesters(p.ingesters)}: {p.names}" for p in kafka.phases)
+        + " (all deleted afterwards).",
+        "",
+    ]
+    if kafka.latency is not None:
+        lines += latency_section(kafka.latency, machine.nproc)
+    return lines
+
+
+def _kafka_row(phase: KafkaPhase, direct: float, ceiling: float, cores: int) -> str:
+    cpu = phase.cpu
+    return (
+        f"| Kafka, {_ingesters(phase.ingesters)} | {phase.spans_per_s:,.0f} | {phase.spans_per_s / direct:.0%} "
+        f"| {phase.spans_per_s / ceiling:.0%} | {phase.acked_per_s:,.0f} | {_us(phase.us(cpu.service))} "
+        f"| {_us(phase.us(cpu.ingesters))} | **{_us(phase.us(cpu.service + cpu.ingesters))}** "
+        f"| {_us(phase.us(cpu.es))} | {_us(phase.us(cpu.kafka))} | {_us(phase.us(cpu.loadgen))} "
+        f"| {_us(phase.us(cpu.other))} | {phase.busy_share(cores):.0%} | {phase.batch_latency_p50_s * 1000:.0f} |"
+    )
+
+
+def latency_section(lat: LatencyResult, cores: int) -> list[str]:
+    cpu = lat.cpu
+    busy = cpu.machine_busy / (lat.seconds * cores)
+    return [
+        "### Receive → searchable, Kafka mode, at 50% of the peak",
+        "",
+        f"Batches of {lat.batch_spans} spans (whole traces of 4-16 spans, so the batch's trace ids match exactly "
+        f"its spans) posted on a fixed schedule at {lat.target_spans_per_s:,.0f} spans/s, half the best "
+        f"acknowledged-and-indexed rate above, with {_ingesters(lat.ingesters)}, for {lat.seconds:.0f} s, on a "
+        f"fresh topic, group and prefix ({lat.names}). For every {SAMPLE_EVERY}th batch the clock starts when its "
+        f"POST is sent; every {POLL_S * 1000:.0f} ms one `_msearch` asks, for each batch still waited for, a "
+        "`size: 0` search with a terms query on its trace ids and an exact total, and the clock stops at the "
+        "answer that counts every span of the batch. No refresh is forced: a span is searchable after the "
+        "index's own 1 s refresh, as in production. At the end a refresh and `_count` found every span sent.",
+        "",
+        "| Figure | Value |",
+        "| --- | --- |",
+        f"| Rate posted (target) | {lat.achieved_spans_per_s:,.0f} spans/s ({lat.target_spans_per_s:,.0f}); "
+        f"{lat.batches:,} batches, {lat.spans:,} spans; the latest post left {lat.behind_s * 1000:.0f} ms "
+        "after its schedule |",
+        f"| Batches followed | {len(lat.samples_s)} |",
+        f"| Receive → searchable p50 | {lat.p50_s:.2f} s |",
+        f"| Receive → searchable p95 | **{lat.p95_s:.2f} s** (target ≤ {LATENCY_P95_TARGET_S:.0f} s: "
+        f"{_verdict(lat.p95_s <= LATENCY_P95_TARGET_S)}) |",
+        f"| Receive → searchable max | {lat.max_s:.2f} s |",
+        f"| POST answered (broker ack) p50 | {lat.ack_p50_s * 1000:.1f} ms |",
+        f"| Machine CPU busy while posting | {busy:.0%} |",
+        "",
+    ]
 
 
 def ingest_section(config: Config, machine: Machine, result: IngestResult) -> list[str]:
@@ -235,6 +358,8 @@ def render(
     lines = header(config, machine, load_end) + summary(config, ingest, query)
     if ingest is not None:
         lines += ingest_section(config, machine, ingest)
+        if ingest.kafka is not None:
+            lines += kafka_section(config, machine, ingest, ingest.kafka)
     if query is not None:
         lines += query_section(query)
     return "\n".join(lines).rstrip() + "\n"

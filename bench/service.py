@@ -63,7 +63,10 @@ def _healthy(port: int) -> bool:
         connection.close()
 
 
-def start(es_url: str, prefix: str, workers: int, threads: int) -> Service:
+def start(
+    es_url: str, prefix: str, workers: int, threads: int, extra_env: dict[str, str] | None = None
+) -> Service:
+    """The direct sink unless ``extra_env`` says otherwise (the Kafka phases pass the pipeline's variables)."""
     port = free_port()
     # One folder per service for its log and its metrics files, removed when it stops cleanly.
     folder = Path(tempfile.mkdtemp(prefix=f"tracesearch-bench-{port}-"))
@@ -77,6 +80,7 @@ def start(es_url: str, prefix: str, workers: int, threads: int) -> Service:
         # The measured path is the direct one: each request waits for the Elasticsearch bulk write.
         "TRACESEARCH_PIPELINE": "direct",
         "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
+        **(extra_env or {}),
     }
     with (folder / "service.log").open("wb") as log:
         process = subprocess.Popen(
