@@ -41,12 +41,18 @@ PARTITIONS = 4  # TRACESEARCH_KAFKA_PARTITIONS, set explicitly so the assignment
 # After the last acknowledgement, the index is checked (refresh + _count) this often until it holds everything.
 COUNT_POLL_S = 0.1
 INDEXED_TIMEOUT_S = 300.0
+# The ingesters' counters not moving for this long (their retry backoff tops out at 10 s) means they are stuck.
+STALL_S = 30.0
 # Latency: every SAMPLE_EVERY-th batch is followed, by a search every POLL_S, for at most VISIBLE_TIMEOUT_S.
 SAMPLE_EVERY = 4
 POLL_S = 0.1
 VISIBLE_TIMEOUT_S = 60.0
 LATENCY_SENDERS = 8
 LATENCY_WARMUP_BATCHES = 32
+
+
+class PhaseFailed(RuntimeError):
+    """A Kafka phase that could not complete; the run reports it and goes on."""
 
 
 @dataclass
@@ -127,10 +133,12 @@ class KafkaResult:
     phases: list[KafkaPhase]
     latency: LatencyResult | None
     partitions: int = PARTITIONS
+    # (ingesters, why) of phases that could not complete; "latency" for the latency phase.
+    failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
-    def peak(self) -> KafkaPhase:
-        return max(self.phases, key=lambda p: p.spans_per_s)
+    def peak(self) -> KafkaPhase | None:
+        return max(self.phases, key=lambda p: p.spans_per_s) if self.phases else None
 
 
 def bootstrap() -> str:
@@ -247,6 +255,15 @@ class Stack:
             if ingester.process.poll() is not None:
                 raise RuntimeError(f"an ingester exited:\n{ingester.log_text()[-3000:]}")
 
+    def last_problem(self) -> str:
+        """The latest warning or error an ingester logged, to say why a phase failed."""
+        found = ""
+        for ingester in self.ingesters:
+            for line in ingester.log_text().splitlines():
+                if " WARNING " in line or " ERROR " in line:
+                    found = line
+        return found or "nothing logged"
+
     def indexed_total(self) -> float:
         """The ingesters' tracesearch_spans_indexed_total added up (duplicates included)."""
         return sum(_indexed(i.metrics_port) for i in self.ingesters)
@@ -321,8 +338,16 @@ def _wait_indexed(
     refresh ten times a second while it is still indexing (which would slow down what is measured);
     the refresh and ``_count`` then decide."""
     deadline = time.perf_counter() + timeout_s
-    while stack is not None and stack.indexed_total() < expected and time.perf_counter() < deadline:
+    last, moved = -1.0, time.perf_counter()
+    while stack is not None and (indexed := stack.indexed_total()) < expected and time.perf_counter() < deadline:
         stack.check_alive()
+        if indexed > last:
+            last, moved = indexed, time.perf_counter()
+        elif time.perf_counter() - moved > STALL_S:
+            raise PhaseFailed(
+                f"the ingesters indexed {indexed:,.0f} of {expected:,} spans and then nothing for {STALL_S:.0f} s; "
+                f"last log line: {stack.last_problem()}"
+            )
         time.sleep(COUNT_POLL_S)
     while True:
         checked_at = time.perf_counter()
@@ -623,15 +648,23 @@ def run(
     result = KafkaResult([], None)
     for count in config.kafka_ingesters:
         say(f"Kafka mode, {count} ingester(s): posting the workload, waiting until the index holds it")
-        done = throughput(
-            config, es_url, servers, es_pid, kafka_pid, count, warmup, bodies, warmup_spans, spans, check
-        )
+        try:
+            done = throughput(
+                config, es_url, servers, es_pid, kafka_pid, count, warmup, bodies, warmup_spans, spans, check
+            )
+        except PhaseFailed as exc:
+            say(f"Kafka mode, {count} ingester(s) FAILED: {exc}")
+            result.failures.append((str(count), str(exc)))
+            continue
         result.phases.append(done)
         say(
             f"Kafka mode, {count} ingester(s): {done.spans_per_s:,.0f} spans/s acknowledged and indexed "
             f"({done.acked_per_s:,.0f} spans/s acknowledged)"
         )
     peak = result.peak
+    if peak is None:
+        result.failures.append(("latency", "not measured: no Kafka throughput phase completed, so there is no peak"))
+        return result
     target = peak.spans_per_s * config.latency_load
     say(
         f"latency to searchable at {target:,.0f} spans/s for {config.latency_seconds:.0f} s, "

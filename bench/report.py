@@ -114,8 +114,16 @@ def _ingesters(count: int) -> str:
     return f"{count} ingester" + ("" if count == 1 else "s")
 
 
+def _failure_rows(kafka: KafkaResult) -> list[str]:
+    return [
+        f"| Kafka mode, {'latency phase' if what == 'latency' else _ingesters(int(what))}: **failed** "
+        f"| {why.replace('|', '/')} | |"
+        for what, why in kafka.failures
+    ]
+
+
 def kafka_summary(ingest: IngestResult, kafka: KafkaResult) -> list[str]:
-    rows = []
+    rows = _failure_rows(kafka)
     for phase in kafka.phases:
         ratio = phase.spans_per_s / ingest.ingest_median
         rows += [
@@ -164,18 +172,33 @@ def kafka_section(config: Config, machine: Machine, ingest: IngestResult, kafka:
     ]
     for phase in kafka.phases:
         lines.append(_kafka_row(phase, direct, ingest.ceiling_median, machine.nproc))
+    for what, why in kafka.failures:
+        if what != "latency":
+            lines.append(f"| Kafka, {_ingesters(int(what))} | **failed**: {why.replace('|', '/')} |" + " |" * 12)
     lines += [
         f"| direct (median of section 1) | {direct:,.0f} | 100% | {ingest.ratio:.0%} | | "
         f"{_us(_median_us(ingest.ingest, 'service_cpu_s'))} | | {_us(_median_us(ingest.ingest, 'service_cpu_s'))} "
         f"| {_us(_median_us(ingest.ingest, 'es_cpu_s'))} | | | | | |",
         "",
-        f"Target: Kafka / direct ≥ {KAFKA_TARGET:.0%}. Names used: "
-        + "; ".join(f"{_ingesters(p.ingesters)}: {p.names}" for p in kafka.phases)
-        + " (all deleted afterwards).",
+        f"Target: Kafka / direct ≥ {KAFKA_TARGET:.0%}."
+        + (
+            " Names used: "
+            + "; ".join(f"{_ingesters(p.ingesters)}: {p.names}" for p in kafka.phases)
+            + " (all deleted afterwards)."
+            if kafka.phases
+            else " Topics, groups and indices of the failed phases were deleted afterwards."
+        ),
         "",
     ]
     if kafka.latency is not None:
         lines += latency_section(kafka.latency, machine.nproc)
+    elif any(what == "latency" for what, _ in kafka.failures):
+        lines += [
+            "### Receive → searchable, Kafka mode, at 50% of the peak",
+            "",
+            "Not measured: no Kafka throughput phase completed, so this run has no peak to take half of.",
+            "",
+        ]
     return lines
 
 

@@ -63,9 +63,7 @@ def _healthy(port: int) -> bool:
         connection.close()
 
 
-def start(
-    es_url: str, prefix: str, workers: int, threads: int, extra_env: dict[str, str] | None = None
-) -> Service:
+def start(es_url: str, prefix: str, workers: int, threads: int, extra_env: dict[str, str] | None = None) -> Service:
     """The direct sink unless ``extra_env`` says otherwise (the Kafka phases pass the pipeline's variables)."""
     port = free_port()
     # One folder per service for its log and its metrics files, removed when it stops cleanly.

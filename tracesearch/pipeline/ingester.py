@@ -96,8 +96,8 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             group_id=self.settings.kafka_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=5000,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
+            max_poll_records=500,  # a poll stays small; _batch_due bounds the batch by bytes
+            max_partition_fetch_bytes=2 * 1024 * 1024,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
             max_poll_interval_ms=600_000,

@@ -19,6 +19,8 @@ from tracesearch.storage.es.indices import span_index_for
 log = logging.getLogger(__name__)
 
 _BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+# ~1.6 MB of NDJSON for typical spans: big enough to amortise a request, far below http.max_content_length.
+MAX_BULK_SPANS = 1000
 _TRANSPORT_ERRORS = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
 
@@ -42,7 +44,14 @@ class EsSpanWriter:
         self._backoff_s = backoff_s
 
     def write(self, spans: Sequence[Span]) -> WriteResult:
+        """Writes in bulk requests of at most MAX_BULK_SPANS spans: Elasticsearch refuses huge
+        requests (413) and sheds load on them (429), and a backlog would otherwise build them."""
         result = WriteResult()
+        for start in range(0, len(spans), MAX_BULK_SPANS):
+            self._write_chunk(spans[start : start + MAX_BULK_SPANS], result)
+        return result
+
+    def _write_chunk(self, spans: Sequence[Span], result: WriteResult) -> None:
         pending = list(spans)
         attempt = 0
         while pending:
@@ -54,7 +63,6 @@ class EsSpanWriter:
             if attempt > self._retries:
                 raise StorageUnavailable(f"Elasticsearch kept refusing {len(pending)} spans (429/5xx)")
             time.sleep(self._backoff_s * 2 ** (attempt - 1))
-        return result
 
     def _write_once(self, spans: list[Span], result: WriteResult) -> list[Span]:
         body = b"".join(to_bulk_lines(span_index_for(self._prefix, s.start_ns), s) for s in spans)
