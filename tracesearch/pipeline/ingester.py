@@ -159,6 +159,8 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         result = self._write_until_stored(spans)
         if result is None:
             return  # stopping, or every partition of the batch was revoked meanwhile
+        # Only spans this write created: a replayed batch (409s) is not counted again.
+        self.runtime.observe_stored(result.created)
         if self._until_done(lambda: self._dead_letter(result, bad)):
             self._until_done(self._commit)
 
@@ -280,5 +282,8 @@ def run_ingester(runtime: Runtime) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(runtime.settings.ingester_metrics_port, addr="127.0.0.1")
-    ingester.run()
+    try:
+        ingester.run()
+    finally:
+        runtime.close()  # pairs what still waits and flushes the service-graph aggregates
     return 0

@@ -7,7 +7,7 @@ it does not accept is listed with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,13 +38,16 @@ class SpanSink(Protocol):
 class DirectSink:
     """Direct mode: the request waits for the Elasticsearch bulk write (small installs, no broker)."""
 
-    def __init__(self, writer: SpanWriter):
+    def __init__(self, writer: SpanWriter, on_stored: Callable[[Sequence[Span]], None] | None = None):
         self._writer = writer
+        self._on_stored = on_stored  # the service-graph stage: sees each newly stored span once
 
     def submit(self, spans: Sequence[Span]) -> SubmitResult:
         if not spans:
             return SubmitResult()
         written = self._writer.write(spans)
+        if self._on_stored is not None and written.created:
+            self._on_stored(written.created)
         rejected = [
             Rejection(f"span {r.span.trace_id}/{r.span.span_id}", f"refused by storage: {r.reason}")
             for r in written.rejected

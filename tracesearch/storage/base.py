@@ -22,11 +22,14 @@ class RejectedSpan:
 
 @dataclass(slots=True)
 class WriteResult:
-    """Outcome of a write. ``stored`` counts spans that are durable, duplicates included."""
+    """Outcome of a write. ``stored`` counts spans that are durable, duplicates included;
+    ``created`` lists the spans this write stored for the first time (a replay's 409s are not in it),
+    so that per-span processing downstream counts each span once."""
 
     stored: int = 0
     duplicates: int = 0
     rejected: list[RejectedSpan] = field(default_factory=list)
+    created: list[Span] = field(default_factory=list)
 
 
 class SpanWriter(Protocol):
@@ -56,3 +59,13 @@ class SpanReader(Protocol):
     def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
         """(span name, span kind) pairs of a service."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyLink:
+    """Calls from one service to another over a time range (Jaeger's and Zipkin's dependency link)."""
+
+    parent: str
+    child: str
+    call_count: int
+    error_count: int

@@ -80,6 +80,7 @@ class EsSpanWriter:
         answer = response.body
         if not answer.get("errors"):
             result.stored += len(spans)
+            result.created.extend(spans)
             metrics.SPANS_INDEXED.inc(len(spans))
             return []
         stored_before = result.stored
@@ -94,6 +95,7 @@ class EsSpanWriter:
             status = outcome["status"]
             if status < 300:
                 result.stored += 1
+                result.created.append(span)
             elif status == 409:
                 result.stored += 1
                 result.duplicates += 1

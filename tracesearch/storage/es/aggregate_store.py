@@ -1,0 +1,123 @@
+"""Aggregate documents: per-minute partial counts and latency histograms, one per process and flush.
+
+Two families of daily indices, named from the minute in UTC: ``<prefix>-servicegraph-YYYY-MM-DD``
+(per edge: client, server, connection_type) and ``<prefix>-spanmetrics-YYYY-MM-DD`` (per service,
+span name, span kind, status code). Several processes write documents for the same minute and key;
+readers add them up. Histograms are sparse: ``latency.i`` bucket indices (see
+``servicegraph.histogram``) and ``latency.c`` their counts, stored but not indexed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import elasticsearch
+import orjson
+from elasticsearch import Elasticsearch
+
+from tracesearch.model import SpanKind
+from tracesearch.servicegraph.aggregator import Snapshot, Stats
+from tracesearch.servicegraph.model import KIND_LABELS, STATUS_LABELS
+from tracesearch.storage.base import StorageUnavailable
+from tracesearch.storage.es.writer import is_transient
+
+log = logging.getLogger(__name__)
+NS_PER_S = 1_000_000_000
+NS_PER_MS = 1_000_000
+SERVICEGRAPH = "servicegraph"
+SPANMETRICS = "spanmetrics"
+MAX_DAYS = 400
+_BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+
+
+def aggregate_index_for(prefix: str, family: str, ns: int) -> str:
+    day = datetime.fromtimestamp(ns // NS_PER_S, tz=UTC).date()
+    return f"{prefix}-{family}-{day.isoformat()}"
+
+
+def aggregate_indices_between(prefix: str, family: str, start_ns: int, end_ns: int) -> str:
+    """Comma-separated daily indices of [start_ns, end_ns], at most MAX_DAYS (the newest ones)."""
+    start_ns = max(start_ns, end_ns - MAX_DAYS * 86400 * NS_PER_S)
+    first = datetime.fromtimestamp(start_ns // NS_PER_S, tz=UTC).date()
+    last = datetime.fromtimestamp(end_ns // NS_PER_S, tz=UTC).date()
+    days = max(0, (last - first).days)
+    return ",".join(f"{prefix}-{family}-{(first + timedelta(days=i)).isoformat()}" for i in range(days + 1))
+
+
+def _latency(stats: Stats) -> dict[str, Any]:
+    indices = sorted(stats.buckets)
+    return {"i": indices, "c": [stats.buckets[i] for i in indices]}
+
+
+def documents(snapshot: Snapshot, prefix: str, process: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(index, id, document) of every aggregate; ids depend only on the process and flush, so a
+    retried write creates nothing twice."""
+    docs: list[tuple[str, str, dict[str, Any]]] = []
+    for (minute, (client, server, connection_type)), stats in snapshot.edges.items():
+        doc = {"client": client, "server": server, "connection_type": connection_type}
+        docs.append((aggregate_index_for(prefix, SERVICEGRAPH, minute), "", _with_stats(doc, minute, stats, process)))
+    for (minute, (service, name, kind, status)), stats in snapshot.spans.items():
+        labels = {
+            "service": service,
+            "span_name": name,
+            "span_kind": KIND_LABELS[SpanKind(kind)],
+            "status_code": STATUS_LABELS[status],
+        }
+        docs.append((aggregate_index_for(prefix, SPANMETRICS, minute), "", _with_stats(labels, minute, stats, process)))
+    named = []
+    for n, (index, _, doc) in enumerate(docs):
+        doc["doc_id"] = f"{process}-{snapshot.seq}-{n}"  # a unique sort key, for paging readers
+        named.append((index, doc["doc_id"], doc))
+    return named
+
+
+def _with_stats(doc: dict[str, Any], minute_ns: int, stats: Stats, process: str) -> dict[str, Any]:
+    doc.update(
+        {
+            "@timestamp": minute_ns // NS_PER_MS,
+            "calls": stats.calls,
+            "errors": stats.errors,
+            "latency_sum_s": stats.sum_ns / NS_PER_S,
+            "latency": _latency(stats),
+            "process": process,
+        }
+    )
+    return doc
+
+
+class EsAggregateStore:
+    """AggregateStore on ``_bulk`` ``create``: 201 and 409 are stored, 429/5xx raise (the stage keeps
+    the snapshot for the next flush), other 4xx are logged and dropped (a document we built wrong)."""
+
+    def __init__(self, client: Elasticsearch, index_prefix: str):
+        self._client = client
+        self._prefix = index_prefix
+
+    def write(self, snapshot: Snapshot, process: str) -> None:
+        docs = documents(snapshot, self._prefix, process)
+        if not docs:
+            return
+        lines = []
+        for index, doc_id, doc in docs:
+            lines.append(orjson.dumps({"create": {"_index": index, "_id": doc_id}}))
+            lines.append(orjson.dumps(doc))
+        body = b"\n".join(lines) + b"\n"
+        try:
+            response = self._client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
+        except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout, elasticsearch.ApiError) as exc:
+            raise StorageUnavailable(f"aggregates not stored: {exc}") from exc
+        answer = response.body
+        if answer.get("errors"):
+            self._check_items(answer["items"])
+
+    @staticmethod
+    def _check_items(items: list[dict[str, Any]]) -> None:
+        statuses = [item["create"]["status"] for item in items]
+        if any(is_transient(s) for s in statuses):
+            raise StorageUnavailable("Elasticsearch refused some aggregates for now (429/5xx)")
+        for item in items:
+            outcome = item["create"]
+            if outcome["status"] >= 300 and outcome["status"] != 409:
+                log.error("aggregate document refused: %s", outcome.get("error"))

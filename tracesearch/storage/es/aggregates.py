@@ -1,0 +1,214 @@
+"""Reads the service-graph and span-metrics aggregates back, adding up the partial documents that
+every process wrote per minute (see ``aggregate_store``). Resolution is one minute: a minute is in
+a range when its start is in [start rounded down to the minute, end].
+
+Counts are summed by Elasticsearch (``composite`` aggregation); histograms, which are stored
+sparse and not indexed, are summed here from the documents, paged with ``search_after``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+from tracesearch.servicegraph.histogram import BOUNDS, BUCKETS, quantile
+from tracesearch.servicegraph.model import KIND_LABELS, STATUS_LABELS
+from tracesearch.storage.base import DependencyLink
+from tracesearch.storage.es.aggregate_store import SERVICEGRAPH, SPANMETRICS, aggregate_indices_between
+from tracesearch.storage.es.search import search
+
+__all__ = ["BOUNDS", "DependencyLink", "EdgeStats", "EsAggregates", "MetricsPoint", "SpanMetricsSeries", "quantile"]
+
+NS_PER_MS = 1_000_000
+NS_PER_MINUTE = 60_000_000_000
+PAGE = 5_000
+SPAN_LABELS = ("service", "span_name", "span_kind", "status_code")
+EDGE_LABELS = ("client", "server", "connection_type")
+_KIND_ALIASES = {kind.name.lower(): label for kind, label in KIND_LABELS.items()}
+_STATUS_ALIASES = {label.removeprefix("STATUS_CODE_").lower(): label for label in STATUS_LABELS}
+
+
+@dataclass(slots=True)
+class MetricsPoint:
+    """One step of a series: calls, errors and the latency histogram (seconds) of the step.
+
+    ``bucket_counts[i]`` counts durations in ``(BOUNDS[i-1], BOUNDS[i]]``; ``quantile(bucket_counts,
+    BOUNDS, q)`` is within 5 % of the exact quantile.
+    """
+
+    time_ns: int  # start of the step
+    calls: int = 0
+    errors: int = 0
+    latency_sum_s: float = 0.0
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+
+    def add(self, doc: Mapping[str, Any]) -> None:
+        self.calls += int(doc["calls"])
+        self.errors += int(doc["errors"])
+        self.latency_sum_s += float(doc["latency_sum_s"])
+        latency = doc.get("latency") or {}
+        for index, count in zip(latency.get("i", []), latency.get("c", []), strict=True):
+            self.bucket_counts[index] += count
+
+
+@dataclass(slots=True)
+class SpanMetricsSeries:
+    labels: dict[str, str]  # only the labels asked for in ``by``
+    points: list[MetricsPoint]  # steps with at least one call, oldest first
+    bounds: tuple[float, ...] = BOUNDS
+
+
+@dataclass(slots=True)
+class EdgeStats:
+    client: str
+    server: str
+    connection_type: str
+    calls: int
+    errors: int
+    latency_sum_s: float  # server-side latency
+    bucket_counts: list[int]
+    bounds: tuple[float, ...] = BOUNDS
+
+
+def _normalise(label: str, value: str) -> str:
+    """Tempo's label values (``SPAN_KIND_SERVER``), or the short forms (``server``, ``error``)."""
+    if label == "span_kind":
+        return _KIND_ALIASES.get(value.lower(), value)
+    if label == "status_code":
+        return _STATUS_ALIASES.get(value.lower(), value)
+    return value
+
+
+class EsAggregates:
+    def __init__(self, client: Elasticsearch, index_prefix: str):
+        self._client = client
+        self._prefix = index_prefix
+
+    def _range(self, start_ns: int, end_ns: int) -> dict[str, Any]:
+        first_minute = start_ns - start_ns % NS_PER_MINUTE
+        return {"range": {"@timestamp": {"gte": first_minute // NS_PER_MS, "lte": end_ns // NS_PER_MS}}}
+
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
+        """Calls per (client, server) service pair in the range, summed over connection types and
+        processes; with ``service``, only the links it is a side of. Sorted by parent, child."""
+        query: dict[str, Any] = {"bool": {"filter": [self._range(start_ns, end_ns)]}}
+        if service:
+            query["bool"]["should"] = [{"term": {"client": service}}, {"term": {"server": service}}]
+            query["bool"]["minimum_should_match"] = 1
+        index = aggregate_indices_between(self._prefix, SERVICEGRAPH, start_ns, end_ns)
+        links = [
+            DependencyLink(b["key"]["parent"], b["key"]["child"], int(b["calls"]["value"]), int(b["errors"]["value"]))
+            for b in self._composite(index, query, {"parent": "client", "child": "server"})
+        ]
+        return sorted(links, key=lambda link: (link.parent, link.child))
+
+    def _composite(self, index: str, query: dict[str, Any], sources: dict[str, str]) -> Iterator[dict[str, Any]]:
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {
+                "size": 1000,
+                "sources": [{name: {"terms": {"field": f}}} for name, f in sources.items()],
+            }
+            if after is not None:
+                composite["after"] = after
+            body = {
+                "size": 0,
+                "query": query,
+                "aggs": {
+                    "keys": {
+                        "composite": composite,
+                        "aggs": {"calls": {"sum": {"field": "calls"}}, "errors": {"sum": {"field": "errors"}}},
+                    }
+                },
+            }
+            keys = search(self._client, index, body).get("aggregations", {}).get("keys", {})
+            yield from keys.get("buckets", [])
+            after = keys.get("after_key")
+            if after is None or not keys.get("buckets"):
+                return
+
+    def span_metrics(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        filters: Mapping[str, str] | None = None,
+        by: Sequence[str] = (),
+    ) -> list[SpanMetricsSeries]:
+        """Per-step calls, errors and latency histograms of spans, grouped by the ``by`` labels
+        (any of service, span_name, span_kind, status_code), keeping spans whose labels equal
+        ``filters``. Steps start at ``start_ns``; a step shorter than a minute holds whole minutes."""
+        _check_labels(SPAN_LABELS, [*(filters or {}), *by])
+        conditions = [{"term": {k: _normalise(k, v)}} for k, v in (filters or {}).items()]
+        grouped = self._grouped(SPANMETRICS, start_ns, end_ns, step_ns, conditions, tuple(by))
+        return [
+            SpanMetricsSeries(dict(zip(by, labels, strict=True)), [points[i] for i in sorted(points)])
+            for labels, points in sorted(grouped.items())
+        ]
+
+    def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
+        """Calls, errors and server latency per edge over the whole range (for a node graph)."""
+        span = max(1, end_ns - start_ns + NS_PER_MINUTE)
+        grouped = self._grouped(SERVICEGRAPH, start_ns, end_ns, span, [], EDGE_LABELS)
+        edges = []
+        for (client, server, connection_type), points in sorted(grouped.items()):
+            total = MetricsPoint(start_ns)
+            for point in points.values():
+                total.calls += point.calls
+                total.errors += point.errors
+                total.latency_sum_s += point.latency_sum_s
+                total.bucket_counts = [a + b for a, b in zip(total.bucket_counts, point.bucket_counts, strict=True)]
+            edges.append(
+                EdgeStats(
+                    client, server, connection_type, total.calls, total.errors, total.latency_sum_s, total.bucket_counts
+                )
+            )
+        return edges
+
+    def _grouped(
+        self,
+        family: str,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        conditions: list[dict[str, Any]],
+        by: tuple[str, ...],
+    ) -> dict[tuple[str, ...], dict[int, MetricsPoint]]:
+        if step_ns <= 0:
+            raise ValueError("step must be positive")
+        grouped: dict[tuple[str, ...], dict[int, MetricsPoint]] = {}
+        for doc in self._documents(family, start_ns, end_ns, conditions):
+            step = max(0, (int(doc["@timestamp"]) * NS_PER_MS - start_ns) // step_ns)
+            points = grouped.setdefault(tuple(str(doc[label]) for label in by), {})
+            point = points.get(step)
+            if point is None:
+                point = points[step] = MetricsPoint(start_ns + step * step_ns)
+            point.add(doc)
+        return grouped
+
+    def _documents(
+        self, family: str, start_ns: int, end_ns: int, conditions: list[dict[str, Any]]
+    ) -> Iterator[dict[str, Any]]:
+        index = aggregate_indices_between(self._prefix, family, start_ns, end_ns)
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": [self._range(start_ns, end_ns), *conditions]}},
+            "sort": [{"@timestamp": "asc"}, {"doc_id": "asc"}],
+            "size": PAGE,
+            "track_total_hits": False,
+        }
+        while True:
+            hits = search(self._client, index, body)["hits"]["hits"]
+            for hit in hits:
+                yield hit["_source"]
+            if len(hits) < PAGE:
+                return
+            body["search_after"] = hits[-1]["sort"]
+
+
+def _check_labels(allowed: Sequence[str], names: Sequence[str]) -> None:
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown label(s) {', '.join(unknown)}; use {', '.join(allowed)}")
