@@ -46,6 +46,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TRACESEARCH_MAX_NESTING_DEPTH", "8", "Deeper array/kvlist values are stored as JSON text."),
     Variable("TRACESEARCH_TRACE_LOOKBACK", "7d", "How far back a trace-by-id lookup without a time range searches."),
     Variable("TRACESEARCH_SEARCH_LOOKBACK", "2d", "Search window when a query gives no start (Jaeger's default)."),
+    Variable(
+        "TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK", "1d", "Zipkin /api/v2/traces window without `lookback` (Zipkin's 1 day)."
+    ),
     Variable("TRACESEARCH_MAX_TRACE_DURATION", "1h", "Padding around a search window when fetching whole traces."),
     Variable("TRACESEARCH_BULK_RETRIES", "3", "Retries of a bulk write on 429/5xx/connection errors before giving up."),
     Variable("TRACESEARCH_RETRY_AFTER_SECONDS", "5", "Retry-After sent with 503/429 answers."),
@@ -68,6 +71,15 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("TRACESEARCH_INGEST_BATCH_WAIT", "200ms", "Ingester bulk time: write at least this often."),
     Variable("TRACESEARCH_INGESTER_METRICS_PORT", "0", "Port of the ingester's own /metrics (0: none)."),
+    Variable("TRACESEARCH_SERVICEGRAPH_ENABLED", "true", "Compute the service map and span metrics as spans arrive."),
+    Variable("TRACESEARCH_SERVICEGRAPH_WAIT", "10s", "How long a span waits for its parent or child before a lookup."),
+    Variable(
+        "TRACESEARCH_SERVICEGRAPH_MAX_PENDING", "100000", "Spans waiting per process at most; older ones go early."
+    ),
+    Variable("TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL", "5s", "How often each process writes its aggregates."),
+    Variable(
+        "TRACESEARCH_SERVICEGRAPH_MAX_SERIES", "5000", "Label sets per process per family; more go to `__overflow__`."
+    ),
 )
 
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
@@ -130,6 +142,7 @@ class Settings:
     max_nesting_depth: int = 8
     trace_lookback_s: float = 7 * 86400.0
     search_lookback_s: float = 2 * 86400.0
+    zipkin_lookback_s: float = 86400.0
     max_trace_duration_s: float = 3600.0
     bulk_retries: int = 3
     retry_after_s: int = 5
@@ -144,6 +157,11 @@ class Settings:
     ingest_batch_bytes: int = 5 * 1024 * 1024
     ingest_batch_wait_s: float = 0.2
     ingester_metrics_port: int = 0
+    servicegraph_enabled: bool = True
+    servicegraph_wait_s: float = 10.0
+    servicegraph_max_pending: int = 100_000
+    servicegraph_flush_interval_s: float = 5.0
+    servicegraph_max_series: int = 5_000
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -175,6 +193,9 @@ class Settings:
             max_nesting_depth=_int("TRACESEARCH_MAX_NESTING_DEPTH", env["TRACESEARCH_MAX_NESTING_DEPTH"], 1),
             trace_lookback_s=parse_seconds("TRACESEARCH_TRACE_LOOKBACK", env["TRACESEARCH_TRACE_LOOKBACK"]),
             search_lookback_s=parse_seconds("TRACESEARCH_SEARCH_LOOKBACK", env["TRACESEARCH_SEARCH_LOOKBACK"]),
+            zipkin_lookback_s=parse_seconds(
+                "TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK", env["TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK"]
+            ),
             max_trace_duration_s=parse_seconds("TRACESEARCH_MAX_TRACE_DURATION", env["TRACESEARCH_MAX_TRACE_DURATION"]),
             bulk_retries=_int("TRACESEARCH_BULK_RETRIES", env["TRACESEARCH_BULK_RETRIES"]),
             retry_after_s=_int("TRACESEARCH_RETRY_AFTER_SECONDS", env["TRACESEARCH_RETRY_AFTER_SECONDS"], 1),
@@ -189,6 +210,17 @@ class Settings:
             ingest_batch_bytes=_int("TRACESEARCH_INGEST_BATCH_BYTES", env["TRACESEARCH_INGEST_BATCH_BYTES"], 1024),
             ingest_batch_wait_s=parse_seconds("TRACESEARCH_INGEST_BATCH_WAIT", env["TRACESEARCH_INGEST_BATCH_WAIT"]),
             ingester_metrics_port=_int("TRACESEARCH_INGESTER_METRICS_PORT", env["TRACESEARCH_INGESTER_METRICS_PORT"]),
+            servicegraph_enabled=_bool("TRACESEARCH_SERVICEGRAPH_ENABLED", env["TRACESEARCH_SERVICEGRAPH_ENABLED"]),
+            servicegraph_wait_s=parse_seconds("TRACESEARCH_SERVICEGRAPH_WAIT", env["TRACESEARCH_SERVICEGRAPH_WAIT"]),
+            servicegraph_max_pending=_int(
+                "TRACESEARCH_SERVICEGRAPH_MAX_PENDING", env["TRACESEARCH_SERVICEGRAPH_MAX_PENDING"], 1
+            ),
+            servicegraph_flush_interval_s=parse_seconds(
+                "TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL", env["TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL"]
+            ),
+            servicegraph_max_series=_int(
+                "TRACESEARCH_SERVICEGRAPH_MAX_SERIES", env["TRACESEARCH_SERVICEGRAPH_MAX_SERIES"], 1
+            ),
             extra={k: v for k, v in env.items() if k not in _DEFAULTS},
         )
         settings.check()
@@ -208,6 +240,8 @@ class Settings:
             raise SettingsError(f"TRACESEARCH_PIPELINE={self.pipeline!r}: use direct or kafka")
         if self.pipeline == "kafka" and not self.kafka_bootstrap:
             raise SettingsError("TRACESEARCH_KAFKA_BOOTSTRAP is empty but TRACESEARCH_PIPELINE=kafka")
+        if self.servicegraph_flush_interval_s <= 0:
+            raise SettingsError("TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL must be more than 0")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
 
