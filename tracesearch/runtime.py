@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
+from collections.abc import Sequence
 from functools import cached_property
 
 from elasticsearch import Elasticsearch
 
+from tracesearch import metrics
+from tracesearch.model import Span
 from tracesearch.pipeline.sink import DirectSink, SpanSink
+from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
 from tracesearch.settings import Settings
+from tracesearch.storage.es.aggregate_store import EsAggregateStore
+from tracesearch.storage.es.aggregates import EsAggregates
 from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.reader import EsSpanReader
 from tracesearch.storage.es.templates import install_templates
+from tracesearch.storage.es.traceql_search import EsTraceqlSearch
 from tracesearch.storage.es.writer import EsSpanWriter
 from tracesearch.validation import Limits
 
@@ -26,6 +36,7 @@ class Runtime:
         self.settings = settings
         self._templates_lock = threading.Lock()
         self._templates_ready = False
+        self._stage_lock = threading.Lock()
 
     @cached_property
     def es(self) -> Elasticsearch:
@@ -50,12 +61,54 @@ class Runtime:
         return EsSpanReader(self.es, s.index_prefix, s.trace_lookback_s, s.max_trace_duration_s)
 
     @cached_property
+    def traceql(self) -> EsTraceqlSearch:
+        return EsTraceqlSearch(self.reader)
+
+    @cached_property
     def sink(self) -> SpanSink:
         if self.settings.pipeline == "kafka":
             from tracesearch.pipeline.kafka_sink import KafkaSink
 
             return KafkaSink(self.settings)
-        return DirectSink(self.writer)
+        return DirectSink(self.writer, on_stored=self.observe_stored)
+
+    @cached_property
+    def aggregates(self) -> EsAggregates:
+        """Service graph and span metrics: ``dependencies``, ``span_metrics``, ``service_edges``."""
+        return EsAggregates(self.es, self.settings.index_prefix)
+
+    @cached_property
+    def servicegraph(self) -> ServiceGraphStage | None:
+        s = self.settings
+        if not s.servicegraph_enabled:
+            return None
+        from tracesearch.storage.es.span_lookup import EsSpanLookup
+
+        config = StageConfig(
+            wait_s=s.servicegraph_wait_s,
+            max_pending=s.servicegraph_max_pending,
+            flush_interval_s=s.servicegraph_flush_interval_s,
+            max_series=s.servicegraph_max_series,
+        )
+        return ServiceGraphStage(
+            config,
+            EsSpanLookup(self.es, s.index_prefix, s.max_trace_duration_s),
+            EsAggregateStore(self.es, s.index_prefix),
+            metrics.publish_servicegraph,
+            # Names this process's aggregate documents; the random part survives pid reuse.
+            process=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        )
+
+    def observe_stored(self, spans: Sequence[Span]) -> None:
+        """Hand newly stored spans to the service-graph stage; never fails the write that stored them."""
+        with self._stage_lock:  # one stage per process, even when the first requests race
+            stage = self.servicegraph
+        if stage is None:
+            return
+        try:
+            stage.observe(spans)
+        except Exception:
+            log.exception("service graph stage failed on %d spans", len(spans))
 
     def close(self) -> None:
         """Flush what the process still holds (gunicorn worker exit, SIGTERM)."""
@@ -63,6 +116,9 @@ class Runtime:
         close = getattr(sink, "close", None)
         if close is not None:
             close()
+        stage = self.__dict__.get("servicegraph")
+        if stage is not None:
+            stage.close()
 
     def ensure_templates(self) -> None:
         """Install index templates once per process before the first write, so no daily index is ever

@@ -1,3 +1,5 @@
+import re
+
 from tracesearch.api.openapi import build_spec
 from tracesearch.app import create_app
 from tracesearch.settings import Settings
@@ -7,7 +9,7 @@ def test_every_route_is_in_the_openapi_document():
     app = create_app(Settings())
     documented = set(build_spec()["paths"])
     routes = {
-        r.rule.replace("<path:service>", "{service}").replace("<trace_id>", "{traceID}")
+        re.sub(r"<(?:path:)?(\w+)>", r"{\1}", r.rule).replace("{trace_id}", "{traceID}")
         for r in app.url_map.iter_rules()
         if r.endpoint != "static"
     }

@@ -13,6 +13,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
+from tracesearch.api import tempo
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
 from tracesearch.errors import ApiError, BadRequest, NotFound, Unavailable
 from tracesearch.model import is_hex, pad_trace_id
@@ -147,6 +148,9 @@ def operations() -> Response:
 
 @bp.get("/api/traces/<trace_id>")
 def get_trace(trace_id: str) -> Response:
+    if tempo.wants_protobuf():
+        # Grafana's Tempo data source falls back to this path and decodes protobuf only.
+        return tempo.trace_v1_protobuf(trace_id)
     tid = _trace_id(trace_id)
     start, end = _optional_range_ns()
     spans = _runtime().reader.get_trace(tid, start, end)
@@ -199,3 +203,31 @@ def search_traces() -> Response:
         limit=min(params["limit"] or DEFAULT_LIMIT, MAX_LIMIT),
     )
     return envelope([trace_to_jaeger(spans) for spans in runtime.reader.find_traces(query)])
+
+
+class JaegerDependenciesParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    endTs = fields.Integer(load_default=None, metadata={"description": "end of the range, unix ms (default: now)"})
+    lookback = fields.Integer(load_default=None, metadata={"description": "range length in ms (default: 24h)"})
+    service = fields.String(load_default=None, metadata={"description": "only the links this service is a side of"})
+
+
+DEFAULT_DEPENDENCIES_LOOKBACK_MS = 86_400_000
+NS_PER_MS = 1_000_000
+
+
+@bp.get("/api/dependencies")
+def dependencies() -> Response:
+    """Calls between services (from the service-graph aggregates), duplicates summed."""
+    params = _load(JaegerDependenciesParams(), request.args)
+    end_ms = params["endTs"] if params["endTs"] is not None else time.time_ns() // NS_PER_MS
+    lookback_ms = params["lookback"] if params["lookback"] is not None else DEFAULT_DEPENDENCIES_LOOKBACK_MS
+    if lookback_ms < 0:
+        raise BadRequest("parameter 'lookback' must not be negative", field="lookback")
+    links = _runtime().aggregates.dependencies(
+        (end_ms - lookback_ms) * NS_PER_MS, end_ms * NS_PER_MS, params["service"] or None
+    )
+    data = [{"parent": link.parent, "child": link.child, "callCount": link.call_count} for link in links]
+    return envelope(data)

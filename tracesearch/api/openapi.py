@@ -9,7 +9,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response
 
-from tracesearch.api.jaeger import SearchParams
+from tracesearch.api.jaeger import JaegerDependenciesParams, SearchParams
+from tracesearch.api.zipkin import DependenciesParams, TracesParams
 
 bp = Blueprint("openapi", __name__)
 
@@ -46,6 +47,69 @@ def _get(summary: str, parameters: list[dict[str, Any]] | None = None, **respons
 
 def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _zipkin_paths(spec: APISpec) -> None:
+    """Zipkin v2 read API (units: ms for endTs/lookback, µs for durations); errors are JSON."""
+
+    def get(summary: str, parameters: list[dict[str, Any]], **responses: Any) -> dict[str, Any]:
+        ok = {"description": "JSON as in zipkin2-api.yaml", "content": {"application/json": {}}}
+        return {"get": {"summary": summary, "parameters": parameters, "responses": {"200": ok, **responses}}}
+
+    service = {"name": "serviceName", "in": "query", "required": True, "schema": {"type": "string"}}
+    ids = {"name": "traceIds", "in": "query", "required": True, "schema": {"type": "string"}}
+    spec.path("/api/v2/services", operations=get("Service names", []))
+    spec.path("/api/v2/spans", operations=get("Span names of a service", [service], **{"400": _ERROR}))
+    spec.path("/api/v2/remoteServices", operations=get("Remote service names", [service], **{"400": _ERROR}))
+    traces = "Traces (lists of spans) with a span matching every parameter, newest first; each has a root span"
+    query = [{"in": "query", "schema": TracesParams}]
+    spec.path("/api/v2/traces", operations=get(traces, query, **{"400": _ERROR, "503": _RETRY}))
+    one = [_path_param("traceID")]
+    spec.path("/api/v2/trace/{traceID}", operations=get("One trace", one, **{"400": _ERROR, "404": _ERROR}))
+    spec.path("/api/v2/traceMany", operations=get("Several traces, unknown ids left out", [ids], **{"400": _ERROR}))
+    deps = [{"in": "query", "schema": DependenciesParams}]
+    spec.path("/api/v2/dependencies", operations=get("Service dependency links", deps, **{"400": _ERROR}))
+
+
+def _tempo_paths(spec: APISpec) -> None:
+    """Tempo API (times in unix seconds; search and tags JSON in tempopb's schema)."""
+
+    def get(summary: str, parameters: list[dict[str, Any]], ok: str, **responses: Any) -> dict[str, Any]:
+        return {
+            "get": {
+                "summary": summary,
+                "parameters": parameters,
+                "responses": {"200": {"description": ok}, **responses},
+            }
+        }
+
+    def query(*names: str) -> list[dict[str, Any]]:
+        return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
+
+    bad = {"400": _ERROR, "503": _RETRY}
+    spec.path("/api/echo", operations=get("Grafana's save & test", [], "text 'echo'"))
+    spec.path("/api/status/buildinfo", operations=get("Tempo-style build info", [], "JSON"))
+    trace = [_path_param("traceID"), *query("start", "end")]
+    spec.path(
+        "/api/v2/traces/{traceID}",
+        operations=get(
+            "One trace: TraceByIDResponse protobuf for Accept: application/protobuf, else OTLP JSON",
+            trace,
+            "trace",
+            **{"404": _ERROR, **bad},
+        ),
+    )
+    search = query("q", "limit", "spss", "start", "end", "tags", "minDuration", "maxDuration")
+    spec.path("/api/search", operations=get("TraceQL search (SearchResponse JSON)", search, "traces", **bad))
+    tags = query("scope", "q", "start", "end", "limit")
+    spec.path("/api/search/tags", operations=get("Attribute names", tags, "tagNames", **bad))
+    spec.path("/api/v2/search/tags", operations=get("Attribute names per scope", tags, "scopes", **bad))
+    values = [_path_param("tag"), *query("q", "start", "end", "limit")]
+    spec.path("/api/search/tag/{tag}/values", operations=get("Values of an unscoped tag", values, "strings", **bad))
+    spec.path("/api/v2/search/tag/{tag}/values", operations=get("Typed values of a tag", values, "typed", **bad))
+    metrics = query("q", "start", "end", "since", "step")
+    spec.path("/api/metrics/query_range", operations=get("TraceQL metrics, range", metrics, "series", **bad))
+    spec.path("/api/metrics/query", operations=get("TraceQL metrics, instant", metrics, "series", **bad))
 
 
 def build_spec() -> dict[str, Any]:
@@ -98,6 +162,15 @@ def build_spec() -> dict[str, Any]:
         "/api/traces/{traceID}",
         operations=_get("One trace, every span", [_path_param("traceID")], **{"404": _JAEGER_ENVELOPE, "400": _ERROR}),
     )
+    dependencies = {
+        "summary": "Calls between services over [endTs - lookback, endTs] (ms; default now and 24h), from the "
+        'service-graph aggregates: {"data": [{"parent", "child", "callCount"}], "errors": null}',
+        "parameters": [{"in": "query", "schema": JaegerDependenciesParams}],
+        "responses": {"200": _JAEGER_ENVELOPE, "400": _ERROR, "503": _RETRY},
+    }
+    spec.path("/api/dependencies", operations={"get": dependencies})
+    _zipkin_paths(spec)
+    _tempo_paths(spec)
     spec.path("/health", operations={"get": {"summary": "Liveness", "responses": {"200": {"description": "up"}}}})
     spec.path(
         "/ready",

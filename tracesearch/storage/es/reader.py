@@ -12,7 +12,7 @@ from elasticsearch import Elasticsearch
 from tracesearch.model import Span
 from tracesearch.query.filters import TraceQuery
 from tracesearch.storage.base import StorageUnavailable
-from tracesearch.storage.es import queries
+from tracesearch.storage.es import queries, tag_queries
 from tracesearch.storage.es.document import from_documents
 from tracesearch.storage.es.indices import span_indices_between
 
@@ -20,6 +20,8 @@ NS_PER_S = 1_000_000_000
 PAGE_SIZE = 10_000
 MAX_TERMS = 10_000
 MAX_RANGE_DAYS = 90
+TAG_SAMPLE = 20_000
+TAGS_LOOKBACK_NS = 24 * 3600 * NS_PER_S
 T = TypeVar("T")
 
 
@@ -41,6 +43,7 @@ class EsSpanReader:
         self._trace_lookback_ns = int(trace_lookback_s * NS_PER_S)
         self._padding_ns = int(max_trace_duration_s * NS_PER_S)
         self._clock = clock
+        self._tags_lookback_ns = TAGS_LOOKBACK_NS
 
     def _indices(self, start_ns: int, end_ns: int) -> str:
         """Daily indices of the range; a range longer than MAX_RANGE_DAYS keeps its newest part, so
@@ -102,6 +105,36 @@ class EsSpanReader:
             by_trace[span.trace_id].append(span)
         return [by_trace[t] for t in trace_ids if by_trace[t]]
 
+    def candidate_traces(
+        self, span_filters: list[dict[str, Any]], start_ns: int, end_ns: int, size: int
+    ) -> list[tuple[str, int]]:
+        """(trace id, start of its newest matching span) of the newest ``size`` traces with a span in
+        [start_ns, end_ns] matching every filter; page on by lowering ``end_ns``."""
+        body = {
+            "query": queries.bool_(filter=[tag_queries.time_filter(start_ns, end_ns), *span_filters]),
+            "collapse": {"field": "trace.id"},
+            "sort": [{"start_ns": "desc"}],
+            "size": size,
+            "_source": False,
+            "docvalue_fields": ["start_ns"],
+            "track_total_hits": False,
+        }
+        hits = self._search(self._indices(start_ns, end_ns), body)["hits"]["hits"]
+        return [(h["fields"]["trace.id"][0], int(h["fields"]["start_ns"][0])) for h in hits]
+
+    def traces(self, trace_ids: list[str], start_ns: int, end_ns: int) -> dict[str, list[Span]]:
+        """Every span of these traces, by trace id (a trace may stick out of the range by the
+        maximum trace duration)."""
+        index = self._indices(start_ns - self._padding_ns, end_ns + self._padding_ns)
+        by_trace: dict[str, list[Span]] = {t: [] for t in trace_ids}
+        for span in self._spans_of(index, trace_ids):
+            by_trace[span.trace_id].append(span)
+        return by_trace
+
+    def aggregate(self, start_ns: int, end_ns: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Run an aggregation body over the span indices of the range."""
+        return self._search(self._indices(start_ns, end_ns), body)
+
     def _terms(self, field: str, filters: list[dict[str, Any]], sub: str | None = None) -> list[Any]:
         aggs: dict[str, Any] = {"values": {"terms": {"field": field, "size": MAX_TERMS}}}
         if sub:
@@ -123,3 +156,60 @@ class EsSpanReader:
             for k in b["sub"]["buckets"]
         }
         return sorted(pairs)
+
+    def _in_range(self, start_ns: int | None, end_ns: int | None) -> tuple[str, list[dict[str, Any]]]:
+        if start_ns is None or end_ns is None:
+            now = self._clock()
+            start_ns, end_ns = now - self._tags_lookback_ns, now
+        return self._indices(start_ns, end_ns), [tag_queries.time_filter(start_ns, end_ns)]
+
+    def tag_names(
+        self, scope: str, start_ns: int | None, end_ns: int | None, limit: int, filters: list[dict[str, Any]]
+    ) -> list[str]:
+        """Attribute keys of a scope (``span``, ``resource``...) seen in the range, without the scope,
+        the most frequent first."""
+        index, time_filters = self._in_range(start_ns, end_ns)
+        body = tag_queries.tag_names(scope, [*time_filters, *filters], limit, TAG_SAMPLE)
+        return [name[len(scope) + 1 :] for name in tag_queries.buckets(self._search(index, body))]
+
+    def attribute_values(
+        self,
+        scope: str,
+        key: str,
+        start_ns: int | None,
+        end_ns: int | None,
+        limit: int,
+        filters: list[dict[str, Any]],
+    ) -> list[str]:
+        index, time_filters = self._in_range(start_ns, end_ns)
+        body = tag_queries.attribute_values(scope, key, [*time_filters, *filters], limit, TAG_SAMPLE)
+        skip = len(scope) + len(key) + 2
+        return [value[skip:] for value in tag_queries.buckets(self._search(index, body))]
+
+    def numeric_attribute_values(
+        self,
+        scope: str,
+        key: str,
+        candidates: list[str],
+        start_ns: int | None,
+        end_ns: int | None,
+        filters: list[dict[str, Any]],
+    ) -> set[str]:
+        """The candidate values that are stored as numbers under the key."""
+        if not candidates:
+            return set()
+        index, time_filters = self._in_range(start_ns, end_ns)
+        body = tag_queries.numeric_values(scope, key, candidates, [*time_filters, *filters], TAG_SAMPLE)
+        return tag_queries.numeric_buckets(self._search(index, body))
+
+    def intrinsic_values(
+        self, name: str, start_ns: int | None, end_ns: int | None, limit: int, filters: list[dict[str, Any]]
+    ) -> list[str] | None:
+        """Values of ``name``, ``status``, ``kind``... seen in the range; None for an unknown intrinsic."""
+        index, time_filters = self._in_range(start_ns, end_ns)
+        body = tag_queries.intrinsic_values(name, [*time_filters, *filters], limit, TAG_SAMPLE)
+        if body is None:
+            return None
+        values = tag_queries.buckets(self._search(index, body))
+        prefix = tag_queries.INTRINSIC_TAG_PREFIXES.get(name, "")
+        return [v[len(prefix) :] for v in values]

@@ -1,0 +1,159 @@
+"""Tempo's wire shapes, as Grafana's Tempo data source decodes them (pure functions).
+
+Trace by id: ``tempopb.Trace`` is wire-identical to OTLP ``TracesData`` (field 1 = repeated
+ResourceSpans), and ``tempopb.TraceByIDResponse`` wraps it as field 1, so no Tempo proto is needed.
+
+Search: ``tempopb.SearchResponse`` as JSON. Recent Grafana decodes it strictly (an unknown field
+fails the query), so only fields of Tempo's own schema are emitted; 64-bit integers are strings,
+as gogo jsonpb writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracesearch.codecs.otlp_json import any_value_json, encode_traces_json
+from tracesearch.codecs.otlp_proto import encode_traces_data
+from tracesearch.model import AttrValue, Span, StatusCode
+
+JsonObject = dict[str, Any]
+NS_PER_MS = 1_000_000
+_PARTIAL = 1
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while True:
+        low = number & 0x7F
+        number >>= 7
+        if number:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def _length_delimited(field_number: int, payload: bytes) -> bytes:
+    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def trace_v1_protobuf(spans: Sequence[Span]) -> bytes:
+    """``tempopb.Trace`` (``GET /api/traces/{id}`` with ``Accept: application/protobuf``)."""
+    return encode_traces_data(spans)
+
+
+def trace_v2_protobuf(spans: Sequence[Span], partial_message: str = "") -> bytes:
+    """``tempopb.TraceByIDResponse{trace=1, status=3, message=4}``."""
+    body = _length_delimited(1, encode_traces_data(spans))
+    if partial_message:
+        body += _varint(3 << 3) + _varint(_PARTIAL) + _length_delimited(4, partial_message.encode())
+    return body
+
+
+def trace_v2_json(spans: Sequence[Span], partial_message: str = "") -> JsonObject:
+    answer: JsonObject = {"trace": encode_traces_json(spans), "metrics": {}}
+    if partial_message:
+        answer["status"] = "PARTIAL"
+        answer["message"] = partial_message
+    return answer
+
+
+def key_value(key: str, value: AttrValue) -> JsonObject:
+    return {"key": key, "value": any_value_json(value)}
+
+
+@dataclass(slots=True)
+class FoundSpanSet:
+    """Spans of one span set to show (at most ``spss``), how many matched, and its own attributes."""
+
+    spans: list[Span]
+    matched: int
+    attributes: dict[str, AttrValue] = field(default_factory=dict)
+    # Per span id: attributes to show beside the span (those the query named, or select()ed).
+    span_attributes: dict[str, dict[str, AttrValue]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FoundTrace:
+    trace: Sequence[Span]
+    spansets: list[FoundSpanSet]
+
+
+def root_span(trace: Sequence[Span]) -> Span | None:
+    """The span without a parent; else the earliest span whose parent is not in the trace."""
+    ids = {s.span_id for s in trace}
+    roots = [s for s in trace if not s.parent_span_id] or [s for s in trace if s.parent_span_id not in ids]
+    return min(roots, key=lambda s: s.start_ns) if roots else None
+
+
+def _span_json(span: Span, attributes: dict[str, AttrValue]) -> JsonObject:
+    out: JsonObject = {
+        "spanID": span.span_id,
+        "name": span.name,
+        "startTimeUnixNano": str(span.start_ns),
+        "durationNanos": str(span.end_ns - span.start_ns),
+    }
+    if attributes:
+        out["attributes"] = [key_value(k, v) for k, v in attributes.items()]
+    return out
+
+
+def _spanset_json(found: FoundSpanSet) -> JsonObject:
+    out: JsonObject = {
+        "spans": [_span_json(s, found.span_attributes.get(s.span_id, {})) for s in found.spans],
+        "matched": found.matched,
+    }
+    if found.attributes:
+        out["attributes"] = [key_value(k, v) for k, v in found.attributes.items()]
+    return out
+
+
+def _service_stats(trace: Sequence[Span]) -> JsonObject:
+    stats: dict[str, JsonObject] = {}
+    for span in trace:
+        entry = stats.setdefault(span.service_name, {"spanCount": 0})
+        entry["spanCount"] += 1
+        if span.status_code is StatusCode.ERROR:
+            entry["errorCount"] = entry.get("errorCount", 0) + 1
+    return stats
+
+
+def trace_metadata(found: FoundTrace) -> JsonObject:
+    trace = found.trace
+    start = min(s.start_ns for s in trace)
+    duration_ms = (max(s.end_ns for s in trace) - start) // NS_PER_MS
+    root = root_span(trace)
+    out: JsonObject = {
+        "traceID": trace[0].trace_id,
+        "rootServiceName": root.service_name if root else "<root span not yet received>",
+        "startTimeUnixNano": str(start),
+    }
+    if root is not None and root.name:
+        out["rootTraceName"] = root.name
+    if duration_ms:
+        out["durationMs"] = duration_ms
+    spansets = [_spanset_json(s) for s in found.spansets]
+    if spansets:
+        # Grafana's backend reads the deprecated single spanSet first, then spanSets.
+        out["spanSet"] = spansets[0]
+        out["spanSets"] = spansets
+    out["serviceStats"] = _service_stats(trace)
+    return out
+
+
+def search_response(
+    found: Sequence[FoundTrace], inspected_traces: int, inspected_spans: int, complete: bool
+) -> JsonObject:
+    """``SearchResponse``; an incomplete search (a limit cut the candidates) reports fewer
+    completed jobs than jobs, the only place Tempo's schema has for it."""
+    return {
+        "traces": [trace_metadata(t) for t in found],
+        "metrics": {
+            "inspectedTraces": inspected_traces,
+            "inspectedSpans": str(inspected_spans),
+            "totalJobs": 2 if not complete else 1,
+            "completedJobs": 1,
+        },
+    }

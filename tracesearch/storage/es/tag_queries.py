@@ -1,0 +1,97 @@
+"""Query bodies for tag-name and tag-value autocomplete (Tempo's tag endpoints).
+
+Both read the ``tags`` keyword field of span documents (``span.http.method`` and
+``span.http.method=GET``). A ``sampler`` bounds the work to the first documents of each shard that
+match the filter, so autocomplete costs the same at a million spans as at a thousand; a rare
+value outside the sample is missed, as Tempo also answers from recent blocks only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tracesearch.storage.es.document import encode_number
+from tracesearch.storage.es.queries import Query, bool_, range_, term
+
+NS_PER_MS = 1_000_000
+ATTRIBUTE_SCOPES = ("resource", "span", "event", "link", "instrumentation")
+# Fields of the span document that hold an intrinsic's value directly.
+INTRINSIC_VALUE_FIELDS = {
+    "name": "span.name",
+    "status": "status.code",
+    "kind": "span.kind",
+    "statusMessage": "status.message",
+    "rootName": "span.name",
+    "rootServiceName": "service.name",
+}
+# Intrinsics whose values live in ``tags`` under a ``<name>=`` prefix.
+INTRINSIC_TAG_PREFIXES = {"event:name": "event:name=", "instrumentation:name": "instrumentation:name="}
+ROOT_ONLY = frozenset({"rootName", "rootServiceName"})
+
+
+def lucene_prefix(prefix: str) -> str:
+    """A Lucene regexp matching every term that starts with ``prefix`` (Lucene regexps are anchored
+    and each of .?+*|{}[]()"\\#@&<>~ is special)."""
+    return re.sub(r'([.?+*|{}\[\]()"\\#@&<>~])', r"\\\1", prefix) + ".*"
+
+
+def time_filter(start_ns: int, end_ns: int) -> Query:
+    return range_("@timestamp", gte=start_ns // NS_PER_MS, lte=end_ns // NS_PER_MS, format="epoch_millis")
+
+
+def _sampled_terms(filters: list[Query], field: str, size: int, sample: int, include: str | None) -> dict[str, Any]:
+    terms: dict[str, Any] = {"field": field, "size": size}
+    if include is not None:
+        terms["include"] = include
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": bool_(filter=filters),
+        "aggs": {"sample": {"sampler": {"shard_size": sample}, "aggs": {"values": {"terms": terms}}}},
+    }
+
+
+def tag_names(scope: str, filters: list[Query], size: int, sample: int) -> dict[str, Any]:
+    """Attribute keys of one scope: the ``tags`` entries without ``=``."""
+    return _sampled_terms(filters, "tags", size, sample, include=rf"{re.escape(scope)}\.[^=]*")
+
+
+def attribute_values(scope: str, key: str, filters: list[Query], size: int, sample: int) -> dict[str, Any]:
+    prefix = f"{scope}.{key}"
+    return _sampled_terms([*filters, term("tags", prefix)], "tags", size, sample, lucene_prefix(prefix + "="))
+
+
+def numeric_values(scope: str, key: str, candidates: list[str], filters: list[Query], sample: int) -> dict[str, Any]:
+    """Which of the candidate values are stored as numbers (``tags_num`` has no doc values, so one
+    ``filters`` bucket per candidate), to tell the number 500 from the string "500"."""
+    named = {value: term("tags_num", f"{scope}.{key}={encode_number(float(value))}") for value in candidates}
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": bool_(filter=[*filters, term("tags", f"{scope}.{key}")]),
+        "aggs": {"sample": {"sampler": {"shard_size": sample}, "aggs": {"numeric": {"filters": {"filters": named}}}}},
+    }
+
+
+def numeric_buckets(answer: dict[str, Any]) -> set[str]:
+    aggregations = answer.get("aggregations") or {}
+    found = aggregations.get("sample", {}).get("numeric", {}).get("buckets", {})
+    return {value for value, bucket in found.items() if bucket.get("doc_count", 0) > 0}
+
+
+def intrinsic_values(name: str, filters: list[Query], size: int, sample: int) -> dict[str, Any] | None:
+    if name in INTRINSIC_TAG_PREFIXES:
+        prefix = INTRINSIC_TAG_PREFIXES[name]
+        return _sampled_terms(filters, "tags", size, sample, include=prefix + ".*")
+    field = INTRINSIC_VALUE_FIELDS.get(name)
+    if field is None:
+        return None
+    if name in ROOT_ONLY:
+        filters = [*filters, bool_(must_not=[{"exists": {"field": "parent.id"}}])]
+    return _sampled_terms(filters, field, size, sample, include=None)
+
+
+def buckets(answer: dict[str, Any]) -> list[str]:
+    aggregations = answer.get("aggregations") or {}
+    return [str(b["key"]) for b in aggregations.get("sample", {}).get("values", {}).get("buckets", [])]
