@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from bench import es, loadgen, synth
+from bench import aggregates, es, loadgen, synth
 from bench.config import Config
 from bench.ingest import BULK_HEADERS, BULK_PATH, check_bulk
 from bench.log import say
@@ -21,7 +21,8 @@ from tracesearch.storage.es.document import to_bulk_lines
 from tracesearch.storage.es.indices import span_index_for
 
 # Bump when the generator changes: a data set of another version is loaded again.
-VERSION = 1
+# 2: the service-graph and span-metrics aggregates are computed and stored with the spans.
+VERSION = 2
 NS_PER_S = 1_000_000_000
 WINDOW_S = 24 * 3600
 # Older than this and the service's default 7-day trace lookback could miss it: load again.
@@ -89,9 +90,9 @@ def load(config: Config, es_url: str) -> Dataset:
     say(f"loading {config.query_spans:,} spans into {prefix} through _bulk (done once; later runs reuse them)")
     host, port = es.host_port(es_url)
     began = time.monotonic()
-    result = loadgen.post_stream(
-        port, BULK_PATH, BULK_HEADERS, _bodies(factory, dataset, prefix, config), LOAD_CONCURRENCY, check_bulk, host
-    )
+    with aggregates.Recorder(es_url, prefix) as recorder:
+        bodies = _bodies(factory, dataset, prefix, config, recorder)
+        result = loadgen.post_stream(port, BULK_PATH, BULK_HEADERS, bodies, LOAD_CONCURRENCY, check_bulk, host)
     stored = es.count(es_url, prefix)
     if result.failures or stored != dataset.spans:
         raise RuntimeError(f"loading {prefix}: {stored} of {dataset.spans} stored; {result.failures[:3]}")
@@ -111,11 +112,15 @@ def _spans(factory: synth.TraceFactory, dataset: Dataset, config: Config) -> Ite
     yield from itertools.chain.from_iterable(synth.traces(factory, rest, start_ns, dataset.end_ns))
 
 
-def _bodies(factory: synth.TraceFactory, dataset: Dataset, prefix: str, config: Config) -> Iterator[bytes]:
+def _bodies(
+    factory: synth.TraceFactory, dataset: Dataset, prefix: str, config: Config, recorder: aggregates.Recorder
+) -> Iterator[bytes]:
     for batch in synth.batches(_spans(factory, dataset, config), config.batch_spans):
+        recorder.observe(batch)
         yield b"".join(to_bulk_lines(span_index_for(prefix, s.start_ns), s) for s in batch)
 
 
 def drop(es_url: str, prefix: str) -> None:
     es.drop_prefix(es_url, prefix)
+    es.delete_indices(es_url, f"{prefix}-servicegraph-*,{prefix}-spanmetrics-*")
     es.delete_indices(es_url, meta_index(prefix))

@@ -88,8 +88,38 @@ def _search_path(service_name: str, tags: dict[str, str], window: tuple[int, int
     return "/api/traces?" + urllib.parse.urlencode(params)
 
 
+def _seconds_window(rng: random.Random, data: dataset.Dataset) -> tuple[int, int]:
+    start_us, end_us = _window(rng, data)
+    return start_us // 1_000_000, end_us // 1_000_000
+
+
+def _tempo_search(q: str, window: tuple[int, int]) -> str:
+    params = {"q": q, "limit": LIMIT, "spss": 3, "start": window[0], "end": window[1]}
+    return "/api/search?" + urllib.parse.urlencode(params)
+
+
+def _tempo_path(kind: str, rng: random.Random, data: dataset.Dataset) -> str:
+    services, end_ms = data.services, data.end_ns // 1_000_000
+    if kind == "service_map_1h":
+        end = rng.randrange(data.start_ns // 1_000_000 + 3_600_000, end_ms)
+        return f"/api/dependencies?endTs={end}&lookback=3600000"
+    if kind == "service_map_24h":
+        return f"/api/dependencies?endTs={end_ms}&lookback=86400000"
+    if kind == "latency_panel_24h":
+        q = f'{{resource.service.name="{rng.choice(services)}"}} | quantile_over_time(duration, .5, .95, .99)'
+        params = {"q": q, "start": data.start_ns // 10**9, "end": data.end_ns // 10**9, "step": "60s"}
+        return "/api/metrics/query_range?" + urllib.parse.urlencode(params)
+    if kind == "traceql_attribute":
+        return _tempo_search(rng.choice(TRACEQL_ATTRIBUTE), _seconds_window(rng, data))
+    if kind == "traceql_structural":
+        return _tempo_search(rng.choice(TRACEQL_STRUCTURAL), _seconds_window(rng, data))
+    return f"/api/v2/search/tag/{rng.choice(TAGS_FOR_VALUES)}/values?limit=5000"
+
+
 def _paths(kind: str, n: int, rng: random.Random, data: dataset.Dataset) -> list[str]:
     services = data.services
+    if kind in TEMPO_KINDS:
+        return [_tempo_path(kind, rng, data) for _ in range(n)]
     if kind == "trace_by_id":
         return [f"/api/traces/{rng.choice(data.big_trace_ids)}" for _ in range(n)]
     if kind == "search":
@@ -103,8 +133,33 @@ def _paths(kind: str, n: int, rng: random.Random, data: dataset.Dataset) -> list
     return [_search_path(rng.choice(services), {"_text": rng.choice(words)}, _window(rng, data)) for _ in range(n)]
 
 
+def _check_tempo(kind: str, answer: dict[str, object]) -> tuple[int, int]:
+    """(items, spans) held by a Tempo-API or dependencies answer; an empty service map is an error."""
+    if kind.startswith("service_map"):
+        links = answer["data"]
+        assert isinstance(links, list)
+        if not links:
+            raise RuntimeError(f"{kind}: the service map is empty")
+        return len(links), 0
+    if kind == "latency_panel_24h":
+        series = answer["series"]
+        assert isinstance(series, list)
+        if not series:
+            raise RuntimeError("latency panel: no series")
+        return len(series), sum(len(s["samples"]) for s in series)
+    if kind == "tag_values":
+        values = answer["tagValues"]
+        assert isinstance(values, list)
+        return len(values), 0
+    traces = answer["traces"]
+    assert isinstance(traces, list)
+    return len(traces), sum(s["matched"] for t in traces for s in t.get("spanSets", []))
+
+
 def _check_traces(data: dataset.Dataset) -> Callable[[str, dict[str, object]], tuple[int, int]]:
     def check(kind: str, answer: dict[str, object]) -> tuple[int, int]:
+        if kind in TEMPO_KINDS:
+            return _check_tempo(kind, answer)
         traces = answer["data"]
         assert isinstance(traces, list)
         if kind == "services":
@@ -119,7 +174,33 @@ def _check_traces(data: dataset.Dataset) -> Callable[[str, dict[str, object]], t
     return check
 
 
-KINDS = ("trace_by_id", "search", "services", "text_search")
+TRACEQL_ATTRIBUTE = (
+    '{span.http.request.method="POST"}',
+    '{span.db.system="redis"}',
+    '{resource.service.name="payments" && span.http.response.status_code=503}',
+    '{span.app.tenant="tenant-07"}',
+)
+TRACEQL_STRUCTURAL = (
+    '{resource.service.name="frontend" && kind=server} >> {span.db.system="mongodb"}',
+    "{kind=client} > {kind=server && status=error}",
+    '{span.http.request.method="DELETE"} ~ {span.db.system="postgresql"}',
+)
+TAGS_FOR_VALUES = (
+    "resource.service.name",
+    "span.http.route",
+    "span.db.system",
+    "name",
+    "span.http.response.status_code",
+)
+TEMPO_KINDS = (
+    "service_map_1h",
+    "service_map_24h",
+    "latency_panel_24h",
+    "traceql_attribute",
+    "traceql_structural",
+    "tag_values",
+)
+KINDS = ("trace_by_id", "search", "services", "text_search", *TEMPO_KINDS)
 
 
 class OtherCpu:

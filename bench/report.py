@@ -9,7 +9,7 @@ from bench.hotpath import HotPath
 from bench.ingest import OTHER_LIMIT, PRIME_BODIES, IngestResult, Phase
 from bench.kafkamode import POLL_S, SAMPLE_EVERY, KafkaPhase, KafkaResult, LatencyResult
 from bench.machine import Machine
-from bench.querybench import LIMIT, QueryResult
+from bench.querybench import LIMIT, Kind, QueryResult
 from bench.stats import median
 
 INGEST_TARGET = 0.70
@@ -17,6 +17,24 @@ KAFKA_TARGET = 0.90
 LATENCY_P95_TARGET_S = 5.0
 BY_ID_P95_TARGET_MS = 50.0
 SEARCH_P95_TARGET_MS = 300.0
+# Issue 4 targets (p95, ms) of the Grafana-facing requests over the same data set.
+TEMPO_TARGETS_MS = {
+    "service_map_1h": 200.0,
+    "service_map_24h": 200.0,
+    "latency_panel_24h": 300.0,
+    "traceql_attribute": 300.0,
+    "traceql_structural": 1000.0,
+    "tag_values": 100.0,
+}
+TEMPO_LABELS = {
+    "service_map_1h": "Service map (`GET /api/dependencies`), 1 h",
+    "service_map_24h": "Service map (`GET /api/dependencies`), 24 h",
+    "latency_panel_24h": "Latency panel: TraceQL `quantile_over_time(duration, .5, .95, .99)`, one service, "
+    "24 h, 1-minute steps",
+    "traceql_attribute": f"TraceQL search, attribute matchers, 1 h, limit {LIMIT}",
+    "traceql_structural": f"TraceQL search with a structural operator (`>>`, `>`, `~`), 1 h, limit {LIMIT}",
+    "tag_values": "Tag value autocomplete (`/api/v2/search/tag/{tag}/values`)",
+}
 JAEGER_1740 = "https://github.com/jaegertracing/jaeger/pull/1740"
 JAEGER_1475 = "https://github.com/jaegertracing/jaeger/pull/1475"
 
@@ -107,6 +125,13 @@ def summary(config: Config, ingest: IngestResult | None, query: QueryResult | No
             f"({search.p50_ms:.1f} ms) | ≤ {SEARCH_P95_TARGET_MS:.0f} ms: "
             f"{_verdict(search.p95_ms <= SEARCH_P95_TARGET_MS)} |",
         ]
+        for name, target in TEMPO_TARGETS_MS.items():
+            if any(k.name == name for k in query.kinds):
+                kind = query.kind(name)
+                rows.append(
+                    f"| {TEMPO_LABELS[name]}, p95 (p50) | {kind.p95_ms:.1f} ms ({kind.p50_ms:.1f} ms) "
+                    f"| ≤ {target:.0f} ms: {_verdict(kind.p95_ms <= target)} |"
+                )
     return [*rows, ""]
 
 
@@ -322,6 +347,26 @@ def hot_section(hot: HotPath, service_us: float | None) -> list[str]:
     ]
 
 
+HELD = {
+    "service_map_1h": "{traces:.0f} edges",
+    "service_map_24h": "{traces:.0f} edges",
+    "latency_panel_24h": "{traces:.0f} series, {spans:.0f} points",
+    "tag_values": "{traces:.0f} values",
+    "traceql_attribute": "{traces:.1f} traces, {spans:.0f} matched spans",
+    "traceql_structural": "{traces:.1f} traces, {spans:.0f} matched spans",
+}
+
+
+def _held(kind: Kind, services: int) -> str:
+    if kind.name == "services":
+        return f"{services} services"
+    if kind.name in HELD:
+        held = HELD[kind.name].format(traces=kind.mean_traces, spans=kind.mean_spans)
+        return held + (f"; {kind.empty_share:.0%} empty" if kind.name.startswith("traceql") else "")
+    empty = f"; {kind.empty_share:.0%} empty" if kind.name in ("search", "text_search") else ""
+    return f"{kind.mean_traces:.1f} traces, {kind.mean_spans:.0f} spans{empty}"
+
+
 def query_section(result: QueryResult) -> list[str]:
     data = result.data
     start = datetime.fromtimestamp(data.start_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M")
@@ -341,20 +386,16 @@ def query_section(result: QueryResult) -> list[str]:
         "| Request | n | p50 ms | p95 ms | max ms | answers held (mean) | other processes' CPU | target |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    targets = {"trace_by_id": BY_ID_P95_TARGET_MS, "search": SEARCH_P95_TARGET_MS}
+    targets = {"trace_by_id": BY_ID_P95_TARGET_MS, "search": SEARCH_P95_TARGET_MS, **TEMPO_TARGETS_MS}
     labels = {
         "trace_by_id": f"`GET /api/traces/{{id}}`, a {data.big_trace_spans}-span trace, no time range (7-day lookback)",
         "search": f"`GET /api/traces` service + one tag + minDuration, 1 h window, limit {LIMIT}",
         "services": "`GET /api/services` (7-day lookback)",
         "text_search": f"`GET /api/traces` service + `_text` word, 1 h window, limit {LIMIT}",
+        **TEMPO_LABELS,
     }
     for kind in result.kinds:
-        held = (
-            f"{kind.mean_traces:.1f} traces, {kind.mean_spans:.0f} spans"
-            + (f"; {kind.empty_share:.0%} empty" if kind.name in ("search", "text_search") else "")
-            if kind.name != "services"
-            else f"{len(data.services)} services"
-        )
+        held = _held(kind, len(data.services))
         target = targets.get(kind.name)
         verdict = f"p95 ≤ {target:.0f} ms: {_verdict(kind.p95_ms <= target)}" if target else "context"
         lines.append(
@@ -364,6 +405,11 @@ def query_section(result: QueryResult) -> list[str]:
     lines += [
         "",
         f"Example search: `{result.kind('search').example}`",
+        "",
+        "The service map and the span metrics need no batch job: they are per-minute aggregates the service-graph "
+        "stage writes as spans are stored (for this data set the same stage ran over the spans while they were "
+        "loaded). The latency panel is answered by Elasticsearch percentile aggregations over the spans; TraceQL "
+        "searches push a superset filter into Elasticsearch and evaluate the candidate traces exactly.",
         "",
         "Anchors, from other setups and hardware (orders of magnitude, not a like-for-like comparison): Jaeger on "
         f"Elasticsearch took a median of 1.3 s for a one-hour search with `limit=10000` in the measurements of "
