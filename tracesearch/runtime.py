@@ -62,7 +62,7 @@ class Runtime:
 
     @cached_property
     def traceql(self) -> EsTraceqlSearch:
-        return EsTraceqlSearch(self.reader)
+        return EsTraceqlSearch(self.reader, self.aggregates)
 
     @cached_property
     def sink(self) -> SpanSink:

@@ -1,10 +1,30 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from demo.config import DEFAULT_BASE_URL, NOTE_SEARCH_WORD, ORDER_NOTE, SERVICES, Ingest, resolve_base_url
-from demo.report import failure_text, success_text
-from demo.traffic import DemoResult, orders
+from demo.query import showcase_traceql
+from demo.report import (
+    DATABASE_TRACEQL,
+    ERRORS_TRACEQL,
+    GRAFANA_DASHBOARD_DIR,
+    GRAFANA_DASHBOARDS,
+    GRAFANA_DATASOURCES,
+    GRAFANA_README,
+    METRICS_TRACEQL,
+    failure_text,
+    success_text,
+)
+from demo.traffic import DemoResult, expected_edges, orders
+from tracesearch.model import Resource, Span
+from tracesearch.query.tempo_params import metrics_params
+from tracesearch.query.traceql import evaluate, parse
+from tracesearch.storage.es import traceql_plan
+from tracesearch.storage.es.traceql_metrics import metrics_body
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_base_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,3 +77,96 @@ def test_success_text_has_every_pointer() -> None:
 def test_failure_text_names_the_ingest_path() -> None:
     text = failure_text(_result(searchable=False, failed_exports={"inventory": 3}), timeout=30)
     assert "http://127.0.0.1:4318/api/v2/spans" in text
+
+
+def _checked(**overrides: object) -> DemoResult:
+    """A result after every check ran: Tempo search found the trace, the graph was polled."""
+    trace_id = "a" * 32
+    fields: dict[str, object] = {
+        "traceql": showcase_traceql(trace_id),
+        "tempo_found": True,
+        "tempo_wait_seconds": 0.1,
+        "dependencies": (("checkout", "inventory", 3), ("frontend", "checkout", 1), ("user", "frontend", 1)),
+        "graph_complete": False,
+        "graph_wait_seconds": 20.0,
+        "finished_ms": 1_763_790_000_000,
+    }
+    fields.update(overrides)
+    return _result(**fields)
+
+
+def test_success_text_points_at_the_tempo_zipkin_and_graph_apis() -> None:
+    text = success_text(_checked())
+    base = "http://127.0.0.1:4318"
+    showcase = showcase_traceql("a" * 32)
+    assert f"The Tempo API's TraceQL search finds it too: {showcase}" in text
+    assert f"curl -s -G {base}/api/search --data-urlencode 'q={showcase}'" in text
+    assert f"curl -s {base}/api/v2/search/tag/resource.service.name/values" in text
+    assert f"curl -s {base}/api/v2/traces/{'a' * 32}" in text
+    metrics = '{resource.service.name="frontend"} | quantile_over_time(duration, .5, .95) by (name)'
+    assert f"curl -s -G {base}/api/metrics/query_range --data-urlencode 'q={metrics}'" in text
+    # Jaeger and Zipkin dependencies, both in milliseconds, ending when the demo ended.
+    ms = "--data-urlencode endTs=1763790000000 --data-urlencode lookback=3600000"
+    assert f"curl -s -G {base}/api/dependencies {ms}" in text
+    assert f"curl -s -G {base}/api/v2/dependencies {ms}" in text
+    assert f"curl -s {base}/api/v2/trace/{'a' * 32}" in text
+    # Grafana: one URL, Tempo with streaming off, where the provisioning files are.
+    assert "Tempo:  turn Streaming OFF" in text and f"Explore > TraceQL: {showcase}" in text
+    for path in (GRAFANA_DATASOURCES, GRAFANA_DASHBOARDS, GRAFANA_DASHBOARD_DIR, GRAFANA_README):
+        assert path in text
+        assert (REPO / path).exists(), path
+
+
+def test_success_text_says_what_the_service_graph_showed() -> None:
+    text = success_text(_checked())
+    assert "frontend -> checkout: 1 call(s)" in text and "user -> frontend: 1 call(s)" in text
+    assert "Not there yet: checkout -> payments." in text
+    complete = success_text(_checked(graph_complete=True))
+    assert "Not there yet" not in complete
+    empty = success_text(_checked(dependencies=(), graph_complete=False))
+    assert "no edges yet." in empty
+    skipped = success_text(_checked(dependencies=(), graph_complete=None))
+    assert "Service graph" not in skipped
+
+
+def test_expected_edges_follow_the_services_calls() -> None:
+    assert expected_edges() == {("frontend", "checkout"), ("checkout", "inventory"), ("checkout", "payments")}
+
+
+def test_every_printed_traceql_query_parses_and_the_metrics_one_runs_in_elasticsearch() -> None:
+    showcase = parse(showcase_traceql("0af7651916cd43dd8448eb211c80319c"))
+    # The showcase query pushes down exactly: one Elasticsearch query answers it.
+    pushed = traceql_plan.push_pipeline(showcase.spansets)
+    assert pushed.exact and traceql_plan.is_lone_filter(showcase.spansets)
+    for text in (ERRORS_TRACEQL, DATABASE_TRACEQL):
+        assert parse(text).metrics is None
+    params = metrics_params({"q": METRICS_TRACEQL}, now_ns=1_763_790_000 * 10**9, instant=False)
+    body, groups = metrics_body(params)  # raises BadRequest for a filter ES cannot count exactly
+    assert [g.label for g in groups] == ["name"]
+    assert body["aggs"]["g0"]["terms"]["field"] == "span.name"
+
+
+def test_showcase_query_matches_the_showcase_trace_only() -> None:
+    def span(trace_id: str, service: str) -> Span:
+        return Span(
+            trace_id=trace_id,
+            span_id="1" * 16,
+            name="POST /checkout",
+            start_ns=1,
+            end_ns=2,
+            resource=Resource({"service.name": service}),
+        )
+
+    query = parse(showcase_traceql("a" * 32))
+    assert evaluate(query, [span("a" * 32, "frontend")])
+    assert not evaluate(query, [span("b" * 32, "frontend")])
+    assert not evaluate(query, [span("a" * 32, "checkout")])
+
+
+def test_failure_text_when_only_the_tempo_search_misses_the_trace() -> None:
+    text = failure_text(_checked(tempo_found=False, tempo_wait_seconds=10), timeout=30)
+    assert "is complete at http://127.0.0.1:4318/api/traces/" in text
+    assert "Tempo API's TraceQL search" in text and "/api/search --data-urlencode 'q={resource" in text
+    assert not _checked(tempo_found=False).ok
+    assert _checked().ok and _result().ok  # None: not run, e.g. in a result built before the search
+    assert not _result(searchable=False).ok

@@ -251,3 +251,55 @@ def test_metrics_refuse_what_they_cannot_count_exactly(service):
     assert answer.status_code == 400 and "structural" in answer.json()["message"]
     not_metrics = service.get("/api/metrics/query_range", q="{}")
     assert not_metrics.status_code == 400
+
+
+def _totals(body: dict) -> dict[str, float]:
+    return {
+        next((kv["value"]["stringValue"] for kv in s["labels"]), ""): sum(p["value"] for p in s["samples"])
+        for s in body["series"]
+    }
+
+
+def test_red_queries_come_from_the_span_metrics_and_agree_with_the_spans(service, exported):
+    now = int(time.time())
+    window = {"start": now - 3600, "end": now + 60, "step": "60s"}
+    red = '{resource.service.name="checkout"} | count_over_time() by (name)'
+    # The same selection in a shape the per-minute aggregates cannot answer: counted over the spans.
+    raw = '{resource.service.name="checkout" && duration >= 0ns} | count_over_time() by (name)'
+    deadline = time.monotonic() + 30
+    while True:
+        fast = service.get("/api/metrics/query_range", q=red, **window)
+        slow = service.get("/api/metrics/query_range", q=raw, **window)
+        assert fast.headers["X-Tracesearch-Metrics-Source"] == "span-metrics"
+        assert slow.headers["X-Tracesearch-Metrics-Source"] == "spans"
+        # The aggregates are flushed every few seconds: equal once the last flush is stored.
+        if _totals(fast.json()) == _totals(slow.json()) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert _totals(fast.json()) == _totals(slow.json())
+    assert _totals(fast.json())["checkout"] >= 1 and _totals(fast.json())["POST /checkout"] >= 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/search?q={}",
+        "/api/v2/search/tags",
+        "/api/search/tags",
+        "/api/v2/search/tag/name/values",
+        "/api/v2/search/tag/span.http.route/values",
+        "/api/metrics/query_range?q={resource.service.name=\"a\"} | rate() by (name)",
+        "/api/metrics/query_range?q={span.a=\"b\"} | quantile_over_time(duration, .9) by (span.a)",
+        "/api/metrics/query?q={} | count_over_time()",
+        "/api/dependencies",
+        "/api/v2/dependencies?endTs=1795324358000",
+    ],
+)
+def test_a_store_with_no_index_yet_answers_empty_not_500(es_url, monkeypatch, path):
+    from tracesearch.app import create_app
+    from tracesearch.settings import Settings
+
+    monkeypatch.setenv("TRACESEARCH_ES_URL", es_url)
+    monkeypatch.setenv("TRACESEARCH_INDEX_PREFIX", f"never-written-{uuid.uuid4().hex[:8]}")
+    answer = create_app(Settings.from_env()).test_client().get(path)
+    assert answer.status_code == 200, answer.data

@@ -149,6 +149,32 @@ class EsAggregates:
             for labels, points in sorted(grouped.items())
         ]
 
+    def calls_per_step(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        filters: Mapping[str, str],
+        by: Sequence[str],
+        max_groups: int = 100,
+    ) -> list[tuple[tuple[str, ...], list[tuple[int, int]]]]:
+        """(by-label values, [(step start ms, calls)]) of the spans whose labels equal ``filters``."""
+        index = aggregate_indices_between(self._prefix, SPANMETRICS, start_ns, end_ns)
+        answer = search(self._client, index, calls_body(start_ns, end_ns, step_ns, filters, by, max_groups))
+        out: list[tuple[tuple[str, ...], list[tuple[int, int]]]] = []
+
+        def walk(agg: dict[str, Any], depth: int, labels: tuple[str, ...]) -> None:
+            if depth == len(by):
+                points = [(int(b["key"]), int(b["calls"]["value"])) for b in agg["t"]["buckets"]]
+                out.append((labels, points))
+                return
+            for bucket in agg[f"g{depth}"]["buckets"]:
+                walk(bucket, depth + 1, (*labels, short_label(by[depth], str(bucket["key"]))))
+
+        if answer.get("aggregations"):  # absent when no index of the range exists yet
+            walk(answer["aggregations"], 0, ())
+        return out
+
     def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
         """Calls, errors and server latency per edge over the whole range (for a node graph)."""
         span = max(1, end_ns - start_ns + NS_PER_MINUTE)
@@ -212,3 +238,41 @@ def _check_labels(allowed: Sequence[str], names: Sequence[str]) -> None:
     unknown = sorted(set(names) - set(allowed))
     if unknown:
         raise ValueError(f"unknown label(s) {', '.join(unknown)}; use {', '.join(allowed)}")
+
+
+def short_label(label: str, value: str) -> str:
+    """``SPAN_KIND_SERVER`` → ``server``, ``STATUS_CODE_ERROR`` → ``error``: TraceQL's spelling."""
+    if label == "span_kind":
+        return value.removeprefix("SPAN_KIND_").lower()
+    if label == "status_code":
+        return value.removeprefix("STATUS_CODE_").lower()
+    return value
+
+
+def calls_body(
+    start_ns: int, end_ns: int, step_ns: int, filters: Mapping[str, str], by: Sequence[str], max_groups: int
+) -> dict[str, Any]:
+    """Calls per step summed in Elasticsearch (``calls`` has doc values), grouped by ``by`` labels."""
+    _check_labels(SPAN_LABELS, [*filters, *by])
+    step_ms = max(step_ns // NS_PER_MS, 1)
+    histogram: dict[str, Any] = {
+        "date_histogram": {
+            "field": "@timestamp",
+            "fixed_interval": f"{step_ms}ms",
+            "offset": f"{(start_ns // NS_PER_MS) % step_ms}ms",
+            "min_doc_count": 1,
+        },
+        "aggs": {"calls": {"sum": {"field": "calls"}}},
+    }
+    aggs: dict[str, Any] = {"t": histogram}
+    for depth in reversed(range(len(by))):
+        aggs = {f"g{depth}": {"terms": {"field": by[depth], "size": max_groups}, "aggs": aggs}}
+    conditions = [{"term": {k: _normalise(k, v)}} for k, v in filters.items()]
+    first_minute = start_ns - start_ns % NS_PER_MINUTE
+    time_range = {"range": {"@timestamp": {"gte": first_minute // NS_PER_MS, "lt": end_ns // NS_PER_MS}}}
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": {"bool": {"filter": [time_range, *conditions]}},
+        "aggs": aggs,
+    }

@@ -16,8 +16,19 @@ from typing import Any
 
 from tracesearch.errors import BadRequest
 from tracesearch.query.tempo_params import MetricsParams
-from tracesearch.query.traceql.ast import Field, IntrinsicField, MetricsQuery
+from tracesearch.query.traceql.ast import (
+    And,
+    Attribute,
+    Compare,
+    Const,
+    Field,
+    FieldExpr,
+    IntrinsicField,
+    MetricsQuery,
+    SpansetFilter,
+)
 from tracesearch.storage.es import tag_queries, traceql_plan
+from tracesearch.storage.es.aggregates import EsAggregates
 from tracesearch.storage.es.queries import Query, bool_
 from tracesearch.storage.es.reader import EsSpanReader
 
@@ -152,6 +163,72 @@ def _points(metrics: MetricsQuery, buckets: list[dict[str, Any]], step_s: float)
     return series
 
 
+# Fields of the per-minute span metrics, by the TraceQL field that names them.
+RED_LABELS = {"resource.service.name": "service", "name": "span_name", "kind": "span_kind", "status": "status_code"}
+NS_PER_MINUTE = 60 * NS_PER_S
+
+
+def _red_label(f: Field) -> str | None:
+    key = (
+        "resource.service.name"
+        if isinstance(f, Attribute) and (f.scope, f.name) == ("resource", "service.name")
+        else f.label
+    )
+    return RED_LABELS.get(key) if isinstance(f, IntrinsicField) or key == "resource.service.name" else None
+
+
+def _red_filters(expr: FieldExpr, found: dict[str, str]) -> bool:
+    if isinstance(expr, Const):
+        return bool(expr.value)
+    if isinstance(expr, And):
+        return _red_filters(expr.left, found) and _red_filters(expr.right, found)
+    if not isinstance(expr, Compare) or expr.op != "=" or expr.value.kind not in ("string", "status", "kind"):
+        return False
+    label = _red_label(expr.lhs)
+    if label is None or found.get(label, str(expr.value.value)) != str(expr.value.value):
+        return False
+    found[label] = str(expr.value.value)
+    return True
+
+
+def red_shape(params: MetricsParams) -> tuple[dict[str, str], list[str]] | None:
+    """Filters and group labels when the query can be answered from the per-minute span metrics:
+    rate() or count_over_time() of spans selected by service, name, kind and status equalities,
+    grouped by those, in whole-minute steps."""
+    metrics = params.query.metrics
+    if metrics is None or metrics.func not in ("rate", "count_over_time") or params.step_ns % NS_PER_MINUTE:
+        return None
+    stages = metrics.spansets.stages
+    if len(stages) != 1 or not isinstance(stages[0], SpansetFilter):
+        return None
+    filters: dict[str, str] = {}
+    if not _red_filters(stages[0].expr, filters):
+        return None
+    by = [_red_label(f) for f in metrics.by]
+    if any(label is None for label in by):
+        return None
+    return filters, [label for label in by if label is not None]
+
+
+def metrics_from_aggregates(aggregates: EsAggregates, params: MetricsParams) -> dict[str, Any] | None:
+    shape = red_shape(params)
+    metrics = params.query.metrics
+    if shape is None or metrics is None:
+        return None
+    filters, by = shape
+    step_s = params.step_ns / NS_PER_S
+    out = []
+    for values, points in aggregates.calls_per_step(params.start_ns, params.end_ns, params.step_ns, filters, by):
+        labels = tuple(zip([f.label for f in metrics.by], values, strict=True)) or (("__name__", metrics.func),)
+        scale = 1 / step_s if metrics.func == "rate" else 1.0
+        if params.instant:
+            out.append({"labels": _label_json(labels), "value": sum(c for _, c in points) * scale})
+        else:
+            samples = [{"timestampMs": str(ms), "value": calls * scale} for ms, calls in points]
+            out.append({"labels": _label_json(labels), "samples": samples})
+    return {"series": out, "metrics": {}}
+
+
 def run_metrics(reader: EsSpanReader, params: MetricsParams) -> dict[str, Any]:
     metrics = params.query.metrics
     assert metrics is not None
@@ -159,7 +236,9 @@ def run_metrics(reader: EsSpanReader, params: MetricsParams) -> dict[str, Any]:
     answer = reader.aggregate(params.start_ns, params.end_ns, body)
     step_s = params.step_ns / NS_PER_S
     out = []
-    for labels, buckets in _walk(answer.get("aggregations", {}), groups, 0, ()):
+    # No "aggregations" at all when no index of the range exists yet.
+    walked = _walk(answer["aggregations"], groups, 0, ()) if answer.get("aggregations") else iter(())
+    for labels, buckets in walked:
         for (extra_key, extra_value), points in _points(metrics, buckets, step_s).items():
             all_labels = (*labels, (extra_key, extra_value)) if extra_key else labels
             if not all_labels:

@@ -37,8 +37,9 @@ from tracesearch.query.traceql.ast import (
     SpansetOp,
 )
 from tracesearch.storage.es import traceql_plan
+from tracesearch.storage.es.aggregates import EsAggregates
 from tracesearch.storage.es.reader import EsSpanReader
-from tracesearch.storage.es.traceql_metrics import run_metrics
+from tracesearch.storage.es.traceql_metrics import metrics_from_aggregates, run_metrics
 
 MAX_CANDIDATES = 2_000
 MIN_PAGE = 100
@@ -123,8 +124,9 @@ def _found_spanset(spanset: SpanSet, fields: list[Field], spss: int) -> FoundSpa
 
 
 class EsTraceqlSearch:
-    def __init__(self, reader: EsSpanReader, max_candidates: int = MAX_CANDIDATES):
+    def __init__(self, reader: EsSpanReader, aggregates: EsAggregates, max_candidates: int = MAX_CANDIDATES):
         self._reader = reader
+        self._aggregates = aggregates
         self._max_candidates = max_candidates
 
     def lenient_filters(self, text: str) -> list[dict[str, object]]:
@@ -137,8 +139,13 @@ class EsTraceqlSearch:
             return []
         return traceql_plan.filters(traceql_plan.push_pipeline(query.spansets))
 
-    def metrics(self, params: MetricsParams) -> dict[str, Any]:
-        return run_metrics(self._reader, params)
+    def metrics(self, params: MetricsParams) -> tuple[dict[str, Any], str]:
+        """(answer, source): from the per-minute span metrics when the query's shape allows it (see
+        ``red_shape``), else by aggregating the spans."""
+        answer = metrics_from_aggregates(self._aggregates, params)
+        if answer is not None:
+            return answer, "span-metrics"
+        return run_metrics(self._reader, params), "spans"
 
     def search(self, query: Query, start_ns: int, end_ns: int, limit: int, spss: int) -> SearchResult:
         pushed = traceql_plan.push_pipeline(query.spansets)
