@@ -56,6 +56,9 @@ class KafkaStack:
             "TRACESEARCH_KAFKA_ACK_TIMEOUT": "5s",
             "TRACESEARCH_RETRY_AFTER_SECONDS": "1",
             "TRACESEARCH_BULK_RETRIES": "1",
+            # Short service-graph windows, so the map of a test's traces is written within seconds.
+            "TRACESEARCH_SERVICEGRAPH_WAIT": "2s",
+            "TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL": "1s",
         }
 
     def start_service(self) -> Service:

@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests.integration.conftest import REPO, drop_prefix, stop_elasticsearch
-from tests.integration.kafka_stack import KafkaStack, LedgerExporter, stored_ids, wait_until_stored
+from tests.integration.kafka_stack import KafkaStack, LedgerExporter, span_ids, stored_ids, wait_until_stored
+from tests.integration.otel_traces import three_service_trace
 from tests.integration.test_storage_properties import request_of, spans_for
 
 OWN_STACK = not os.environ.get("TRACESEARCH_ES_URL") and not os.environ.get("TRACESEARCH_KAFKA_BOOTSTRAP")
@@ -100,6 +101,26 @@ def test_spans_flow_through_kafka_and_two_ingesters_share_the_work(stack):
     assert first.indexed() > 0 and second.indexed() > 0, (first.indexed(), second.indexed())
     metrics = requests.get(f"{stack.service.url}/metrics", timeout=10).text
     assert "tracesearch_spans_produced_total" in metrics
+
+
+def test_grafana_apis_answer_in_kafka_mode_service_map_included(stack):
+    stack.start_ingester()
+    exported = three_service_trace(lambda: OTLPSpanExporter(endpoint=f"{stack.service.url}/v1/traces"), "kafka-map")
+    wait_until_stored(stack.es_url, stack.prefix, span_ids(exported.spans))
+    requests.post(f"{stack.es_url}/{stack.prefix}-*/_refresh", timeout=30)
+    now = int(time.time())
+    search = stack.service.get("/api/search", q="{status=error}", start=now - 600, end=now + 60).json()
+    assert exported.trace_id in {t["traceID"] for t in search["traces"]}
+    expected = {("frontend", "checkout"), ("checkout", "inventory"), ("user", "frontend")}
+    deadline = time.monotonic() + 60
+    while True:  # the ingester pairs and flushes within a few seconds (2 s window, 1 s flush)
+        links = stack.service.get("/api/dependencies").json()["data"]
+        found = {(link["parent"], link["child"]) for link in links}
+        if expected <= found or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert expected <= found
+    assert all(link["callCount"] == 1 for link in links)
 
 
 def test_ingester_killed_mid_batch_loses_and_duplicates_nothing(stack):
