@@ -1,4 +1,4 @@
-"""``python -m demo run [--requests N] [--base-url URL] [--timeout S]``."""
+"""``python -m demo run [--requests N] [--base-url URL] [--timeout S] [--graph-wait S]``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ from demo.traffic import BackendUnavailableError, run_demo
 EXIT_NOT_SEARCHABLE = 1
 EXIT_SETUP_FAILED = 2
 EXIT_INTERRUPTED = 130
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -36,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"tracesearch base URL (default ${BASE_URL_ENV} or {DEFAULT_BASE_URL})",
     )
     run.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the trace (default 30)")
+    run.add_argument(
+        "--graph-wait",
+        type=_not_negative,
+        default=20.0,
+        help="seconds to wait for the service graph's edges; never fails the demo (default 20, 0: skip)",
+    )
     return parser
 
 
@@ -48,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     try:
-        result = run_demo(base_url, args.requests, timeout=args.timeout, log=log)
+        result = run_demo(base_url, args.requests, timeout=args.timeout, graph_wait=args.graph_wait, log=log)
     except (BackendUnavailableError, ServiceStartError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_SETUP_FAILED
@@ -57,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     print()
-    if not result.searchable:
+    if not result.ok:
         print(failure_text(result, args.timeout), file=sys.stderr)
         return EXIT_NOT_SEARCHABLE
     print(success_text(result))

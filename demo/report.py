@@ -6,7 +6,19 @@ import json
 from shlex import quote
 
 from demo.config import NOTE_SEARCH_WORD, SERVICES_BY_NAME, ingest_url
-from demo.traffic import DemoResult
+from demo.traffic import DemoResult, expected_edges
+
+# TraceQL the report prints beside the showcase query; tests parse every one with tracesearch's parser.
+ERRORS_TRACEQL = '{resource.service.name="payments" && status=error}'
+DATABASE_TRACEQL = '{resource.service.name="frontend"} >> {span.db.system="postgresql"}'
+METRICS_TRACEQL = '{resource.service.name="frontend"} | quantile_over_time(duration, .5, .95) by (name)'
+TAG_VALUES_PATH = "/api/v2/search/tag/resource.service.name/values"
+DEPENDENCIES_LOOKBACK_MS = 3_600_000
+# In this repository (make demo runs from its root).
+GRAFANA_DATASOURCES = "grafana/provisioning/datasources/tracesearch.yaml"
+GRAFANA_DASHBOARDS = "grafana/provisioning/dashboards/tracesearch.yaml"
+GRAFANA_DASHBOARD_DIR = "grafana/dashboards/"
+GRAFANA_README = "grafana/README.md"
 
 
 def _search(base_url: str, service: str, tags: dict[str, str]) -> str:
@@ -18,34 +30,99 @@ def _search(base_url: str, service: str, tags: dict[str, str]) -> str:
     )
 
 
+def _get(base_url: str, path: str, **params: str) -> str:
+    """``curl -s -G URL --data-urlencode k=v ...`` (plain ``curl -s URL`` without parameters)."""
+    args = "".join(f" --data-urlencode {quote(f'{key}={value}')}" for key, value in params.items())
+    return f"curl -s{' -G' if params else ''} {quote(base_url + path)}{args}"
+
+
+def _graph_lines(result: DemoResult) -> list[str]:
+    if result.graph_complete is None:
+        return []
+    lines = [f"Service graph (GET /api/dependencies, after {result.graph_wait_seconds:.0f} s):"]
+    lines += [f"  {parent} -> {child}: {calls} call(s)" for parent, child, calls in result.dependencies]
+    if not result.dependencies:
+        lines.append("  no edges yet.")
+    if not result.graph_complete:
+        seen = {(parent, child) for parent, child, _ in result.dependencies}
+        missing = ", ".join(f"{parent} -> {child}" for parent, child in sorted(expected_edges() - seen))
+        lines += [
+            f"  Not there yet: {missing}. Spans wait TRACESEARCH_SERVICEGRAPH_WAIT (10 s) for their",
+            "  partner and aggregates are written every TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL (5 s):",
+            "  run the dependencies curl below again in a few seconds.",
+        ]
+    return [*lines, ""]
+
+
 def success_text(result: DemoResult) -> str:
     base, trace_id = result.base_url, result.showcase_trace_id
+    end_ms = str(result.finished_ms)
+    lookback_ms = str(DEPENDENCIES_LOOKBACK_MS)
     lines = [
         f"Trace {trace_id} is searchable: {len(result.expected_span_ids)} spans from "
         f"{', '.join(result.services)} ({result.wait_seconds:.1f} s after the services stopped).",
         f"{len(result.trace_ids)} orders sent; {len(result.error_trace_ids)} failed in payments"
         + (f" (e.g. trace {result.error_trace_ids[0]})." if result.error_trace_ids else "."),
+    ]
+    if result.tempo_found:
+        lines.append(f"The Tempo API's TraceQL search finds it too: {result.traceql}")
+    lines += [
         "",
-        "Look at it:",
+        *_graph_lines(result),
+        "Look at it, Jaeger API (search times in µs, dependencies in ms):",
         f"  curl -s {quote(f'{base}/api/traces/{trace_id}')}",
         f"  curl -s {quote(base + '/api/services')}",
         "  # failed orders: numeric comparison on the int http.response.status_code",
         "  " + _search(base, "frontend", {"http.response.status_code": ">=500"}),
         "  # free text over attribute values (a word from order.note)",
         "  " + _search(base, "frontend", {"_text": NOTE_SEARCH_WORD}),
+        "  # calls between services over the hour before endTs",
+        "  " + _get(base, "/api/dependencies", endTs=end_ms, lookback=lookback_ms),
         "",
-        "Grafana: Connections > Data sources > Add data source > Jaeger",
+        "Tempo API (TraceQL; start/end in unix seconds, metrics durations in seconds):",
+        "  # the demo trace",
+        "  " + _get(base, "/api/search", q=result.traceql or '{resource.service.name="frontend"}'),
+        "  # failed orders",
+        "  " + _get(base, "/api/search", q=ERRORS_TRACEQL),
+        "  # orders that reached the database: a postgresql span below a frontend span",
+        "  " + _get(base, "/api/search", q=DATABASE_TRACEQL),
+        "  # the trace as OTLP JSON (protobuf with -H 'Accept: application/protobuf')",
+        f"  curl -s {quote(f'{base}/api/v2/traces/{trace_id}')}",
+        "  # tag autocomplete: the service names seen in the last 24 h (sampled)",
+        f"  curl -s {quote(base + TAG_VALUES_PATH)}",
+        "  # p50 and p95 latency of frontend per span name over the last hour (TraceQL metrics)",
+        "  " + _get(base, "/api/metrics/query_range", q=METRICS_TRACEQL),
+        "",
+        "Zipkin API (endTs and lookback in ms, durations in µs):",
+        f"  curl -s {quote(f'{base}/api/v2/trace/{trace_id}')}",
+        "  " + _get(base, "/api/v2/dependencies", endTs=end_ms, lookback=lookback_ms),
+        "",
+        "Grafana (not started by the demo): Connections > Data sources > Add data source, URL for all three:",
         f"  URL:    {base}",
         "  Access: Server (proxy). Grafana's server makes the calls, so the URL must be",
         "          reachable from it (from a container: http://host.docker.internal:PORT).",
-        "  Then Explore > Search, service 'frontend', or paste the trace id.",
-        "  Tempo and Zipkin data sources come in a later release.",
+        "  Tempo:  turn Streaming OFF for search and metrics (tracesearch speaks HTTP/JSON, no gRPC).",
+        f"          Explore > TraceQL: {result.traceql or ERRORS_TRACEQL}",
+        "  Jaeger: Explore > Search, service 'frontend', or paste the trace id.",
+        "  Zipkin: Explore > Traces > frontend, or paste the trace id.",
+        "  Or provision them all, with trace-to-logs, Prometheus for the Service Graph view and two dashboards:",
+        f"    {GRAFANA_DATASOURCES}, {GRAFANA_DASHBOARDS}, {GRAFANA_DASHBOARD_DIR}",
+        f"    (how to install them: {GRAFANA_README}).",
     ]
     return "\n".join(lines)
 
 
 def failure_text(result: DemoResult, timeout: float) -> str:
     where = f"{result.base_url}/api/traces/{result.showcase_trace_id}"
+    if result.searchable and result.tempo_found is False:
+        search = _get(result.base_url, "/api/search", q=result.traceql)
+        return "\n".join(
+            [
+                f"Trace {result.showcase_trace_id} is complete at {where}, but the Tempo API's TraceQL search",
+                f"did not return it within {result.tempo_wait_seconds:.0f} s:",
+                f"  {search}",
+            ]
+        )
     if result.failed_exports:
         headline = f"Not all spans were accepted, so {where} cannot be complete."
     else:

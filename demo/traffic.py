@@ -13,7 +13,7 @@ import requests
 
 from demo.config import FAILING_CARD, ORDER_NOTE, SERVICES, TRACE_ID_HEADER
 from demo.processes import ServiceCluster, ServiceReport
-from demo.query import wait_for_trace
+from demo.query import showcase_traceql, wait_for_dependencies, wait_for_tempo_search, wait_for_trace
 
 Log = Callable[[str], None]
 
@@ -34,6 +34,22 @@ class DemoResult:
     wait_seconds: float
     failed_exports: Mapping[str, int]  # per service: spans the backend did not accept
     missing_spans: Mapping[str, int]  # per service: showcase spans not (yet) returned
+    # Tempo API: the TraceQL search run for the showcase trace; None when it was not run
+    # (the trace never became complete).
+    traceql: str = ""
+    tempo_found: bool | None = None
+    tempo_wait_seconds: float = 0.0
+    # Service graph: (parent, child, calls) from /api/dependencies, and whether every edge of
+    # SERVICES' call graph was there; None when not waited for (--graph-wait 0, or a check failed).
+    dependencies: tuple[tuple[str, str, int], ...] = ()
+    graph_complete: bool | None = None
+    graph_wait_seconds: float = 0.0
+    finished_ms: int = 0  # unix ms when the checks ended: the endTs of the printed dependency queries
+
+    @property
+    def ok(self) -> bool:
+        """The trace is complete by id (Jaeger API) and the Tempo search finds it."""
+        return self.searchable and self.tempo_found is not False
 
 
 def _quiet(_: str) -> None:
@@ -91,11 +107,27 @@ def _spans_of(trace_id: str, reports: Mapping[str, ServiceReport]) -> dict[str, 
     }
 
 
-def run_demo(base_url: str, requests: int = 20, *, timeout: float = 30.0, log: Log = _quiet) -> DemoResult:
+def expected_edges() -> frozenset[tuple[str, str]]:
+    """(caller, callee) for every call between the demo services."""
+    return frozenset((spec.name, callee) for spec in SERVICES for callee in spec.calls)
+
+
+def run_demo(
+    base_url: str,
+    requests: int = 20,
+    *,
+    timeout: float = 30.0,
+    graph_wait: float = 20.0,
+    log: Log = _quiet,
+) -> DemoResult:
     """Run the whole demo against tracesearch at base_url and report what it sent.
 
     ``requests`` (the count; the name is the public signature) shadows the module,
     which is only used by the helpers above.
+
+    Once the trace is complete, the Tempo search must find it too (``tempo_found``); then the
+    service graph is polled for up to ``graph_wait`` seconds, which never fails the demo: the
+    edges appear only after the pairing wait and a flush.
 
     Raises BackendUnavailableError when nothing listens at base_url and
     ServiceStartError when a service does not come up.
@@ -104,6 +136,7 @@ def run_demo(base_url: str, requests: int = 20, *, timeout: float = 30.0, log: L
         raise ValueError("requests must be at least 1")
     base_url = base_url.rstrip("/")
     check_backend(base_url)
+    started_ms = time.time_ns() // 1_000_000
 
     with ServiceCluster(base_url) as cluster:
         for spec in SERVICES:
@@ -125,6 +158,20 @@ def run_demo(base_url: str, requests: int = 20, *, timeout: float = 30.0, log: L
         log(f"Waiting up to {timeout:.0f} s for trace {showcase} ({len(expected)} spans) ...")
         wait = wait_for_trace(base_url, showcase, expected, timeout=timeout)
     missing = {name: len(ids - wait.seen) for name, ids in by_service.items() if ids - wait.seen}
+    traceql = showcase_traceql(showcase)
+    tempo_found: bool | None = None
+    tempo_wait = 0.0
+    if wait.complete:
+        log(f"Searching the Tempo API: {traceql} ...")
+        search = wait_for_tempo_search(base_url, traceql, showcase, timeout=min(timeout, 10.0))
+        tempo_found, tempo_wait = search.found, search.elapsed
+    links: tuple[tuple[str, str, int], ...] = ()
+    graph_complete: bool | None = None
+    graph_seconds = 0.0
+    if tempo_found and graph_wait > 0:
+        log(f"Waiting up to {graph_wait:.0f} s for the service graph (/api/dependencies) ...")
+        graph = wait_for_dependencies(base_url, expected_edges(), started_ms, timeout=graph_wait)
+        links, graph_complete, graph_seconds = graph.links, graph.complete, graph.elapsed
     return DemoResult(
         base_url=base_url,
         services=tuple(spec.name for spec in SERVICES),
@@ -136,4 +183,11 @@ def run_demo(base_url: str, requests: int = 20, *, timeout: float = 30.0, log: L
         wait_seconds=wait.elapsed,
         failed_exports=failed,
         missing_spans=missing,
+        traceql=traceql,
+        tempo_found=tempo_found,
+        tempo_wait_seconds=tempo_wait,
+        dependencies=links,
+        graph_complete=graph_complete,
+        graph_wait_seconds=graph_seconds,
+        finished_ms=time.time_ns() // 1_000_000,
     )

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from demo import traffic
 from demo.config import DEFAULT_BASE_URL, NOTE_SEARCH_WORD, ORDER_NOTE, SERVICES, Ingest, resolve_base_url
-from demo.query import showcase_traceql
+from demo.processes import ServiceReport
+from demo.query import GraphWait, SearchWait, TraceWait, showcase_traceql
 from demo.report import (
     DATABASE_TRACEQL,
     ERRORS_TRACEQL,
@@ -18,7 +20,7 @@ from demo.report import (
     success_text,
 )
 from demo.traffic import DemoResult, expected_edges, orders
-from tracesearch.model import Resource, Span
+from tracesearch.model import Resource, Scope, Span
 from tracesearch.query.tempo_params import metrics_params
 from tracesearch.query.traceql import evaluate, parse
 from tracesearch.storage.es import traceql_plan
@@ -154,13 +156,18 @@ def test_showcase_query_matches_the_showcase_trace_only() -> None:
             name="POST /checkout",
             start_ns=1,
             end_ns=2,
-            resource=Resource({"service.name": service}),
+            resource=Resource({"service.name": service}, service_name=service),
+            scope=Scope(),
         )
 
     query = parse(showcase_traceql("a" * 32))
-    assert evaluate(query, [span("a" * 32, "frontend")])
-    assert not evaluate(query, [span("b" * 32, "frontend")])
-    assert not evaluate(query, [span("a" * 32, "checkout")])
+
+    def matches(trace_id: str, service: str) -> bool:
+        return any(s.spans for s in evaluate(query, [span(trace_id, service)]))
+
+    assert matches("a" * 32, "frontend")
+    assert not matches("b" * 32, "frontend")
+    assert not matches("a" * 32, "checkout")
 
 
 def test_failure_text_when_only_the_tempo_search_misses_the_trace() -> None:
@@ -170,3 +177,57 @@ def test_failure_text_when_only_the_tempo_search_misses_the_trace() -> None:
     assert not _checked(tempo_found=False).ok
     assert _checked().ok and _result().ok  # None: not run, e.g. in a result built before the search
     assert not _result(searchable=False).ok
+
+
+class _FakeCluster:
+    """Stands in for the service processes: every service exported one span of the trace."""
+
+    urls = {spec.name: f"http://127.0.0.1:{9000 + i}" for i, spec in enumerate(SERVICES)}
+
+    def __init__(self, base_url: str) -> None:
+        pass
+
+    def __enter__(self) -> _FakeCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def stop(self) -> dict[str, ServiceReport]:
+        return {
+            spec.name: ServiceReport(spec.name, 0, exported={"a" * 32: [f"{i:016x}"]})
+            for i, spec in enumerate(SERVICES, 1)
+        }
+
+
+@pytest.mark.parametrize(("found", "graph_wait"), [(True, 20.0), (False, 20.0), (True, 0.0)])
+def test_run_demo_checks_the_tempo_search_and_polls_the_graph(
+    monkeypatch: pytest.MonkeyPatch, found: bool, graph_wait: float
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(traffic, "check_backend", lambda base_url: None)
+    monkeypatch.setattr(traffic, "ServiceCluster", _FakeCluster)
+    monkeypatch.setattr(traffic, "send_orders", lambda url, count: [("a" * 32, 200), ("b" * 32, 502)])
+    monkeypatch.setattr(
+        traffic, "wait_for_trace", lambda base, trace_id, expected, timeout: TraceWait(True, expected, 200, 0.3)
+    )
+
+    def search(base: str, query: str, trace_id: str, timeout: float) -> SearchWait:
+        calls.append(query)
+        assert trace_id == "a" * 32 and timeout == 10.0
+        return SearchWait(found, 200, 0.1)
+
+    def graph(base: str, expected: object, since_ms: int, timeout: float) -> GraphWait:
+        assert expected == expected_edges() and timeout == graph_wait
+        return GraphWait((("frontend", "checkout", 2),), False, timeout)
+
+    monkeypatch.setattr(traffic, "wait_for_tempo_search", search)
+    monkeypatch.setattr(traffic, "wait_for_dependencies", graph)
+    result = traffic.run_demo("http://ts:4318/", 2, graph_wait=graph_wait)
+    assert calls == [showcase_traceql("a" * 32)] and result.traceql == calls[0]
+    assert result.searchable and result.tempo_found is found and result.ok is found
+    assert result.finished_ms > 0
+    if graph_wait and found:
+        assert result.dependencies == (("frontend", "checkout", 2),) and result.graph_complete is False
+    else:
+        assert result.dependencies == () and result.graph_complete is None
