@@ -15,4 +15,7 @@ one process (a 409 duplicate is never fed in):
   or ``server.address`` and no child in another service) is counted by the process that stored the
   **client** span, when its window expires and neither it nor Elasticsearch has such a child.
   A child stored after that window makes both counts (the child is "late"): the window bounds it.
+  Database clients (``db.system``/``db.name``) are not looked up: databases emit no spans of their
+  own, so the lookup (one ``terms`` query per flush, a fifth of the stage's cost under load) would
+  find nothing; an instrumented database in another process would be counted twice.
 """

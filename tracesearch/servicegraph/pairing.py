@@ -114,13 +114,16 @@ class Expired:
 
     orphans: list[Node] = field(default_factory=list)
     clients: list[Node] = field(default_factory=list)
+    # Database clients: a database emits no spans of its own, so there is no child to look up.
+    databases: list[Node] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.orphans or self.clients)
+        return bool(self.orphans or self.clients or self.databases)
 
     def extend(self, other: Expired) -> None:
         self.orphans.extend(other.orphans)
         self.clients.extend(other.clients)
+        self.databases.extend(other.databases)
 
     def parent_refs(self) -> list[SpanRef]:
         return [SpanRef(n.trace_id, n.parent_id, n.service, n.start_ns) for n in self.orphans]
@@ -216,7 +219,7 @@ class Pairer:
                     del self._orphans[(node.trace_id, node.parent_id)]
             expired.orphans.append(node)
         if node.peer is not None and not node.served:
-            expired.clients.append(node)
+            (expired.databases if node.peer[1] == DATABASE else expired.clients).append(node)
 
     def resolve(
         self, expired: Expired, parents: dict[tuple[str, str], ParentInfo], served: set[tuple[str, str]]
@@ -237,4 +240,5 @@ class Pairer:
                 call = virtual_call(client)
                 if call is not None:
                     calls.append(call)
+        calls.extend(call for db in expired.databases if (call := virtual_call(db)) is not None)
         return calls
