@@ -53,7 +53,8 @@ class Runtime:
 
     @cached_property
     def writer(self) -> EsSpanWriter:
-        return EsSpanWriter(self.es, self.settings.index_prefix, retries=self.settings.bulk_retries)
+        s = self.settings
+        return EsSpanWriter(self.es, s.index_prefix, retries=s.bulk_retries, concurrency=s.bulk_concurrency)
 
     @cached_property
     def reader(self) -> EsSpanReader:

@@ -51,6 +51,9 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("TRACESEARCH_MAX_TRACE_DURATION", "1h", "Padding around a search window when fetching whole traces."),
     Variable("TRACESEARCH_BULK_RETRIES", "3", "Retries of a bulk write on 429/5xx/connection errors before giving up."),
+    Variable(
+        "TRACESEARCH_BULK_CONCURRENCY", "4", "Bulk requests of one write in flight at once (an ingester's batch)."
+    ),
     Variable("TRACESEARCH_RETRY_AFTER_SECONDS", "5", "Retry-After sent with 503/429 answers."),
     Variable("TRACESEARCH_PIPELINE", "direct", "`direct`: receivers write to Elasticsearch; `kafka`: through Kafka."),
     Variable("TRACESEARCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (comma-separated)."),
@@ -145,6 +148,7 @@ class Settings:
     zipkin_lookback_s: float = 86400.0
     max_trace_duration_s: float = 3600.0
     bulk_retries: int = 3
+    bulk_concurrency: int = 4
     retry_after_s: int = 5
     pipeline: str = "direct"
     kafka_bootstrap: tuple[str, ...] = ("127.0.0.1:9092",)
@@ -198,6 +202,7 @@ class Settings:
             ),
             max_trace_duration_s=parse_seconds("TRACESEARCH_MAX_TRACE_DURATION", env["TRACESEARCH_MAX_TRACE_DURATION"]),
             bulk_retries=_int("TRACESEARCH_BULK_RETRIES", env["TRACESEARCH_BULK_RETRIES"]),
+            bulk_concurrency=_int("TRACESEARCH_BULK_CONCURRENCY", env["TRACESEARCH_BULK_CONCURRENCY"], 1),
             retry_after_s=_int("TRACESEARCH_RETRY_AFTER_SECONDS", env["TRACESEARCH_RETRY_AFTER_SECONDS"], 1),
             pipeline=env["TRACESEARCH_PIPELINE"].strip().lower(),
             kafka_bootstrap=tuple(b.strip() for b in env["TRACESEARCH_KAFKA_BOOTSTRAP"].split(",") if b.strip()),

@@ -185,3 +185,45 @@ def test_span_metrics_and_edges_from_the_reader(graph_service: Service, topology
     assert abs(quantile(point.bucket_counts, web.bounds, 0.95) - exact) <= 0.05 * exact
     edges = {(e.client, e.server, e.connection_type): (e.calls, e.errors) for e in reader.service_edges(start, end)}
     assert edges == {k: (v, errors[k]) for k, v in calls.items()}
+
+
+def test_a_flush_bigger_than_one_bulk_request_is_stored_whole(es_url: str) -> None:
+    """A flush after an outage or over a backfill holds days of minutes: it must not become one
+    request Elasticsearch refuses (413), which would keep it in memory for ever."""
+    from tracesearch.servicegraph.aggregator import Aggregator
+    from tracesearch.storage.es.aggregate_store import MAX_BULK_DOCS, EsAggregateStore
+    from tracesearch.storage.es.templates import install_templates
+
+    prefix = f"it-agg-{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env({"TRACESEARCH_ES_URL": es_url, "TRACESEARCH_INDEX_PREFIX": prefix})
+    client = make_client(settings)
+    try:
+        install_templates(client, settings)
+        aggregator = Aggregator(max_series=100_000)
+        start = time.time_ns() - 3 * 86_400 * 10**9
+        spans = random_traces(7, 40)
+        minutes = 3 * MAX_BULK_DOCS // max(1, len({(s.service_name, s.name) for s in spans})) + 1
+        for minute in range(minutes):
+            for span in spans:
+                span.start_ns, span.end_ns = start + minute * 60 * 10**9, start + minute * 60 * 10**9 + 1_000
+            aggregator.add_spans(spans)
+        snapshot = aggregator.drain()
+        assert len(snapshot) > 2 * MAX_BULK_DOCS
+        sizes: list[int] = []
+        real_bulk = client.bulk
+
+        def counted_bulk(**kwargs):  # type: ignore[no-untyped-def]
+            sizes.append(kwargs["operations"].count(b"\n") // 2)
+            return real_bulk(**kwargs)
+
+        client.bulk = counted_bulk  # type: ignore[method-assign]
+        EsAggregateStore(client, prefix).write(snapshot, "test")
+        # Elasticsearch refuses requests over http.max_content_length (100 MB by default); a backfill
+        # flush can exceed it, so requests are bounded in documents.
+        assert len(sizes) > 1 and max(sizes) <= MAX_BULK_DOCS
+        requests.post(f"{es_url}/{prefix}-*/_refresh", timeout=30).raise_for_status()
+        stored = requests.get(f"{es_url}/{prefix}-spanmetrics-*/_count", timeout=30).json()["count"]
+        assert stored == len(snapshot.spans)
+    finally:
+        client.close()
+        drop_prefix(es_url, prefix)

@@ -87,6 +87,9 @@ def _with_stats(doc: dict[str, Any], minute_ns: int, stats: Stats, process: str)
     return doc
 
 
+MAX_BULK_DOCS = 2_000
+
+
 class EsAggregateStore:
     """AggregateStore on ``_bulk`` ``create``: 201 and 409 are stored, 429/5xx raise (the stage keeps
     the snapshot for the next flush), other 4xx are logged and dropped (a document we built wrong)."""
@@ -97,8 +100,12 @@ class EsAggregateStore:
 
     def write(self, snapshot: Snapshot, process: str) -> None:
         docs = documents(snapshot, self._prefix, process)
-        if not docs:
-            return
+        # Bounded requests: a flush after an outage, or over a backfill, can hold hundreds of
+        # thousands of documents, which Elasticsearch refuses in one request (413).
+        for start in range(0, len(docs), MAX_BULK_DOCS):
+            self._write_docs(docs[start : start + MAX_BULK_DOCS])
+
+    def _write_docs(self, docs: list[tuple[str, str, dict[str, Any]]]) -> None:
         lines = []
         for index, doc_id, doc in docs:
             lines.append(orjson.dumps({"create": {"_index": index, "_id": doc_id}}))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import elasticsearch
@@ -24,6 +26,16 @@ MAX_BULK_SPANS = 1000
 _TRANSPORT_ERRORS = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
 
+def _merged(results: Sequence[WriteResult]) -> WriteResult:
+    merged = WriteResult()
+    for r in results:
+        merged.stored += r.stored
+        merged.duplicates += r.duplicates
+        merged.rejected.extend(r.rejected)
+        merged.created.extend(r.created)
+    return merged
+
+
 def is_transient(status: int) -> bool:
     """429 and 5xx mean "not now"; every other 4xx means "never" (a poison document)."""
     return status == 429 or status >= 500
@@ -37,19 +49,49 @@ class EsSpanWriter:
     ``StorageUnavailable``. Other 4xx items are rejected with Elasticsearch's reason.
     """
 
-    def __init__(self, client: Elasticsearch, index_prefix: str, retries: int = 3, backoff_s: float = 0.2):
+    def __init__(
+        self,
+        client: Elasticsearch,
+        index_prefix: str,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        concurrency: int = 1,
+    ):
         self._client = client
         self._prefix = index_prefix
         self._retries = retries
         self._backoff_s = backoff_s
+        self._concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def write(self, spans: Sequence[Span]) -> WriteResult:
         """Writes in bulk requests of at most MAX_BULK_SPANS spans: Elasticsearch refuses huge
-        requests (413) and sheds load on them (429), and a backlog would otherwise build them."""
-        result = WriteResult()
-        for start in range(0, len(spans), MAX_BULK_SPANS):
-            self._write_chunk(spans[start : start + MAX_BULK_SPANS], result)
-        return result
+        requests (413) and sheds load on them (429), and a backlog would otherwise build them.
+
+        Several requests of one write are in flight at once (``concurrency``): Elasticsearch indexes
+        one bulk request of a one-shard index on one thread, so a lone writer (an ingester) would
+        leave the other cores idle. The call returns when every request is answered; if any raised,
+        it raises after the others finished (the caller retries the whole write, idempotently)."""
+        chunks = [spans[start : start + MAX_BULK_SPANS] for start in range(0, len(spans), MAX_BULK_SPANS)]
+        if len(chunks) <= 1 or self._concurrency <= 1:
+            result = WriteResult()
+            for chunk in chunks:
+                self._write_chunk(chunk, result)
+            return result
+        results = [WriteResult() for _ in chunks]
+        futures = [self._executor().submit(self._write_chunk, c, r) for c, r in zip(chunks, results, strict=True)]
+        errors = [f.exception() for f in futures]  # waits for all: none is left running behind a raise
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+        return _merged(results)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="bulk")
+            return self._pool
 
     def _write_chunk(self, spans: Sequence[Span], result: WriteResult) -> None:
         pending = list(spans)
