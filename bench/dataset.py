@@ -122,5 +122,4 @@ def _bodies(
 
 def drop(es_url: str, prefix: str) -> None:
     es.drop_prefix(es_url, prefix)
-    es.delete_indices(es_url, f"{prefix}-servicegraph-*,{prefix}-spanmetrics-*")
     es.delete_indices(es_url, meta_index(prefix))

@@ -108,8 +108,9 @@ def install(es_url: str, prefix: str) -> None:
 
 
 def drop_prefix(es_url: str, prefix: str) -> None:
-    """Span indices and the templates of one prefix, by exact name."""
+    """Span and service-graph aggregate indices and the templates of one prefix, by exact name."""
     delete_indices(es_url, span_index_pattern(prefix))
+    delete_indices(es_url, f"{prefix}-servicegraph-*,{prefix}-spanmetrics-*")
     components, index_templates = load_templates(settings_for(es_url, prefix))
     for name in index_templates:
         _delete_quietly(es_url, f"/_index_template/{name}")
