@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_UNIT_NS = {
+GO_UNIT_NS = {
     "ns": 1,
     "us": 1_000,
     "µs": 1_000,
@@ -26,7 +26,7 @@ def parse_go_duration(text: str) -> int:
     for match in _PART.finditer(text):
         if match.start() != position:
             break
-        total += float(match.group(1)) * _UNIT_NS[match.group(2)]
+        total += float(match.group(1)) * GO_UNIT_NS[match.group(2)]
         position = match.end()
     if position != len(text) or position == 0:
         raise ValueError(f"{text!r} is not a duration like 250us, 1.5ms, 2s or 1h")

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from tracesearch.query.durations import GO_UNIT_NS
 from tracesearch.query.traceql.errors import TraceQLError
 
 ATTRIBUTE_SCOPES: Final = ("span", "resource", "event", "link", "instrumentation", "parent")
@@ -34,15 +35,9 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD_TAIL = re.compile(r"[0-9A-Za-z_µμ.]+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w|y)")
+# Go's units, and TraceQL's longer ones.
 _UNIT_NS: Final = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "μs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
+    **GO_UNIT_NS,
     "d": 86_400_000_000_000,
     "w": 604_800_000_000_000,
     "y": 31_536_000_000_000_000,
