@@ -303,3 +303,25 @@ def test_a_store_with_no_index_yet_answers_empty_not_500(es_url, monkeypatch, pa
     monkeypatch.setenv("TRACESEARCH_INDEX_PREFIX", f"never-written-{uuid.uuid4().hex[:8]}")
     answer = create_app(Settings.from_env()).test_client().get(path)
     assert answer.status_code == 200, answer.data
+
+
+@pytest.mark.parametrize(
+    ("q", "status"),
+    [
+        # A flat chain: one Elasticsearch bool with 60 clauses.
+        ("{" + " && ".join(f'span.k{i}="v"' for i in range(60)) + "}", 200),
+        # Alternating && and || nest: past Elasticsearch's bool depth the planner pushes less, never errs.
+        ("{" + " || ".join(f'name="GET /cart" && span.k{i}="v"' for i in range(60)) + "}", 200),
+        ("{" + "||".join(f".k={i}" for i in range(140)) + "}", 400),
+    ],
+)
+def test_long_queries_answer_or_are_refused_never_500(service, q, status):
+    answer = service.get("/api/search", q=q, **window())
+    assert answer.status_code == status, answer.text
+    if status == 400:
+        assert "too deeply nested" in answer.json()["message"]
+
+
+def test_times_past_2262_are_refused(service):
+    answer = service.get("/api/search", q="{}", start="1e30", end="2e30")
+    assert answer.status_code == 400 and "2262" in answer.json()["message"]

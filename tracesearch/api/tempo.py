@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from urllib.parse import unquote
 
+import elasticsearch
 import orjson
 from flask import Blueprint, Response, current_app, request
 
@@ -79,6 +80,12 @@ def tempo_error(error: ApiError) -> Response:
 @bp.errorhandler(TraceQLError)
 def traceql_error(error: TraceQLError) -> Response:
     return tempo_error(BadRequest(f"invalid TraceQL query: {error}", field="q"))
+
+
+@bp.errorhandler(elasticsearch.BadRequestError)
+def query_refused(error: elasticsearch.BadRequestError) -> Response:
+    # A query Elasticsearch cannot run (a limit of its own): the client's to change, not ours to hide.
+    return tempo_error(BadRequest(f"Elasticsearch refused the query: {error.message}", field="q"))
 
 
 @bp.errorhandler(StorageUnavailable)

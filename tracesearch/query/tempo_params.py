@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 
 from tracesearch.errors import BadRequest
@@ -23,6 +23,10 @@ DEFAULT_SPSS = 3
 MAX_SPSS = 1_000
 DEFAULT_STEP_POINTS = 100
 MAX_POINTS = 11_000
+MAX_NS = 2**63 - 1  # Elasticsearch longs; nanoseconds run out in 2262
+# Deeper expression trees than this are refused: each level is one more nested Elasticsearch bool
+# query (the JSON encoder stops at 255 levels) and one more recursion of the planner and evaluator.
+MAX_QUERY_DEPTH = 128
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:/-]+")
 
 
@@ -58,7 +62,10 @@ def unix_ns(text: str, name: str) -> int:
             raise BadRequest(f"parameter {name!r}: {text!r} is not unix seconds or RFC 3339", field=name) from None
     if number != number or number < 0:
         raise BadRequest(f"parameter {name!r}: {text!r} is not a time", field=name)
-    return int(number) if number > 1e15 else int(number * NS_PER_S)
+    ns = int(number) if number > 1e15 else int(number * NS_PER_S)
+    if ns >= MAX_NS:
+        raise BadRequest(f"parameter {name!r}: {text!r} is after the year 2262", field=name)
+    return ns
 
 
 def _positive_int(args: Mapping[str, str], name: str, default: int, most: int) -> int:
@@ -137,13 +144,41 @@ def legacy_traceql(args: Mapping[str, str]) -> str:
     return "{" + " && ".join(conditions) + "}"
 
 
+def _depth(node: object) -> int:
+    """Nesting depth of a syntax tree (iterative: the tree may be deeper than Python's stack)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children: Iterator[object]
+        if is_dataclass(current):
+            children = (getattr(current, f.name) for f in fields(current))
+        elif isinstance(current, tuple):
+            children = iter(current)
+        else:
+            continue
+        stack.extend((child, depth + 1) for child in children if is_dataclass(child) or isinstance(child, tuple))
+    return deepest
+
+
+def parse_bounded(text: str) -> Query:
+    query = parse(text)
+    if _depth(query) > MAX_QUERY_DEPTH:
+        raise BadRequest(
+            f"query too deeply nested: more than {MAX_QUERY_DEPTH} levels of operators; "
+            'use =~ with alternatives (name =~ "a|b|c") instead of long || chains',
+            field="q",
+        )
+    return query
+
+
 def search_params(args: Mapping[str, str], now_ns: int, lookback_s: float) -> SearchParams:
     text = (args.get("q") or "").strip()
     if text and args.get("tags"):
         raise BadRequest("can't specify tags and q", field="q")
     if not text:
         text = legacy_traceql(args)
-    query = parse(text)
+    query = parse_bounded(text)
     if query.metrics is not None:
         raise BadRequest("a TraceQL metrics query goes to /api/metrics/query_range, not /api/search", field="q")
     start_ns, end_ns = _range(args, now_ns, lookback_s)
@@ -156,7 +191,7 @@ def metrics_params(args: Mapping[str, str], now_ns: int, instant: bool) -> Metri
     text = (args.get("q") or "").strip()
     if not text:
         raise BadRequest("parameter 'q' is required: a TraceQL metrics query such as '{} | rate()'", field="q")
-    query = parse(text)
+    query = parse_bounded(text)
     if query.metrics is None:
         raise BadRequest(
             "not a metrics query: end it with | rate(), count_over_time(), quantile_over_time(duration, .95) "

@@ -56,6 +56,8 @@ _HIGHEST = encode_number(float("inf"))
 _PORTABLE_REGEX = re.compile(r"(?:[A-Za-z0-9 _/,:;=%'-]|\\\.|\.|[*+?|()])*")
 _NUMBER_OR_BOOL = re.compile(r"-?[0-9.]+([eE][-+]?[0-9]+)?|true|false|NaN|-?Infinity")
 MATCH_NONE: Query = {"match_none": {}}
+# Elasticsearch refuses bool queries nested deeper than 30 (indices.query.bool.max_nested_depth).
+MAX_BOOL_DEPTH = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +73,44 @@ NOTHING = Pushed(None, False)
 EVERYTHING = Pushed(None, True)
 
 
+def _clauses(query: Query, key: str) -> list[Query]:
+    """The clauses of a bool query that has nothing but ``key`` (filter, or should with
+    minimum_should_match 1), so chains stay one flat bool: Elasticsearch refuses bool queries nested
+    deeper than 30 levels, and ``a && b && c`` parses as nested pairs."""
+    inner = query.get("bool")
+    if isinstance(inner, dict) and set(inner) <= {key, "minimum_should_match"} and key in inner:
+        clauses: list[Query] = inner[key]
+        return clauses
+    return [query]
+
+
+def _bool_depth(query: Any) -> int:
+    if isinstance(query, dict):
+        inner = max((_bool_depth(v) for v in query.values()), default=0)
+        return inner + 1 if "bool" in query else inner
+    if isinstance(query, list):
+        return max((_bool_depth(v) for v in query), default=0)
+    return 0
+
+
 def _both(left: Pushed, right: Pushed) -> Pushed:
-    clauses = [p.query for p in (left, right) if p.query is not None]
+    clauses = [c for p in (left, right) if p.query is not None for c in _clauses(p.query, "filter")]
     query = None if not clauses else clauses[0] if len(clauses) == 1 else bool_(filter=clauses)
+    if query is not None and _bool_depth(query) > MAX_BOOL_DEPTH:
+        # Alternating && and || nest; past Elasticsearch's limit keep one side: still a superset.
+        kept = min((left, right), key=lambda p: _bool_depth(p.query))
+        return Pushed(kept.query, False, kept.weight)
     return Pushed(query, left.exact and right.exact, left.weight + right.weight)
 
 
 def _either(left: Pushed, right: Pushed) -> Pushed:
     if left.query is None or right.query is None:
         return Pushed(None, left.exact and right.exact and left.query is None and right.query is None)
-    return Pushed(bool_(should=[left.query, right.query]), left.exact and right.exact, min(left.weight, right.weight))
+    clauses = [*_clauses(left.query, "should"), *_clauses(right.query, "should")]
+    query = bool_(should=clauses)
+    if _bool_depth(query) > MAX_BOOL_DEPTH:
+        return NOTHING  # the evaluator decides alone
+    return Pushed(query, left.exact and right.exact, min(left.weight, right.weight))
 
 
 def _lucene_literal(text: str) -> str:

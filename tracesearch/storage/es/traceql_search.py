@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracesearch.codecs.tempo import FoundSpanSet, FoundTrace
+from tracesearch.errors import BadRequest
 from tracesearch.model import AttrValue, Span
-from tracesearch.query.tempo_params import MetricsParams
-from tracesearch.query.traceql import SpanSet, TraceQLError, evaluate, parse
+from tracesearch.query.tempo_params import MetricsParams, parse_bounded
+from tracesearch.query.traceql import SpanSet, TraceQLError, evaluate
 from tracesearch.query.traceql.ast import (
     Aggregate,
     And,
@@ -134,8 +135,8 @@ class EsTraceqlSearch:
         if not text.strip():
             return []
         try:
-            query = parse(text)
-        except TraceQLError:
+            query = parse_bounded(text)
+        except (TraceQLError, BadRequest):
             return []
         return traceql_plan.filters(traceql_plan.push_pipeline(query.spansets))
 
