@@ -325,3 +325,19 @@ def test_long_queries_answer_or_are_refused_never_500(service, q, status):
 def test_times_past_2262_are_refused(service):
     answer = service.get("/api/search", q="{}", start="1e30", end="2e30")
     assert answer.status_code == 400 and "2262" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/dependencies?endTs=99999999999999999999&lookback=1", 400),
+        ("/api/v2/dependencies?endTs=99999999999999999999", 400),
+        ("/api/v2/traces?serviceName=frontend&endTs=99999999999999999999", 400),
+        # Ranges of centuries: answered (by index pattern), not refused for a too long request line.
+        ("/api/dependencies?endTs=9223372036854&lookback=9223372036854", 200),
+        ("/api/v2/dependencies?endTs=9223372036854&lookback=9223372036854", 200),
+        ("/api/traces/ab?start=99999999999999999999&end=99999999999999999999", 404),
+    ],
+)
+def test_out_of_range_times_are_4xx_or_answered_never_500(service, path, status):
+    assert requests.get(f"{service.url}{path}", timeout=30).status_code == status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import elasticsearch
 import orjson
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
@@ -27,6 +28,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
         return json_error(error.status, error.message, error.field, error.retry_after_s)
+
+    @app.errorhandler(elasticsearch.BadRequestError)
+    def query_refused(error: elasticsearch.BadRequestError) -> Response:
+        # Elasticsearch could not run what a request asked for (a limit of its own, a number out of
+        # range): the client's to change, said as such.
+        return json_error(400, f"Elasticsearch refused the query: {error.message}")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from tracesearch.api import tempo
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
@@ -23,6 +23,8 @@ from tracesearch.query.jaeger_tags import parse_tags
 from tracesearch.runtime import Runtime
 from tracesearch.storage.base import StorageUnavailable
 
+# Times are kept in nanosecond longs, which end in 2262.
+MAX_MS = (2**63 - 1) // 1_000_000
 bp = Blueprint("jaeger", __name__)
 
 NS_PER_US = 1_000
@@ -209,8 +211,16 @@ class JaegerDependenciesParams(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    endTs = fields.Integer(load_default=None, metadata={"description": "end of the range, unix ms (default: now)"})
-    lookback = fields.Integer(load_default=None, metadata={"description": "range length in ms (default: 24h)"})
+    endTs = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=0, max=MAX_MS),
+        metadata={"description": "end of the range, unix ms (default: now)"},
+    )
+    lookback = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=0, max=MAX_MS),
+        metadata={"description": "range length in ms (default: 24h)"},
+    )
     service = fields.String(load_default=None, metadata={"description": "only the links this service is a side of"})
 
 

@@ -28,6 +28,8 @@ from tracesearch.runtime import Runtime
 from tracesearch.servicegraph.model import USER
 from tracesearch.storage.base import StorageUnavailable
 
+# Times are kept in nanosecond longs, which end in 2262.
+MAX_MS = (2**63 - 1) // 1_000_000
 bp = Blueprint("zipkin_query", __name__)
 
 NS_PER_US = 1_000
@@ -74,11 +76,11 @@ class TracesParams(Schema):
     minDuration = fields.Integer(load_default=None, validate=validate.Range(min=0), metadata={"description": "µs"})
     maxDuration = fields.Integer(load_default=None, validate=validate.Range(min=0), metadata={"description": "µs"})
     endTs = fields.Integer(
-        load_default=None, validate=validate.Range(min=1), metadata={"description": "epoch ms, default now"}
+        load_default=None, validate=validate.Range(min=1, max=MAX_MS), metadata={"description": "epoch ms, default now"}
     )
     lookback = fields.Integer(
         load_default=None,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_MS),
         metadata={"description": "ms before endTs, default TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK"},
     )
     limit = fields.Integer(
@@ -96,8 +98,12 @@ class DependenciesParams(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    endTs = fields.Integer(required=True, validate=validate.Range(min=1), metadata={"description": "epoch ms"})
-    lookback = fields.Integer(load_default=None, validate=validate.Range(min=1), metadata={"description": "ms"})
+    endTs = fields.Integer(
+        required=True, validate=validate.Range(min=1, max=MAX_MS), metadata={"description": "epoch ms"}
+    )
+    lookback = fields.Integer(
+        load_default=None, validate=validate.Range(min=1, max=MAX_MS), metadata={"description": "ms"}
+    )
 
 
 def _load(schema: Schema) -> dict[str, Any]:

@@ -10,7 +10,7 @@ readers add them up. Histograms are sparse: ``latency.i`` bucket indices (see
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import elasticsearch
@@ -21,6 +21,7 @@ from tracesearch.model import SpanKind
 from tracesearch.servicegraph.aggregator import Snapshot, Stats
 from tracesearch.servicegraph.model import KIND_LABELS, STATUS_LABELS
 from tracesearch.storage.base import StorageUnavailable
+from tracesearch.storage.es.indices import utc_day
 from tracesearch.storage.es.writer import is_transient
 
 log = logging.getLogger(__name__)
@@ -29,20 +30,23 @@ NS_PER_MS = 1_000_000
 SERVICEGRAPH = "servicegraph"
 SPANMETRICS = "spanmetrics"
 MAX_DAYS = 400
+MAX_NAMED_DAYS = 62
 _BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
 
 
 def aggregate_index_for(prefix: str, family: str, ns: int) -> str:
-    day = datetime.fromtimestamp(ns // NS_PER_S, tz=UTC).date()
-    return f"{prefix}-{family}-{day.isoformat()}"
+    return f"{prefix}-{family}-{utc_day(ns).isoformat()}"
 
 
 def aggregate_indices_between(prefix: str, family: str, start_ns: int, end_ns: int) -> str:
     """Comma-separated daily indices of [start_ns, end_ns], at most MAX_DAYS (the newest ones)."""
     start_ns = max(start_ns, end_ns - MAX_DAYS * 86400 * NS_PER_S)
-    first = datetime.fromtimestamp(start_ns // NS_PER_S, tz=UTC).date()
-    last = datetime.fromtimestamp(end_ns // NS_PER_S, tz=UTC).date()
+    first, last = utc_day(start_ns), utc_day(end_ns)
     days = max(0, (last - first).days)
+    if days > MAX_NAMED_DAYS:
+        # A long range by pattern (the query's time filter does the rest): hundreds of names would
+        # overflow the request line Elasticsearch accepts.
+        return f"{prefix}-{family}-*"
     return ",".join(f"{prefix}-{family}-{(first + timedelta(days=i)).isoformat()}" for i in range(days + 1))
 
 
