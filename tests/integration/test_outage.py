@@ -33,6 +33,10 @@ def test_elasticsearch_outage_answers_503_then_recovers(service):
         assert int(answer.headers["Retry-After"]) > 0
         search = service.get("/api/services")
         assert search.status_code == 503 and search.json()["errors"][0]["code"] == 503
+        # The Tempo and Zipkin read APIs and the service map say "retry later" too, never 500.
+        for path in ("/api/search?q={}", "/api/v2/search/tag/name/values", "/api/dependencies", "/api/v2/services"):
+            read = service.get(path)
+            assert read.status_code == 503 and int(read.headers["Retry-After"]) > 0, (path, read.text)
         assert service.get("/health").status_code == 200
         assert service.get("/ready").status_code == 503
     finally:

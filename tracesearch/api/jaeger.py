@@ -14,9 +14,9 @@ from flask import Blueprint, Response, current_app, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from tracesearch.api import tempo
+from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
 from tracesearch.errors import ApiError, BadRequest, NotFound, Unavailable
-from tracesearch.model import is_hex, pad_trace_id
 from tracesearch.query.durations import parse_go_duration
 from tracesearch.query.filters import TraceQuery
 from tracesearch.query.jaeger_tags import parse_tags
@@ -120,13 +120,6 @@ def _repeated_tags(values: list[str]) -> dict[str, str]:
     return tags
 
 
-def _trace_id(text: str) -> str:
-    text = text.strip().lower()
-    if not text or len(text) > 32 or not is_hex(text):
-        raise BadRequest(f"trace id {text!r} is not 1 to 32 hex digits", field="traceID")
-    return pad_trace_id(text)
-
-
 @bp.get("/api/services")
 def services() -> Response:
     return envelope(_runtime().reader.services())
@@ -153,7 +146,7 @@ def get_trace(trace_id: str) -> Response:
     if tempo.wants_protobuf():
         # Grafana's Tempo data source falls back to this path and decodes protobuf only.
         return tempo.trace_v1_protobuf(trace_id)
-    tid = _trace_id(trace_id)
+    tid = parse_trace_id(trace_id)
     start, end = _optional_range_ns()
     spans = _runtime().reader.get_trace(tid, start, end)
     if not spans:
@@ -178,7 +171,7 @@ def search_traces() -> Response:
     runtime = _runtime()
     trace_ids = request.args.getlist("traceID")
     if trace_ids:
-        found = [runtime.reader.get_trace(_trace_id(t)) for t in trace_ids]
+        found = [runtime.reader.get_trace(parse_trace_id(t)) for t in trace_ids]
         return envelope([trace_to_jaeger(spans) for spans in found if spans])
     params = _load(SearchParams(), request.args)
     if not params["service"]:

@@ -19,9 +19,9 @@ import elasticsearch
 import orjson
 from flask import Blueprint, Response, current_app, request
 
+from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs import tempo as tempo_codec
 from tracesearch.errors import ApiError, BadRequest, NotFound, Unavailable
-from tracesearch.model import is_hex, pad_trace_id
 from tracesearch.query import tempo_params
 from tracesearch.query.traceql import TraceQLError
 from tracesearch.runtime import Runtime
@@ -113,13 +113,6 @@ def buildinfo() -> Response:
     )
 
 
-def trace_id_param(text: str) -> str:
-    text = text.strip().lower()
-    if not text or len(text) > 32 or not is_hex(text):
-        raise BadRequest(f"trace id {text!r} is not 1 to 32 hex digits", field="traceID")
-    return pad_trace_id(text)
-
-
 def wants_protobuf() -> bool:
     return PROTOBUF in request.headers.get("Accept", "")
 
@@ -134,7 +127,7 @@ def seconds_range() -> tuple[int | None, int | None]:
 def trace_v1_protobuf(trace_id: str) -> Response:
     """``/api/traces/{id}`` for Tempo clients (called by the Jaeger blueprint, which owns the path)."""
     start, end = seconds_range()
-    spans = _runtime().reader.get_trace(trace_id_param(trace_id), start, end)
+    spans = _runtime().reader.get_trace(parse_trace_id(trace_id), start, end)
     if not spans:
         raise NotFound(f"trace not found: {trace_id}")
     return Response(tempo_codec.trace_v1_protobuf(spans), 200, mimetype=PROTOBUF)
@@ -143,7 +136,7 @@ def trace_v1_protobuf(trace_id: str) -> Response:
 @bp.get("/api/v2/traces/<trace_id>")
 def trace_v2(trace_id: str) -> Response:
     start, end = seconds_range()
-    spans = _runtime().reader.get_trace(trace_id_param(trace_id), start, end)
+    spans = _runtime().reader.get_trace(parse_trace_id(trace_id), start, end)
     if not spans:
         raise NotFound(f"trace not found: {trace_id}")
     if wants_protobuf():
@@ -162,10 +155,7 @@ def search() -> Response:
 
 
 def _limit() -> int:
-    raw = request.args.get("limit") or str(DEFAULT_TAG_LIMIT)
-    if not raw.isdigit() or int(raw) <= 0:
-        raise BadRequest(f"invalid limit {raw!r}: must be a positive integer", field="limit")
-    return min(int(raw), MAX_TAG_LIMIT)
+    return tempo_params.positive_int(request.args, "limit", DEFAULT_TAG_LIMIT, MAX_TAG_LIMIT)
 
 
 def _scopes() -> list[str]:

@@ -19,9 +19,10 @@ from flask import Blueprint, Response, current_app, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from tracesearch.api.errors import json_error
+from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.zipkin_json import encode_spans
 from tracesearch.errors import BadRequest, NotFound
-from tracesearch.model import Span, is_hex, pad_trace_id
+from tracesearch.model import Span
 from tracesearch.query.filters import Condition, Intrinsic, Scope, TagEquals, TextMatch, TraceQuery
 from tracesearch.query.jaeger_tags import parse_tag
 from tracesearch.runtime import Runtime
@@ -122,13 +123,6 @@ def _required(name: str) -> str:
     if not value:
         raise BadRequest(f"parameter {name!r} is required", field=name)
     return value
-
-
-def _trace_id(text: str, field: str) -> str:
-    text = text.strip().lower()
-    if not text or len(text) > 32 or not is_hex(text):
-        raise BadRequest(f"{field}: {text[:64]!r} is not a trace id of 16 or 32 hex digits", field=field)
-    return pad_trace_id(text)
 
 
 def annotation_conditions(query: str) -> list[Condition]:
@@ -277,7 +271,7 @@ def traces() -> Response:
 
 @bp.get("/api/v2/trace/<trace_id>")
 def trace(trace_id: str) -> Response:
-    spans = _runtime().reader.get_trace(_trace_id(trace_id, "traceId"))
+    spans = _runtime().reader.get_trace(parse_trace_id(trace_id, "traceId"))
     if not spans:
         raise NotFound(f"trace {trace_id.strip()} not found", field="traceId")
     return _json(zipkin_trace(spans))
@@ -288,7 +282,7 @@ def trace_many() -> Response:
     texts = [t for t in _required("traceIds").split(",") if t.strip()]
     if len(texts) > MAX_TRACE_IDS:
         raise BadRequest(f"parameter 'traceIds': at most {MAX_TRACE_IDS} ids, got {len(texts)}", field="traceIds")
-    trace_ids = list(dict.fromkeys(_trace_id(t, "traceIds") for t in texts))
+    trace_ids = list(dict.fromkeys(parse_trace_id(t, "traceIds") for t in texts))
     reader = _runtime().reader
     found = [reader.get_trace(t) for t in trace_ids]
     return _json([zipkin_trace(spans) for spans in found if spans])

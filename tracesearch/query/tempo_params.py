@@ -68,7 +68,7 @@ def unix_ns(text: str, name: str) -> int:
     return ns
 
 
-def _positive_int(args: Mapping[str, str], name: str, default: int, most: int) -> int:
+def positive_int(args: Mapping[str, str], name: str, default: int, most: int) -> int:
     raw = args.get(name)
     if raw in (None, ""):
         return default
@@ -182,8 +182,8 @@ def search_params(args: Mapping[str, str], now_ns: int, lookback_s: float) -> Se
     if query.metrics is not None:
         raise BadRequest("a TraceQL metrics query goes to /api/metrics/query_range, not /api/search", field="q")
     start_ns, end_ns = _range(args, now_ns, lookback_s)
-    limit = _positive_int(args, "limit", DEFAULT_LIMIT, MAX_LIMIT)
-    spss = _positive_int(args, "spss", DEFAULT_SPSS, MAX_SPSS)
+    limit = positive_int(args, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+    spss = positive_int(args, "spss", DEFAULT_SPSS, MAX_SPSS)
     return SearchParams(query, text, start_ns, end_ns, limit, spss)
 
 

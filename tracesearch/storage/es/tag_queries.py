@@ -30,10 +30,14 @@ INTRINSIC_TAG_PREFIXES = {"event:name": "event:name=", "instrumentation:name": "
 ROOT_ONLY = frozenset({"rootName", "rootServiceName"})
 
 
+def lucene_literal(text: str) -> str:
+    """``text`` as a Lucene regexp matching only itself (each of .?+*|{}[]()"\\#@&<>~ is special)."""
+    return re.sub(r'([.?+*|{}\[\]()"\\#@&<>~])', r"\\\1", text)
+
+
 def lucene_prefix(prefix: str) -> str:
-    """A Lucene regexp matching every term that starts with ``prefix`` (Lucene regexps are anchored
-    and each of .?+*|{}[]()"\\#@&<>~ is special)."""
-    return re.sub(r'([.?+*|{}\[\]()"\\#@&<>~])', r"\\\1", prefix) + ".*"
+    """A Lucene regexp (anchored, as they all are) matching every term that starts with ``prefix``."""
+    return lucene_literal(prefix) + ".*"
 
 
 def time_filter(start_ns: int, end_ns: int) -> Query:

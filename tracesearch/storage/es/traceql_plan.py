@@ -35,6 +35,7 @@ from tracesearch.query.traceql.ast import (
 )
 from tracesearch.storage.es.document import encode_number
 from tracesearch.storage.es.queries import Query, bool_, range_, term, terms
+from tracesearch.storage.es.tag_queries import lucene_literal
 
 # Intrinsics stored once per span document, in these fields.
 SINGLE_VALUED = {
@@ -113,10 +114,6 @@ def _either(left: Pushed, right: Pushed) -> Pushed:
     return Pushed(query, left.exact and right.exact, min(left.weight, right.weight))
 
 
-def _lucene_literal(text: str) -> str:
-    return re.sub(r'([.?+*|{}\[\]()"\\#@&<>~])', r"\\\1", text)
-
-
 def _portable_regex(pattern: str) -> bool:
     return bool(_PORTABLE_REGEX.fullmatch(pattern))
 
@@ -167,7 +164,7 @@ def _attribute(field: Attribute, op: str, value: Literal) -> Pushed:
             per_name.append(range_("tags_num", **{low[0]: low[1], high[0]: high[1]}))
         return Pushed(per_name[0] if len(per_name) == 1 else bool_(should=per_name), exact and precise, 2)
     if op == "=~" and value.kind == "string" and _portable_regex(str(value.value)):
-        patterns = [{"regexp": {"tags": {"value": f"{_lucene_literal(n)}=({value.value})"}}} for n in names]
+        patterns = [{"regexp": {"tags": {"value": f"{lucene_literal(n)}=({value.value})"}}} for n in names]
         return Pushed(patterns[0] if len(patterns) == 1 else bool_(should=patterns), False, 2)
     return present
 

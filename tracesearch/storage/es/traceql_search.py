@@ -19,7 +19,6 @@ from tracesearch.model import AttrValue, Span
 from tracesearch.query.tempo_params import MetricsParams, parse_bounded
 from tracesearch.query.traceql import SpanSet, TraceQLError, evaluate
 from tracesearch.query.traceql.ast import (
-    Aggregate,
     And,
     Attribute,
     By,
@@ -33,7 +32,6 @@ from tracesearch.query.traceql.ast import (
     Pipeline,
     Query,
     Select,
-    SpansetExpr,
     SpansetFilter,
     SpansetOp,
 )
@@ -67,7 +65,7 @@ def _fields_of_expr(expr: FieldExpr) -> Iterator[Field]:
         yield expr.field
 
 
-def _fields_of_spanset(expr: SpansetExpr | Aggregate | By | Select | object) -> Iterator[Field]:
+def _fields_of_spanset(expr: object) -> Iterator[Field]:
     if isinstance(expr, SpansetFilter):
         yield from _fields_of_expr(expr.expr)
     elif isinstance(expr, SpansetOp):
