@@ -7,9 +7,10 @@ Times are integer nanoseconds since the Unix epoch. Attribute values keep their 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 AttrValue = str | bool | int | float | bytes | list["AttrValue"] | dict[str, "AttrValue"] | None
 Attributes = dict[str, AttrValue]
@@ -126,6 +127,12 @@ class Rejection:
     reason: str
 
 
+class PerTraceMessages(Protocol):
+    def messages(self, max_bytes: int) -> Iterator[tuple[str, bytes, int]]:
+        """(trace id, OTLP ``ExportTraceServiceRequest`` bytes, span count) for every accepted span."""
+        ...
+
+
 @dataclass(slots=True)
 class DecodedBatch:
     """What a codec made of one request: the spans to store, the refused ones, and warnings."""
@@ -133,11 +140,9 @@ class DecodedBatch:
     spans: list[Span] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-    def extend(self, other: DecodedBatch) -> None:
-        self.spans.extend(other.spans)
-        self.rejected.extend(other.rejected)
-        self.warnings.extend(other.warnings)
+    # The accepted spans already encoded per trace, when the codec has them without re-encoding
+    # (OTLP protobuf, nothing trimmed): what Kafka mode produces to the topic.
+    per_trace: PerTraceMessages | None = None
 
 
 def is_hex(text: str) -> bool:

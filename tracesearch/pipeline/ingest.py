@@ -42,7 +42,7 @@ def ingest(runtime: Runtime, batch: DecodedBatch, transport: str) -> IngestOutco
     try:
         if runtime.settings.pipeline == "direct":
             runtime.ensure_templates()
-        result = runtime.sink.submit(batch.spans)
+        result = runtime.sink.submit(batch.spans, batch.per_trace)
     except SinkOverloaded as exc:
         raise Overloaded(f"too much in flight, retry later: {exc}", retry_after_s=retry_after) from exc
     except (StorageUnavailable, BrokerUnavailable, elasticsearch.TransportError, elasticsearch.ApiError) as exc:

@@ -1,7 +1,9 @@
 """Pipeline mode, receiver side: spans go to a Kafka topic, keyed by trace id, acknowledged by all replicas.
 
 The topic carries one canonical encoding, an OTLP ``ExportTraceServiceRequest`` per message, so a
-message can be replayed, inspected with any OTLP tool, or consumed by another collector.
+message can be replayed, inspected with any OTLP tool, or consumed by another collector. OTLP
+protobuf requests are re-framed per trace from their own bytes (``DecodedBatch.per_trace``); other
+formats are encoded from the model.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from tracesearch import metrics
 from tracesearch.codecs.otlp_proto import encode_export_request
-from tracesearch.model import Span
+from tracesearch.model import PerTraceMessages, Span
 from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded, SubmitResult
 from tracesearch.settings import Settings
 
@@ -114,11 +116,15 @@ class KafkaSink:
         with self._lock:
             self._in_flight -= size
 
-    def submit(self, spans: Sequence[Span]) -> SubmitResult:
+    def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
         if not spans:
             return SubmitResult()
         producer = self._get_producer()
-        messages = list(messages_of(spans))
+        if per_trace is not None:
+            framed = per_trace.messages(MAX_MESSAGE_BYTES)
+            messages = [(trace_id.encode(), value, count) for trace_id, value, count in framed]
+        else:
+            messages = list(messages_of(spans))
         size = sum(len(value) for _, value, _ in messages)
         self._reserve(size)
         try:

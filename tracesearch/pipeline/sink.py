@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tracesearch.model import Rejection, Span
+from tracesearch.model import PerTraceMessages, Rejection, Span
 from tracesearch.storage.base import SpanWriter
 
 
@@ -30,8 +30,9 @@ class SubmitResult:
 
 
 class SpanSink(Protocol):
-    def submit(self, spans: Sequence[Span]) -> SubmitResult:
-        """Make the spans durable, or raise ``StorageUnavailable``/``BrokerUnavailable`` (retry whole)."""
+    def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
+        """Make the spans durable, or raise ``StorageUnavailable``/``BrokerUnavailable`` (retry whole).
+        ``per_trace``, when given, holds the same spans already encoded (a sink may use it)."""
         ...
 
 
@@ -42,7 +43,7 @@ class DirectSink:
         self._writer = writer
         self._on_stored = on_stored  # the service-graph stage: sees each newly stored span once
 
-    def submit(self, spans: Sequence[Span]) -> SubmitResult:
+    def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
         if not spans:
             return SubmitResult()
         written = self._writer.write(spans)

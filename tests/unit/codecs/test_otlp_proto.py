@@ -313,3 +313,82 @@ def test_model_field_order_matches_positional_construction():
     assert [f.name for f in dataclasses.fields(Link)] == [
         "trace_id", "span_id", "trace_state", "attributes", "dropped_attributes_count", "flags",
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------------ per-trace messages (Kafka mode)
+
+
+def _mixed_request() -> ExportTraceServiceRequest:
+    """Three traces interleaved over two resources (one without service.name) and three scopes,
+    schema URLs at both levels, and one invalid span that must not travel."""
+    request = ExportTraceServiceRequest()
+    traces = [f"{n}af7651916cd43dd8448eb211c80319c" for n in range(3)]
+    for r_index, service in enumerate(["cart", None]):
+        rs = request.resource_spans.add(schema_url=f"https://example.com/r{r_index}")
+        if service:
+            rs.resource.attributes.append(key_value("service.name", service))
+        rs.resource.attributes.append(key_value("host.name", f"web-{r_index}"))
+        for s_index in range(2 if r_index == 0 else 1):
+            ss = rs.scope_spans.add(schema_url=f"https://example.com/s{s_index}")
+            ss.scope.name = f"lib-{r_index}-{s_index}"
+            ss.scope.attributes.append(key_value("flavour", s_index))
+            for n in range(5):
+                span = ss.spans.add(
+                    trace_id=bytes.fromhex(traces[n % 3]),
+                    span_id=bytes.fromhex(f"{r_index + 1:02x}{s_index:02x}{n:012x}"),
+                    name=f"op-{n}",
+                    start_time_unix_nano=START,
+                    end_time_unix_nano=END,
+                )
+                span.attributes.append(key_value("n", n))
+    request.resource_spans[0].scope_spans[1].spans[2].end_time_unix_nano = START - 1  # invalid: rejected
+    return request
+
+
+def _by_id(spans: list[Span]) -> dict[str, Span]:
+    return {span.span_id: span for span in spans}
+
+
+def test_per_trace_messages_decode_to_the_accepted_spans_of_their_trace():
+    batch = decode(_mixed_request())
+    assert len(batch.rejected) == 1 and len(batch.spans) == 14
+    assert batch.per_trace is not None
+    messages = list(batch.per_trace.messages(1 << 20))
+    assert sorted(trace_id for trace_id, _, _ in messages) == sorted({s.trace_id for s in batch.spans})
+    again: list[Span] = []
+    for trace_id, value, count in messages:
+        decoded = otlp_proto.decode_export_request(value, LIMITS)
+        assert not decoded.rejected and not decoded.warnings
+        assert {s.trace_id for s in decoded.spans} == {trace_id} and len(decoded.spans) == count
+        again.extend(decoded.spans)
+    assert _by_id(again) == _by_id(batch.spans)  # resources, scopes, attributes: all equal
+    schema_urls = set()
+    for _, value, _ in messages:
+        parsed = ExportTraceServiceRequest.FromString(value)
+        schema_urls |= {rs.schema_url for rs in parsed.resource_spans}
+        schema_urls |= {ss.schema_url for rs in parsed.resource_spans for ss in rs.scope_spans}
+    assert schema_urls == {
+        "https://example.com/r0",
+        "https://example.com/r1",
+        "https://example.com/s0",
+        "https://example.com/s1",
+    }
+
+
+def test_a_trace_bigger_than_the_message_bound_is_split_into_valid_halves():
+    request = request_with([{"span_id": bytes.fromhex(f"{n + 1:016x}"), "name": "x" * 300} for n in range(40)])
+    batch = decode(request)
+    assert batch.per_trace is not None
+    messages = list(batch.per_trace.messages(2_000))
+    assert len(messages) > 4
+    assert all(len(value) <= 2_000 for _, value, _ in messages)
+    again = [s for _, value, _ in messages for s in otlp_proto.decode_export_request(value, LIMITS).spans]
+    assert _by_id(again) == _by_id(batch.spans)
+    assert sum(count for _, _, count in messages) == 40
+
+
+def test_a_request_the_limits_trimmed_has_no_per_trace_bytes():
+    request = request_with([{"name": "GET /cart"}])
+    request.resource_spans[0].scope_spans[0].spans[0].attributes.extend(key_value(f"k{i}", i) for i in range(200))
+    batch = decode(request, Limits(max_attributes_per_span=10))
+    assert batch.warnings and batch.per_trace is None  # the trimmed model spans are encoded instead
