@@ -4,6 +4,11 @@ At-least-once with idempotent writes gives exactly-once storage: offsets are com
 Elasticsearch acknowledged every span of the batch (201, or 409 = already stored), a replay after a
 crash or rebalance writes the same document ids again, and a span Elasticsearch refuses for good goes
 to the dead-letter topic with the reason before its offset is committed.
+
+One batch is written while the next one is read and decoded (a store thread holds the write), so
+Elasticsearch and the ingester work at the same time; batches are still committed one after the
+other, in order, each only once it is stored. A rebalance abandons both batches: their records are
+read again from the committed offsets (writing them again is harmless, 409s).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -26,7 +32,7 @@ from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import Span
 from tracesearch.pipeline.kafka_sink import ensure_topics, make_producer
 from tracesearch.runtime import Runtime
-from tracesearch.storage.base import RejectedSpan, StorageUnavailable
+from tracesearch.storage.base import RejectedSpan, StorageUnavailable, WriteResult
 
 log = logging.getLogger(__name__)
 LAG_EVERY_S = 5.0
@@ -48,6 +54,17 @@ class Batch:
         return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
 
 
+@dataclass(slots=True)
+class InFlight:
+    """A decoded batch whose write runs on the store thread."""
+
+    batch: Batch
+    spans: list[Span]
+    bad: list[tuple[Any, str]]
+    write: Future[WriteResult]
+    generation: int  # of the partition assignment it was read under
+
+
 class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
@@ -57,6 +74,9 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer: KafkaConsumer | None = None
         self.dlq: KafkaProducer | None = None
         self._rebalanced = threading.Event()
+        self._generation = 0  # bumped by every rebalance: work read before it is abandoned
+        self._in_flight: InFlight | None = None
+        self._store = ThreadPoolExecutor(1, thread_name_prefix="store")
         self._last_lag = 0.0
 
     # -- rebalance listener: runs on the client's IO thread, which must not block, so it only
@@ -76,6 +96,8 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         if not self._rebalanced.is_set():
             return False
         assert self.consumer is not None
+        self._generation += 1
+        self._abandon_in_flight()
         if self.batch.records:
             log.info("rebalance: %d uncommitted records will be read again", len(self.batch.records))
         self.batch = Batch()
@@ -110,13 +132,18 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
                 try:
                     self._fill()
                     if self.batch.records and self._batch_due():
-                        self._process()
+                        self._hand_over()
+                    elif self._in_flight is not None and self._in_flight.write.done():
+                        self._finish()  # commit as soon as stored, not only when the next batch is due
                 except KafkaError as exc:
                     # The broker went away mid-call: nothing uncommitted is lost, it is read again.
                     log.warning("Kafka error, retrying in 1s: %s", exc)
                     self.stop.wait(1.0)
+            self._finish()  # stopping: the write under way completes (or is abandoned) before we leave
         finally:
             # An unfinished batch is abandoned without committing: its records are consumed again.
+            self._abandon_in_flight()
+            self._store.shutdown(wait=True)
             self.consumer.close(autocommit=False)
             if self.dlq is not None:
                 self.dlq.close(timeout=10)
@@ -141,10 +168,10 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             self.batch.size += sum(len(r.value or b"") for r in records)
         self._report_lag()
 
-    def _decode(self) -> tuple[list[Span], list[tuple[Any, str]]]:
+    def _decode(self, batch: Batch) -> tuple[list[Span], list[tuple[Any, str]]]:
         spans: list[Span] = []
         bad: list[tuple[Any, str]] = []
-        for record in self.batch.records:
+        for record in batch.records:
             try:
                 decoded = otlp_proto.decode_export_request(record.value or b"", self.runtime.limits)
             except DecodeError as exc:
@@ -154,17 +181,50 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         metrics.SPANS_RECEIVED.labels("kafka").inc(len(spans))
         return spans, bad
 
-    def _process(self) -> None:
-        spans, bad = self._decode()
-        result = self._write_until_stored(spans)
+    def _hand_over(self) -> None:
+        """Decode the due batch while the previous one is written, then start its write once the
+        previous one is stored and committed (commits stay in order)."""
+        batch, self.batch = self.batch, Batch()
+        spans, bad = self._decode(batch)
+        generation = self._generation
+        self._finish()
+        if self._generation != generation:
+            return  # a rebalance while we waited: this batch is read again
+        write = self._store.submit(self.runtime.writer.write, spans)
+        self._in_flight = InFlight(batch, spans, bad, write, generation)
+
+    def _finish(self) -> None:
+        """Wait for the write under way; retry it until stored, dead-letter, commit."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        try:
+            result: WriteResult | None = in_flight.write.result()
+        except StorageUnavailable as exc:
+            log.warning("storage unavailable: %s", exc)
+            result = self._write_until_stored(in_flight)
         if result is None:
-            return  # stopping, or every partition of the batch was revoked meanwhile
+            return  # stopping, or a rebalance took the batch
         # Only spans this write created: a replayed batch (409s) is not counted again.
         self.runtime.observe_stored(result.created)
-        if self._until_done(lambda: self._dead_letter(result, bad)):
-            self._until_done(self._commit)
+        if self._generation != in_flight.generation:
+            return  # stored, but the partitions moved meanwhile: the records are read (and 409) again
+        bad = in_flight.bad
+        if self._until_done(in_flight, lambda: self._dead_letter(result, bad)):
+            self._until_done(in_flight, lambda: self._commit(in_flight.batch))
 
-    def _until_done(self, action: Callable[[], None]) -> bool:
+    def _abandon_in_flight(self) -> None:
+        """Let the write under way end (Elasticsearch may be storing it) without committing it."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        try:
+            result = in_flight.write.result()
+        except StorageUnavailable:
+            return
+        self.runtime.observe_stored(result.created)  # counted now: read again, they will be 409s
+
+    def _until_done(self, in_flight: InFlight, action: Callable[[], None]) -> bool:
         """Run a broker call until it succeeds, waiting out broker outages with the partitions
         paused; False when we stop first or a rebalance took the batch (it is read again)."""
         backoff = 0.5
@@ -174,29 +234,29 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
                 return True
             except CommitFailedError as exc:
                 log.warning("commit refused after a rebalance, records will be consumed again: %s", exc)
-                self.batch = Batch()
+                self._rebalanced.set()
                 return False
             except KafkaError as exc:
                 log.warning("Kafka unavailable, retrying in %.1fs: %s", backoff, exc)
-            if not self._wait_paused(backoff) or not self.batch.records:
+            if not self._wait_paused(backoff) or self._generation != in_flight.generation:
                 return False
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
-    def _write_until_stored(self, spans: list[Span]) -> Any:
+    def _write_until_stored(self, in_flight: InFlight) -> WriteResult | None:
         """Retry transient storage failures with backoff while the partitions wait (paused, so the
         group keeps us as a member and no new records pile up)."""
-        assert self.consumer is not None
         backoff = 0.5
         while True:
-            try:
-                return self.runtime.writer.write(spans)
-            except StorageUnavailable as exc:
-                log.warning("storage unavailable, retrying in %.1fs: %s", backoff, exc)
+            log.warning("retrying the write in %.1fs", backoff)
             if not self._wait_paused(backoff):
                 return None
+            if self._generation != in_flight.generation:
+                return None  # the partitions moved while we waited: their new owner writes them
             backoff = min(backoff * 2, MAX_BACKOFF_S)
-            if not self.batch.records:
-                return None  # every partition was revoked while we waited: the new owner writes them
+            try:
+                return self.runtime.writer.write(in_flight.spans)
+            except StorageUnavailable as exc:
+                log.warning("storage unavailable: %s", exc)
 
     def _wait_paused(self, seconds: float) -> bool:
         assert self.consumer is not None
@@ -244,14 +304,13 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         metrics.SPANS_REJECTED.labels("kafka", "storage").inc(len(rejected))
         log.warning("dead-lettered %d spans and %d messages", len(rejected), len(bad))
 
-    def _commit(self) -> None:
+    def _commit(self, batch: Batch) -> None:
         assert self.consumer is not None
-        offsets = self.batch.offsets()
+        offsets = batch.offsets()
         assigned = self.consumer.assignment()
         offsets = {tp: om for tp, om in offsets.items() if tp in assigned}
         if offsets:
             self.consumer.commit(offsets)
-        self.batch = Batch()
 
     def _report_lag(self) -> None:
         assert self.consumer is not None
