@@ -28,6 +28,13 @@ def on_starting(server: object) -> None:
     os.makedirs(_metrics_dir, exist_ok=True)
 
 
+def post_worker_init(worker: object) -> None:
+    """The app is loaded: collect garbage less often (see tracesearch/gctune.py)."""
+    from tracesearch import gctune
+
+    gctune.tune()
+
+
 def worker_exit(server: object, worker: object) -> None:
     """Flush the Kafka producer of the worker before it goes (SIGTERM, max_requests, reload)."""
     app = getattr(getattr(worker, "wsgi", None), "extensions", {}) if worker else {}

@@ -26,7 +26,7 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
-from tracesearch import metrics
+from tracesearch import gctune, metrics
 from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import Span
@@ -330,6 +330,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def run_ingester(runtime: Runtime) -> int:
     ingester = Ingester(runtime)
+    gctune.tune()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: finishing the current batch, then stopping", signum)
