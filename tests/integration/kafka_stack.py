@@ -27,9 +27,12 @@ class Ingester:
 
     def indexed(self) -> float:
         """This ingester's tracesearch_spans_indexed_total, read from its own /metrics."""
+        return self.counter("tracesearch_spans_indexed_total")
+
+    def counter(self, name: str) -> float:
         text = requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
         for line in text.splitlines():
-            if line.startswith("tracesearch_spans_indexed_total "):
+            if line.startswith(f"{name} "):
                 return float(line.split()[1])
         return 0.0
 

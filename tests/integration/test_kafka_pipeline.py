@@ -140,6 +140,27 @@ def test_ingester_killed_mid_batch_loses_and_duplicates_nothing(stack):
     assert_exactly_once(stack, load.exporter.acked)
 
 
+def test_ingester_stopped_with_sigterm_commits_what_it_stored_and_nothing_more(stack):
+    first = stack.start_ingester()
+    load = Load(stack.service.url, 1000)
+    load.thread.start()
+    time.sleep(4)
+    stack.kill_ingester(first, signal.SIGTERM)  # mid-load: a batch is being written, the next one read
+    assert first.process.returncode == 0, first.log_path.read_text()[-2000:]
+    second = stack.start_ingester()
+    time.sleep(3)
+    load.stop.set()
+    load.thread.join()
+    load.provider.force_flush(120_000)
+    load.provider.shutdown()
+    assert not load.exporter.failed
+    assert_exactly_once(stack, load.exporter.acked)
+    # Everything the first one stored was committed: the second one read none of it again (no 409s),
+    # and what the first one had read but not stored, the second one stored.
+    assert second.counter("tracesearch_spans_duplicate_total") == 0
+    assert second.indexed() > 0
+
+
 def test_poison_span_goes_to_the_dead_letter_topic_and_the_rest_is_stored(stack):
     stack.start_ingester()
     trace_id = f"{random.getrandbits(128):032x}"
