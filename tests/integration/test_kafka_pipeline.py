@@ -78,6 +78,10 @@ class Load:
     def run_for(self, seconds: float) -> None:
         self.thread.start()
         time.sleep(seconds)
+        self.finish()
+
+    def finish(self) -> None:
+        """Stop making spans and wait until the SDK exported (or gave up on) every one of them."""
         self.stop.set()
         self.thread.join()
         self.provider.force_flush(120_000)
@@ -132,10 +136,7 @@ def test_ingester_killed_mid_batch_loses_and_duplicates_nothing(stack):
     time.sleep(3)
     stack.start_ingester()
     time.sleep(3)
-    load.stop.set()
-    load.thread.join()
-    load.provider.force_flush(120_000)
-    load.provider.shutdown()
+    load.finish()
     assert not load.exporter.failed
     assert_exactly_once(stack, load.exporter.acked)
 
@@ -149,10 +150,7 @@ def test_ingester_stopped_with_sigterm_commits_what_it_stored_and_nothing_more(s
     assert first.process.returncode == 0, first.log_path.read_text()[-2000:]
     second = stack.start_ingester()
     time.sleep(3)
-    load.stop.set()
-    load.thread.join()
-    load.provider.force_flush(120_000)
-    load.provider.shutdown()
+    load.finish()
     assert not load.exporter.failed
     assert_exactly_once(stack, load.exporter.acked)
     # Everything the first one stored was committed: the second one read none of it again (no 409s),
@@ -203,10 +201,7 @@ def test_elasticsearch_down_for_a_minute_under_load_loses_nothing(stack):
     finally:
         elasticsearch.start()
     time.sleep(30)
-    load.stop.set()
-    load.thread.join()
-    load.provider.force_flush(120_000)
-    load.provider.shutdown()
+    load.finish()
     assert len(load.exporter.acked) >= 100_000
     assert not load.exporter.failed, f"{len(load.exporter.failed)} spans refused while Elasticsearch was down"
     assert_exactly_once(stack, load.exporter.acked, timeout_s=300)
@@ -237,10 +232,7 @@ def test_broker_down_gets_503_then_the_sdk_retries_and_nothing_acked_is_lost(sta
     finally:
         kafka.start()
     time.sleep(15)
-    load.stop.set()
-    load.thread.join()
-    load.provider.force_flush(120_000)
-    load.provider.shutdown()
+    load.finish()
     assert load.exporter.acked
     assert_exactly_once(stack, load.exporter.acked, timeout_s=180)
     ids = set(stored_ids(stack.es_url, stack.prefix))
