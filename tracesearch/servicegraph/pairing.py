@@ -1,4 +1,4 @@
-"""Pairs parent and child spans of different services into service-graph calls.
+"""Pairs parent and child spans into service-graph calls (see ``pair`` for which pairs are calls).
 
 Spans arrive in any order and batch. Every newly stored span is remembered for ``wait_s`` as a
 possible parent; a child whose parent is not here yet waits the same window. When the window expires
@@ -28,6 +28,7 @@ from tracesearch.servicegraph.model import (
 )
 
 _CLIENTS = (SpanKind.CLIENT, SpanKind.PRODUCER)
+_SERVERS = (SpanKind.SERVER, SpanKind.CONSUMER)
 # Attributes naming an uninstrumented peer, in order of preference, with the connection type they imply.
 PEER_ATTRIBUTES = (
     ("peer.service", VIRTUAL_NODE),
@@ -66,9 +67,11 @@ def _peer(span: Span) -> tuple[str, str] | None:
 
 
 def pair(parent_service: str, parent_kind: SpanKind, parent_ns: int, child: Node) -> Call | None:
-    """The call a parent/child pair makes, if they are in different services."""
+    """The call a parent/child pair makes: any pair across two services, and a client (producer) with
+    a server (consumer) child in its own service, a service calling itself over the network (Tempo
+    draws that as a loop on the node). Other pairs within one service are local work, not calls."""
     service = child[SERVICE]
-    if parent_service == service:
+    if parent_service == service and not (parent_kind in _CLIENTS and child[KIND] in _SERVERS):
         return None
     messaging = parent_kind is SpanKind.PRODUCER and child[KIND] is SpanKind.CONSUMER
     client_ns = parent_ns if parent_kind in _CLIENTS else NO_LATENCY
@@ -134,7 +137,7 @@ class Pairer:
         self.clock = clock
         self._nodes: dict[tuple[str, str], Node] = {}  # possible parents, by (trace id, span id)
         self._orphans: dict[tuple[str, str], list[Node]] = {}  # children waiting, by (trace id, parent id)
-        # Spans with a child in another service (no virtual peer call for them); only clients with a peer.
+        # Clients with a peer whose call was paired with a child (no virtual peer call for them).
         self._served: set[tuple[str, str]] = set()
         self._order: deque[tuple[float, list[Node]]] = deque()
         self._pending = 0

@@ -201,3 +201,34 @@ def test_zipkin_shared_span_halves_make_one_call_and_no_virtual_node() -> None:
     below = span("1" * 32, "c" * 16, "api", SpanKind.INTERNAL, parent="b" * 16)
     calls = pairer.add([root, client, server, below]).calls + finish(pairer, StoreLookup())
     assert sorted((c.client, c.server) for c in calls) == [("user", "web"), ("web", "api")]
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_a_service_calling_itself_over_the_network_is_a_loop_not_a_virtual_node(split: bool) -> None:
+    """CLIENT → SERVER (and PRODUCER → CONSUMER) within one service is a call web → web, as Tempo
+    draws it; the client's server.address names the service's own host, not a peer. Other pairs within
+    one service are local work. ``split``: the two halves stored by two processes."""
+    clock = Clock()
+    a, b = Pairer(WAIT_S, 100, clock), Pairer(WAIT_S, 100, clock)
+    lookup = StoreLookup()
+    trace = "5" * 32
+    root = span(trace, "1" * 16, "web", SpanKind.SERVER)
+    client = span(trace, "2" * 16, "web", SpanKind.CLIENT, parent=root.span_id, attributes={"server.address": "web"})
+    server = span(trace, "3" * 16, "web", SpanKind.SERVER, parent=client.span_id, error=True)
+    internal = span(trace, "4" * 16, "web", SpanKind.INTERNAL, parent=server.span_id)
+    producer = span(trace, "5" * 16, "web", SpanKind.PRODUCER, parent=internal.span_id)
+    consumer = span(trace, "6" * 16, "web", SpanKind.CONSUMER, parent=producer.span_id)
+    spans = [root, client, server, internal, producer, consumer]
+    halves = (spans[:2], spans[2:]) if split else (spans, [])
+    calls: list[Call] = []
+    for pairer, part in zip((a, b), halves, strict=True):
+        lookup.store(part)
+        calls += pairer.add(part).calls
+    clock.now += WAIT_S + 1
+    for pairer in (a, b):
+        expired = pairer.expire()
+        calls += pairer.resolve(expired, lookup.parents(expired.parent_refs()), lookup.served(expired.client_refs()))
+    counted, errors = edge_counts(calls)
+    assert counted == Counter({("user", "web", ""): 1, ("web", "web", ""): 1, ("web", "web", "messaging_system"): 1})
+    assert errors[("web", "web", "")] == 1
+    assert (counted, errors) == brute_force(spans)

@@ -119,8 +119,14 @@ def brute_force(spans: Sequence[Span]) -> tuple[Counter[tuple[str, str, str]], C
                 count(("user", child.service_name, ""), child.status_code == StatusCode.ERROR)
             continue
         parent = by_id.get((child.trace_id, child.parent_span_id))
-        if parent is None or parent.service_name == child.service_name:
+        if parent is None:
             continue
+        remote = parent.kind in (SpanKind.CLIENT, SpanKind.PRODUCER) and child.kind in (
+            SpanKind.SERVER,
+            SpanKind.CONSUMER,
+        )
+        if parent.service_name == child.service_name and not remote:
+            continue  # local work within one service
         served.add((parent.trace_id, parent.span_id))
         messaging = parent.kind == SpanKind.PRODUCER and child.kind == SpanKind.CONSUMER
         edge = (parent.service_name, child.service_name, "messaging_system" if messaging else "")
@@ -166,6 +172,7 @@ class StoreLookup:
         for s in self.spans.values():
             shared = [(s.trace_id, s.span_id)] if s.kind == SpanKind.SERVER else []
             for key in [(s.trace_id, s.parent_span_id), *shared]:
-                if key in service and service[key] != s.service_name:
+                server = s.kind in (SpanKind.SERVER, SpanKind.CONSUMER)
+                if key in service and (service[key] != s.service_name or server):
                     served.add(key)
         return served

@@ -20,6 +20,7 @@ from tracesearch.storage.es.search import search
 MAX_HITS = 10_000
 CHUNK = 1_000
 _KINDS = {kind.label: kind for kind in SpanKind}
+_SERVER_KINDS = ("server", "consumer")
 _FIELDS = ["trace.id", "span.id", "parent.id", "span.kind", "service.name", "duration_ns"]
 
 
@@ -72,7 +73,8 @@ class EsSpanLookup:
                 if kind == "server":
                     keys.append((trace_id, doc["span"]["id"]))
                 for key in keys:
-                    if key in service and service[key] != doc["service"]["name"]:
+                    # A child in another service, or a server/consumer in the same one: the call was paired.
+                    if key in service and (service[key] != doc["service"]["name"] or kind in _SERVER_KINDS):
                         served.add(key)
         return served
 
