@@ -14,6 +14,7 @@ import requests
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -185,6 +186,29 @@ def test_poison_span_goes_to_the_dead_letter_topic_and_the_rest_is_stored(stack)
     assert len(dead) == 1
     headers = dict(dead[0].headers)
     assert headers["span_id"] == b"f" * 16 and b"start_ns" in headers["reason"], headers
+
+
+def test_a_span_too_big_for_a_kafka_message_is_refused_alone_not_retried_for_ever(stack):
+    """1.2 MB of attributes is within the default limits (and stored in direct mode), but over what a
+    Kafka message holds: that span is refused with the reason, the rest of the request is stored."""
+    stack.start_ingester()
+    trace_id = f"{random.getrandbits(128):032x}"
+    big_trace = f"{random.getrandbits(128):032x}"
+    good = spans_for(trace_id, 3, time.time_ns())
+    huge = {f"blob.{i}": "x" * 60_000 for i in range(20)}
+    big = spans_for(big_trace, 1, time.time_ns(), attributes=huge)
+    answer = requests.post(
+        f"{stack.service.url}/v1/traces",
+        data=request_of([*good, *big]),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.content
+    partial = ExportTraceServiceResponse.FromString(answer.content).partial_success
+    assert partial.rejected_spans == 1
+    assert f"trace {big_trace}" in partial.error_message and "Kafka message" in partial.error_message
+    wait_until_stored(stack.es_url, stack.prefix, {(trace_id, s["span_id"]) for s in good}, 60)
+    assert not [s for t, s in stored_ids(stack.es_url, stack.prefix) if t == big_trace]
 
 
 @pytest.mark.skipif(not OWN_STACK, reason="stops the dev stack's Elasticsearch")

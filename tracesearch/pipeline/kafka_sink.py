@@ -21,7 +21,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from tracesearch import metrics
 from tracesearch.codecs.otlp_proto import encode_export_request
-from tracesearch.model import PerTraceMessages, Span
+from tracesearch.model import PerTraceMessages, Rejection, Span
 from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded, SubmitResult
 from tracesearch.settings import Settings
 
@@ -81,6 +81,26 @@ def _chunks(key: bytes, spans: list[Span]) -> Iterator[tuple[bytes, bytes, int]]
     yield from _chunks(key, spans[half:])
 
 
+def _refuse_oversized(
+    messages: list[tuple[bytes, bytes, int]],
+) -> tuple[list[tuple[bytes, bytes, int]], list[Rejection]]:
+    """A lone span bigger than a Kafka message can hold is refused with the reason (the broker would
+    refuse it on every retry: answering 503 would have the client retry it for ever)."""
+    if all(len(value) <= MAX_MESSAGE_BYTES for _, value, _ in messages):
+        return messages, []
+    kept, rejected = [], []
+    for key, value, count in messages:
+        if len(value) <= MAX_MESSAGE_BYTES:
+            kept.append((key, value, count))
+        else:
+            reason = (
+                f"a span of {len(value):,} bytes encoded, over the {MAX_MESSAGE_BYTES:,} bytes a Kafka message "
+                "holds; lower its attribute sizes (or TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES)"
+            )
+            rejected.append(Rejection(f"trace {key.decode()}", reason))
+    return kept, rejected
+
+
 class KafkaSink:
     """Answers only after the broker acknowledged every message (acks=all); a bounded amount of
     bytes may be in flight per process, beyond which requests are told to come back (429)."""
@@ -125,6 +145,9 @@ class KafkaSink:
             messages = [(trace_id.encode(), value, count) for trace_id, value, count in framed]
         else:
             messages = list(messages_of(spans))
+        messages, rejected = _refuse_oversized(messages)
+        if not messages:
+            return SubmitResult(rejected=rejected)
         size = sum(len(value) for _, value, _ in messages)
         self._reserve(size)
         try:
@@ -141,8 +164,9 @@ class KafkaSink:
             raise BrokerUnavailable(f"Kafka refused the spans: {exc}") from exc
         finally:
             self._release(size)
-        metrics.SPANS_PRODUCED.inc(len(spans))
-        return SubmitResult(accepted=len(spans))
+        accepted = sum(count for _, _, count in messages)
+        metrics.SPANS_PRODUCED.inc(accepted)
+        return SubmitResult(accepted=accepted, rejected=rejected)
 
     def _discard(self, producer: KafkaProducer) -> None:
         """After a failure start over with a fresh producer: its requests were answered 503 already,
