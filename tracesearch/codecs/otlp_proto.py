@@ -7,8 +7,8 @@ and reads each protobuf field once (upb builds a Python object per access, which
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -168,6 +168,7 @@ def value_from_pb(value: AnyValue) -> AttrValue:
 
 # ------------------------------------------------------------------------------- re-framing by trace
 
+_T = TypeVar("_T")
 _Kept = tuple[str, int, int, PbSpan]  # trace id, resource index, scope index, the span's message
 # Tags of the length-delimited fields written below (field number << 3 | 2), the same in
 # ExportTraceServiceRequest.resource_spans, ResourceSpans.{resource, scope_spans, schema_url}
@@ -198,18 +199,7 @@ class OtlpTraceMessages:
             else:
                 group.append(entry)
         for trace_id, spans in by_trace.items():
-            yield from self._chunks(trace_id, spans, max_bytes)
-
-    def _chunks(
-        self, trace_id: str, spans: list[tuple[int, int, bytes]], max_bytes: int
-    ) -> Iterator[tuple[str, bytes, int]]:
-        message = self._frame(spans)
-        if len(message) <= max_bytes or len(spans) == 1:
-            yield trace_id, message, len(spans)
-            return
-        half = len(spans) // 2
-        yield from self._chunks(trace_id, spans[:half], max_bytes)
-        yield from self._chunks(trace_id, spans[half:], max_bytes)
+            yield from _fitted(trace_id, spans, self._frame, max_bytes)
 
     def _frame(self, spans: list[tuple[int, int, bytes]]) -> bytes:
         """Spans in request order, so those of one resource (and one scope) are consecutive."""
@@ -254,6 +244,33 @@ class OtlpTraceMessages:
                 head += _length_delimited(_FIELD_3, ss.schema_url.encode())
             self._scopes[key] = head
         return head
+
+
+class SpanTraceMessages:
+    """``PerTraceMessages`` for model spans (any codec's): one ``ExportTraceServiceRequest`` per trace."""
+
+    def __init__(self, spans: Sequence[Span]):
+        self._spans = spans
+
+    def messages(self, max_bytes: int) -> Iterator[tuple[str, bytes, int]]:
+        by_trace: dict[str, list[Span]] = {}
+        for span in self._spans:
+            by_trace.setdefault(span.trace_id, []).append(span)
+        for trace_id, spans in by_trace.items():
+            yield from _fitted(trace_id, spans, encode_export_request, max_bytes)
+
+
+def _fitted(
+    trace_id: str, items: list[_T], frame: Callable[[list[_T]], bytes], max_bytes: int
+) -> Iterator[tuple[str, bytes, int]]:
+    """``frame(items)`` as one message, or in halves until each fits (a lone span goes as it is)."""
+    message = frame(items)
+    if len(message) <= max_bytes or len(items) == 1:
+        yield trace_id, message, len(items)
+        return
+    half = len(items) // 2
+    yield from _fitted(trace_id, items[:half], frame, max_bytes)
+    yield from _fitted(trace_id, items[half:], frame, max_bytes)
 
 
 def _length_delimited(tag: bytes, payload: bytes) -> bytes:

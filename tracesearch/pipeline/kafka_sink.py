@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from tracesearch import metrics
-from tracesearch.codecs.otlp_proto import encode_export_request
+from tracesearch.codecs.otlp_proto import SpanTraceMessages
 from tracesearch.model import PerTraceMessages, Rejection, Span
 from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded, SubmitResult
 from tracesearch.settings import Settings
@@ -62,42 +61,22 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-def messages_of(spans: Sequence[Span]) -> Iterator[tuple[bytes, bytes, int]]:
-    """(key, value, span count) per trace; a trace too big for one message is split in halves."""
-    by_trace: dict[str, list[Span]] = defaultdict(list)
-    for span in spans:
-        by_trace[span.trace_id].append(span)
-    for trace_id, group in by_trace.items():
-        yield from _chunks(trace_id.encode(), group)
-
-
-def _chunks(key: bytes, spans: list[Span]) -> Iterator[tuple[bytes, bytes, int]]:
-    value = encode_export_request(spans)
-    if len(value) <= MAX_MESSAGE_BYTES or len(spans) == 1:
-        yield key, value, len(spans)
-        return
-    half = len(spans) // 2
-    yield from _chunks(key, spans[:half])
-    yield from _chunks(key, spans[half:])
-
-
 def _refuse_oversized(
-    messages: list[tuple[bytes, bytes, int]],
+    messages: Iterator[tuple[str, bytes, int]],
 ) -> tuple[list[tuple[bytes, bytes, int]], list[Rejection]]:
-    """A lone span bigger than a Kafka message can hold is refused with the reason (the broker would
-    refuse it on every retry: answering 503 would have the client retry it for ever)."""
-    if all(len(value) <= MAX_MESSAGE_BYTES for _, value, _ in messages):
-        return messages, []
+    """(key, value, count) of the messages to send; a lone span bigger than a Kafka message can hold
+    is refused with the reason instead (the broker would refuse it on every retry, and answering 503
+    would have the client retry it for ever)."""
     kept, rejected = [], []
-    for key, value, count in messages:
+    for trace_id, value, count in messages:
         if len(value) <= MAX_MESSAGE_BYTES:
-            kept.append((key, value, count))
+            kept.append((trace_id.encode(), value, count))
         else:
             reason = (
                 f"a span of {len(value):,} bytes encoded, over the {MAX_MESSAGE_BYTES:,} bytes a Kafka message "
                 "holds; lower its attribute sizes (or TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES)"
             )
-            rejected.append(Rejection(f"trace {key.decode()}", reason))
+            rejected.append(Rejection(f"trace {trace_id}", reason))
     return kept, rejected
 
 
@@ -140,12 +119,8 @@ class KafkaSink:
         if not spans:
             return SubmitResult()
         producer = self._get_producer()
-        if per_trace is not None:
-            framed = per_trace.messages(MAX_MESSAGE_BYTES)
-            messages = [(trace_id.encode(), value, count) for trace_id, value, count in framed]
-        else:
-            messages = list(messages_of(spans))
-        messages, rejected = _refuse_oversized(messages)
+        framed = (per_trace or SpanTraceMessages(spans)).messages(MAX_MESSAGE_BYTES)
+        messages, rejected = _refuse_oversized(framed)
         if not messages:
             return SubmitResult(rejected=rejected)
         size = sum(len(value) for _, value, _ in messages)
