@@ -31,6 +31,7 @@ from kafka.admin import KafkaAdminClient
 from bench import es, loadgen, otlp, procs, service, stats, synth
 from bench.config import REPO, Config
 from bench.log import say
+from devstack.process import dies_with_parent
 from tracesearch.storage.es.indices import span_index_pattern
 
 OTLP_HEADERS = {"Content-Type": "application/x-protobuf"}
@@ -229,6 +230,7 @@ class Stack:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=dies_with_parent,
             )
         ingester = Ingester(process, port, log_path)
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench import procs
 from bench.config import REPO
+from devstack.process import dies_with_parent
 
 START_TIMEOUT_S = 60.0
 
@@ -87,6 +88,7 @@ def start(es_url: str, prefix: str, workers: int, threads: int, extra_env: dict[
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=dies_with_parent,
         )
     service = Service(port, prefix, process, folder)
     deadline = time.monotonic() + START_TIMEOUT_S

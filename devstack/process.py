@@ -7,10 +7,12 @@ A new kind of process (a second worker, a mock upstream, ...) is one more
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,8 @@ from devstack.health import wait_until
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], bool]
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,17 @@ def _adopt(spec: ProcessSpec, pid: int) -> int:
         f"{spec.name}: pid {pid} runs but is not healthy after {spec.start_timeout:.0f}s; "
         f"stop it and retry. Last lines of {spec.log_path}:\n{log_tail(spec.log_path)}"
     )
+
+
+def dies_with_parent() -> None:
+    """A ``preexec_fn``: Linux sends the child SIGTERM when the thread that started it ends.
+
+    Tests and benchmarks start services they stop themselves; a run killed with SIGKILL (or by
+    a CI timeout) would otherwise leave gunicorns and ingesters running, holding ports and
+    writing into the next run's Elasticsearch. Start such children from the main thread.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def spawn(spec: ProcessSpec) -> int:

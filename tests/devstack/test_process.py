@@ -1,7 +1,11 @@
 """The generic process machinery, with small local Python processes."""
 
+import os
+import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -147,3 +151,31 @@ def test_log_tail(tmp_path: Path) -> None:
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert process.log_tail(log, 2) == "line 98\nline 99"
     assert "no log" in process.log_tail(tmp_path / "missing.log")
+
+
+# A parent that starts a sleeper the way the tests start their services, says its pid, then waits.
+PARENT = """
+import subprocess, sys, time
+from devstack.process import dies_with_parent
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], preexec_fn=dies_with_parent)
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_child_started_with_dies_with_parent_ends_when_its_parent_is_killed() -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT], stdout=subprocess.PIPE, cwd=Path(__file__).parents[2], text=True
+    )
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    assert pidfile.is_alive(child_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while pidfile.is_alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = pidfile.is_alive(child_pid)
+    if alive:
+        os.kill(child_pid, signal.SIGKILL)
+    assert not alive, "the child outlived the parent that was SIGKILLed"

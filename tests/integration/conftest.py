@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from devstack.process import dies_with_parent
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -81,6 +83,7 @@ def start_service(es_url: str, prefix: str, tmp: Path, extra_env: dict[str, str]
         env=env,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
+        preexec_fn=dies_with_parent,
     )
     service = Service(f"http://127.0.0.1:{port}", es_url, prefix, process, log_path)
     deadline = time.monotonic() + 60

@@ -16,6 +16,7 @@ import requests
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from devstack.process import dies_with_parent
 from tests.integration.conftest import REPO, Service, free_port, start_service
 
 
@@ -79,6 +80,7 @@ class KafkaStack:
             env=env,
             stdout=log_path.open("wb"),
             stderr=subprocess.STDOUT,
+            preexec_fn=dies_with_parent,
         )
         ingester = Ingester(process, port, log_path)
         deadline = time.monotonic() + 30
