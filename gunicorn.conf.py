@@ -3,6 +3,7 @@
 import os
 import shutil
 import tempfile
+from typing import Any
 
 bind = f"127.0.0.1:{os.environ.get('TRACESEARCH_PORT', '4318')}"
 # Threads overlap the waits on Elasticsearch/Kafka; processes use the cores.
@@ -29,16 +30,24 @@ def on_starting(server: object) -> None:
 
 
 def post_worker_init(worker: object) -> None:
-    """The app is loaded: collect garbage less often (see tracesearch/gctune.py)."""
+    """The app is loaded: collect garbage less often (see tracesearch/gctune.py), and start deleting
+    the indices the retention expired."""
     from tracesearch import gctune
 
     gctune.tune()
+    runtime = _runtime(worker)
+    if runtime is not None:
+        runtime.start_retention()
+
+
+def _runtime(worker: object) -> Any:
+    app = getattr(getattr(worker, "wsgi", None), "extensions", {}) if worker else {}
+    return app.get("tracesearch") if isinstance(app, dict) else None
 
 
 def worker_exit(server: object, worker: object) -> None:
     """Flush the Kafka producer of the worker before it goes (SIGTERM, max_requests, reload)."""
-    app = getattr(getattr(worker, "wsgi", None), "extensions", {}) if worker else {}
-    runtime = app.get("tracesearch") if isinstance(app, dict) else None
+    runtime = _runtime(worker)
     if runtime is not None:
         runtime.close()
 

@@ -17,12 +17,30 @@ def _install_templates(settings: Settings) -> int:
     return 0
 
 
+def _delete_expired(settings: Settings, dry_run: bool) -> int:
+    from tracesearch.storage.es.client import make_client
+    from tracesearch.storage.es.retention import RetentionSweeper
+
+    if settings.retention_s <= 0:
+        print("TRACESEARCH_RETENTION is 0: nothing expires")
+        return 0
+    sweeper = RetentionSweeper(make_client(settings), settings.index_prefix, settings.retention_s)
+    names = sweeper.expired() if dry_run else sweeper.sweep()
+    verb = "would delete" if dry_run else "deleted"
+    print(f"{verb} {len(names)} indices" + "".join(f"\n  {name}" for name in names))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracesearch", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("install-templates", help="install the Elasticsearch index templates (idempotent)")
     commands.add_parser("settings-table", help="print the configuration table of the README")
     commands.add_parser("ingester", help="consume the Kafka span topic and write to Elasticsearch")
+    expire = commands.add_parser(
+        "delete-expired", help="delete the daily indices older than TRACESEARCH_RETENTION (the service does it hourly)"
+    )
+    expire.add_argument("--dry-run", action="store_true", help="only list them")
     args = parser.parse_args(argv)
     if args.command == "settings-table":
         print(settings_table())
@@ -42,4 +60,6 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("elastic_transport").setLevel(logging.WARNING)
         logging.getLogger("kafka").setLevel(logging.WARNING)
         return run_ingester(Runtime(settings))
+    if args.command == "delete-expired":
+        return _delete_expired(settings, args.dry_run)
     return _install_templates(settings)

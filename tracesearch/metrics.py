@@ -36,6 +36,7 @@ SPANS_PRODUCED = Counter("tracesearch_spans_produced_total", "Spans acknowledged
 SPANS_INDEXED = Counter("tracesearch_spans_indexed_total", "Spans stored in Elasticsearch (duplicates included).")
 SPANS_DUPLICATE = Counter("tracesearch_spans_duplicate_total", "Spans Elasticsearch already had (409).")
 BULK_RETRIES = Counter("tracesearch_bulk_retries_total", "Bulk writes retried after 429/5xx/connection errors.")
+INDICES_DELETED = Counter("tracesearch_indices_deleted_total", "Daily indices deleted by the retention.")
 SPANS_DEAD_LETTERED = Counter("tracesearch_spans_dead_lettered_total", "Spans sent to the dead-letter topic.")
 BULK_SECONDS = Histogram(
     "tracesearch_bulk_duration_seconds",

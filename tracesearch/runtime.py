@@ -6,8 +6,10 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 
 from elasticsearch import Elasticsearch
@@ -21,6 +23,7 @@ from tracesearch.storage.es.aggregate_store import EsAggregateStore
 from tracesearch.storage.es.aggregates import EsAggregates
 from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.reader import EsSpanReader
+from tracesearch.storage.es.retention import RetentionSweeper, oldest_start_ns
 from tracesearch.storage.es.templates import install_templates
 from tracesearch.storage.es.traceql_search import EsTraceqlSearch
 from tracesearch.storage.es.writer import EsSpanWriter
@@ -37,6 +40,7 @@ class Runtime:
         self._templates_lock = threading.Lock()
         self._templates_ready = False
         self._stage_lock = threading.Lock()
+        self._receive_limits: Limits | None = None
 
     @cached_property
     def es(self) -> Elasticsearch:
@@ -50,6 +54,25 @@ class Runtime:
             max_attribute_value_bytes=s.max_attribute_value_bytes,
             max_nesting_depth=s.max_nesting_depth,
         )
+
+    def receive_limits(self) -> Limits:
+        """``limits`` plus the retention's bound on span starts: for receivers, the edge. (Ingesters
+        store what a receiver accepted; a span of a day deleted since is deleted with its day.)"""
+        oldest = oldest_start_ns(time.time(), self.settings.retention_s)
+        cached = self._receive_limits
+        if cached is None or cached.oldest_start_ns != oldest:
+            cached = self._receive_limits = replace(self.limits, oldest_start_ns=oldest)
+        return cached
+
+    @cached_property
+    def retention(self) -> RetentionSweeper:
+        s = self.settings
+        return RetentionSweeper(self.es, s.index_prefix, s.retention_s, on_deleted=metrics.INDICES_DELETED.inc)
+
+    def start_retention(self) -> None:
+        """Delete expired indices now and then in this process (gunicorn starts it in every worker:
+        sweeps are idempotent, and a worker that dies takes no schedule with it)."""
+        self.retention.start(self.settings.retention_sweep_interval_s)
 
     @cached_property
     def writer(self) -> EsSpanWriter:
@@ -120,6 +143,9 @@ class Runtime:
         stage = self.__dict__.get("servicegraph")
         if stage is not None:
             stage.close()
+        retention = self.__dict__.get("retention")
+        if retention is not None:
+            retention.stop()
 
     def ensure_templates(self) -> None:
         """Install index templates once per process before the first write, so no daily index is ever

@@ -49,6 +49,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK", "1d", "Zipkin /api/v2/traces window without `lookback` (Zipkin's 1 day)."
     ),
+    Variable(
+        "TRACESEARCH_RETENTION",
+        "14d",
+        "Daily indices (spans, aggregates) whose whole day is older than this are deleted; 0: keep everything.",
+    ),
+    Variable(
+        "TRACESEARCH_RETENTION_SWEEP_INTERVAL", "1h", "How often each service process deletes the expired indices."
+    ),
     Variable("TRACESEARCH_MAX_TRACE_DURATION", "1h", "Padding around a search window when fetching whole traces."),
     Variable("TRACESEARCH_BULK_RETRIES", "3", "Retries of a bulk write on 429/5xx/connection errors before giving up."),
     Variable(
@@ -147,6 +155,8 @@ class Settings:
     search_lookback_s: float = 2 * 86400.0
     zipkin_lookback_s: float = 86400.0
     max_trace_duration_s: float = 3600.0
+    retention_s: float = 14 * 86400.0
+    retention_sweep_interval_s: float = 3600.0
     bulk_retries: int = 3
     bulk_concurrency: int = 4
     retry_after_s: int = 5
@@ -201,6 +211,10 @@ class Settings:
                 "TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK", env["TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK"]
             ),
             max_trace_duration_s=parse_seconds("TRACESEARCH_MAX_TRACE_DURATION", env["TRACESEARCH_MAX_TRACE_DURATION"]),
+            retention_s=parse_seconds("TRACESEARCH_RETENTION", env["TRACESEARCH_RETENTION"]),
+            retention_sweep_interval_s=parse_seconds(
+                "TRACESEARCH_RETENTION_SWEEP_INTERVAL", env["TRACESEARCH_RETENTION_SWEEP_INTERVAL"]
+            ),
             bulk_retries=_int("TRACESEARCH_BULK_RETRIES", env["TRACESEARCH_BULK_RETRIES"]),
             bulk_concurrency=_int("TRACESEARCH_BULK_CONCURRENCY", env["TRACESEARCH_BULK_CONCURRENCY"], 1),
             retry_after_s=_int("TRACESEARCH_RETRY_AFTER_SECONDS", env["TRACESEARCH_RETRY_AFTER_SECONDS"], 1),
@@ -247,6 +261,11 @@ class Settings:
             raise SettingsError("TRACESEARCH_KAFKA_BOOTSTRAP is empty but TRACESEARCH_PIPELINE=kafka")
         if self.servicegraph_flush_interval_s <= 0:
             raise SettingsError("TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL must be more than 0")
+        if 0 < self.retention_s < 86400:
+            # Indices hold whole days: a shorter retention would delete the day being written.
+            raise SettingsError("TRACESEARCH_RETENTION must be 0 (keep everything) or at least 1d")
+        if self.retention_sweep_interval_s <= 0:
+            raise SettingsError("TRACESEARCH_RETENTION_SWEEP_INTERVAL must be more than 0")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
 

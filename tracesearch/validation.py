@@ -7,6 +7,7 @@ then ``apply_limits`` (keep what can be stored, trimmed, with a warning).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import islice
 
 from tracesearch.codecs.common import attribute_json
@@ -36,6 +37,9 @@ class Limits:
     max_nesting_depth: int = 8
     max_events_per_span: int = 1000
     max_links_per_span: int = 1000
+    # Spans starting before this (the first day the retention keeps) are refused: their day's index is
+    # deleted, so storing them would be a silent loss. 0: no bound (retention off, or not the edge).
+    oldest_start_ns: int = 0
 
 
 DEFAULT_LIMITS = Limits()
@@ -109,6 +113,14 @@ def _time_problem(start: int, end: int) -> str | None:
     if end < start:
         return f"end_time_unix_nano {end} is before start_time_unix_nano {start}"
     return None
+
+
+def _expired_problem(start_ns: int, oldest_start_ns: int) -> str:
+    day, oldest = (datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).date() for ns in (start_ns, oldest_start_ns))
+    return (
+        f"the span starts on {day} (UTC), before {oldest}, the oldest day kept (TRACESEARCH_RETENTION): "
+        "its day is already deleted"
+    )
 
 
 def apply_limits(span: Span, limits: Limits) -> list[str]:
@@ -281,6 +293,9 @@ def admit(batch: DecodedBatch, span: Span, where: str, limits: Limits) -> None:
     rejection = check_span(span, where)
     if rejection is not None:
         batch.rejected.append(rejection)
+        return
+    if span.start_ns < limits.oldest_start_ns:
+        batch.rejected.append(Rejection(where, _expired_problem(span.start_ns, limits.oldest_start_ns)))
         return
     warnings = apply_limits(span, limits)
     if warnings:

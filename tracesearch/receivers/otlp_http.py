@@ -47,7 +47,7 @@ def export_traces() -> Response:
     raw = read_raw(request.stream, request.content_length, limit)
     body = decompress(raw, request.headers.get("Content-Encoding", ""), limit)
     try:
-        batch = decoder(body, runtime.limits)
+        batch = decoder(body, runtime.receive_limits())
     except DecodeError as exc:
         raise BadRequest(f"cannot decode OTLP {kind} body: {exc}", field=exc.field) from exc
     return _success(ingest(runtime, batch, _TRANSPORTS[kind]), kind)

@@ -44,7 +44,7 @@ def post_spans() -> Response:
         read_raw(request.stream, request.content_length, limit), request.headers.get("Content-Encoding", ""), limit
     )
     try:
-        batch = decoder(body, runtime.limits)
+        batch = decoder(body, runtime.receive_limits())
     except DecodeError as exc:
         raise BadRequest(f"cannot decode Zipkin v2 spans: {exc}", field=exc.field) from exc
     outcome = ingest(runtime, batch, "zipkin_proto" if "protobuf" in kind else "zipkin_json")

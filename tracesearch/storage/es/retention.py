@@ -1,0 +1,128 @@
+"""Retention: daily indices whose whole day is older than the retention period are deleted.
+
+Span and aggregate indices are named after their UTC day, so expiry is deleting whole indices, the way
+Jaeger's index cleaner does, with no index lifecycle management (an x-pack feature some clusters lack)
+and no delete-by-query. A day is deleted once all of it is older than the retention, so data is kept
+at least the retention and at most a day more; receivers refuse spans of days already deleted
+(``oldest_start_ns``), so nothing is written only to disappear at the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+from elasticsearch import Elasticsearch
+
+from tracesearch.storage.es.aggregate_store import SERVICEGRAPH, SPANMETRICS
+from tracesearch.storage.es.indices import NS_PER_S, SPAN_INDEX_INFIX
+
+log = logging.getLogger(__name__)
+
+FAMILIES = (SPAN_INDEX_INFIX.strip("-"), SERVICEGRAPH, SPANMETRICS)
+# Names per delete request: a URL of 50 names stays far below Elasticsearch's 4 KB line limit.
+DELETE_CHUNK = 50
+# The first sweep of a process waits this long at most, so that a restart loop does not hammer the cluster.
+FIRST_SWEEP_DELAY_S = 60.0
+
+
+def oldest_kept_day(now_s: float, retention_s: float) -> date:
+    """The first UTC day the retention keeps: the day that was current ``retention_s`` ago."""
+    return datetime.fromtimestamp(now_s - retention_s, tz=UTC).date()
+
+
+def oldest_start_ns(now_s: float, retention_s: float) -> int:
+    """The earliest span start a receiver accepts (0: no bound): midnight UTC of the oldest kept day."""
+    if retention_s <= 0:
+        return 0
+    midnight = datetime.combine(oldest_kept_day(now_s, retention_s), datetime.min.time(), tzinfo=UTC)
+    return int(midnight.timestamp()) * NS_PER_S
+
+
+def expired_indices(names: Iterable[str], prefix: str, oldest_kept: date) -> list[str]:
+    """Our daily indices (exactly ``<prefix>-<family>-YYYY-MM-DD``) of days before ``oldest_kept``.
+
+    Anything else matching ``<prefix>-*`` (another deployment's longer prefix, a user's own index)
+    is never touched.
+    """
+    families = "|".join(FAMILIES)
+    pattern = re.compile(rf"{re.escape(prefix)}-(?:{families})-(\d{{4}}-\d{{2}}-\d{{2}})")
+    expired = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        try:
+            day = date.fromisoformat(match.group(1))
+        except ValueError:
+            continue  # shaped like a date but is not one (2026-13-40): not ours
+        if day < oldest_kept:
+            expired.append(name)
+    return sorted(expired)
+
+
+class RetentionSweeper:
+    """Deletes the expired indices of one prefix; ``sweep`` once, or ``start`` a background thread."""
+
+    def __init__(
+        self,
+        client: Elasticsearch,
+        prefix: str,
+        retention_s: float,
+        on_deleted: Callable[[int], None] = lambda count: None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._client = client
+        self._prefix = prefix
+        self._retention_s = retention_s
+        self._on_deleted = on_deleted
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def expired(self) -> list[str]:
+        response = self._client.cat.indices(
+            index=f"{self._prefix}-*", h="index", format="json", expand_wildcards="open,closed"
+        )
+        rows: list[dict[str, Any]] = cast(list[dict[str, Any]], response.body)
+        names = [str(row["index"]) for row in rows]
+        return expired_indices(names, self._prefix, oldest_kept_day(self._clock(), self._retention_s))
+
+    def sweep(self) -> list[str]:
+        """Delete every expired index now; returns their names (already gone ones are no error)."""
+        expired = self.expired()
+        for first in range(0, len(expired), DELETE_CHUNK):
+            chunk = expired[first : first + DELETE_CHUNK]
+            self._client.indices.delete(index=",".join(chunk), ignore_unavailable=True)
+            self._on_deleted(len(chunk))
+        if expired:
+            oldest = self._oldest()
+            log.info("retention: deleted %d indices of days before %s: %s", len(expired), oldest, ", ".join(expired))
+        return expired
+
+    def start(self, interval_s: float) -> None:
+        """Sweep every ``interval_s`` in a daemon thread; an unreachable cluster is retried next time."""
+        if self._retention_s <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), name="retention", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self, interval_s: float) -> None:
+        delay = min(interval_s, FIRST_SWEEP_DELAY_S)
+        while not self._stop.wait(delay):
+            try:
+                self.sweep()
+            except Exception as exc:  # the next sweep retries; the service goes on
+                log.warning("retention: sweep failed, retrying in %.0fs: %s", interval_s, exc)
+            delay = interval_s
+
+    def _oldest(self) -> str:
+        return oldest_kept_day(self._clock(), self._retention_s).isoformat()
