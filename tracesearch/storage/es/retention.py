@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, NotFoundError
 
 from tracesearch.storage.es.aggregate_store import SERVICEGRAPH, SPANMETRICS
 from tracesearch.storage.es.indices import NS_PER_S, SPAN_INDEX_INFIX
@@ -25,8 +25,6 @@ from tracesearch.storage.es.indices import NS_PER_S, SPAN_INDEX_INFIX
 log = logging.getLogger(__name__)
 
 FAMILIES = (SPAN_INDEX_INFIX.strip("-"), SERVICEGRAPH, SPANMETRICS)
-# Names per delete request: a URL of 50 names stays far below Elasticsearch's 4 KB line limit.
-DELETE_CHUNK = 50
 # The first sweep of a process waits this long at most, so that a restart loop does not hammer the cluster.
 FIRST_SWEEP_DELAY_S = 60.0
 
@@ -89,21 +87,23 @@ class RetentionSweeper:
         response = self._client.cat.indices(
             index=f"{self._prefix}-*", h="index", format="json", expand_wildcards="open,closed"
         )
-        rows: list[dict[str, Any]] = cast(list[dict[str, Any]], response.body)
-        names = [str(row["index"]) for row in rows]
-        return expired_indices(names, self._prefix, oldest_kept_day(self._clock(), self._retention_s))
+        names = [str(row["index"]) for row in cast(list[dict[str, Any]], response.body)]
+        return expired_indices(names, self._prefix, self._oldest_kept())
 
     def sweep(self) -> list[str]:
-        """Delete every expired index now; returns their names (already gone ones are no error)."""
-        expired = self.expired()
-        for first in range(0, len(expired), DELETE_CHUNK):
-            chunk = expired[first : first + DELETE_CHUNK]
-            self._client.indices.delete(index=",".join(chunk), ignore_unavailable=True)
-            self._on_deleted(len(chunk))
-        if expired:
-            oldest = self._oldest()
-            log.info("retention: deleted %d indices of days before %s: %s", len(expired), oldest, ", ".join(expired))
-        return expired
+        """Delete every expired index now; returns those this call deleted. One request per index:
+        a few expire per day, and another worker's sweep deleting one first is then simply not counted."""
+        deleted = []
+        for name in self.expired():
+            try:
+                self._client.indices.delete(index=name)
+            except NotFoundError:
+                continue
+            deleted.append(name)
+            self._on_deleted(1)
+        if deleted:
+            log.info("retention: deleted %d indices of days before %s: %s", len(deleted), self._oldest_kept(), deleted)
+        return deleted
 
     def start(self, interval_s: float) -> None:
         """Sweep every ``interval_s`` in a daemon thread; an unreachable cluster is retried next time."""
@@ -124,5 +124,5 @@ class RetentionSweeper:
                 log.warning("retention: sweep failed, retrying in %.0fs: %s", interval_s, exc)
             delay = interval_s
 
-    def _oldest(self) -> str:
-        return oldest_kept_day(self._clock(), self._retention_s).isoformat()
+    def _oldest_kept(self) -> date:
+        return oldest_kept_day(self._clock(), self._retention_s)
