@@ -91,8 +91,9 @@ class RetentionSweeper:
         return expired_indices(names, self._prefix, self._oldest_kept())
 
     def sweep(self) -> list[str]:
-        """Delete every expired index now; returns those this call deleted. One request per index:
-        a few expire per day, and another worker's sweep deleting one first is then simply not counted."""
+        """Delete every expired index now; returns those this call deleted. One request per index (a
+        few expire per day): one another worker deleted first is not counted, though two deletes of
+        the same index at the same moment can both be acknowledged."""
         deleted = []
         for name in self.expired():
             try:
