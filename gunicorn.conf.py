@@ -38,6 +38,8 @@ def post_worker_init(worker: object) -> None:
     runtime = _runtime(worker)
     if runtime is not None:
         runtime.start_retention()
+    # gunicorn says "Booting worker" before the app loads; this line says the worker can take requests.
+    worker.log.info("worker %s ready", worker.pid)  # type: ignore[attr-defined]
 
 
 def _runtime(worker: object) -> Any:

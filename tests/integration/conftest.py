@@ -6,6 +6,7 @@ Each test session writes to its own index prefix, removed at the end.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -50,6 +51,18 @@ class Service:
 
     def get(self, path: str, **params):
         return requests.get(f"{self.url}{path}", params=params, timeout=30)
+
+    def wait_for_workers(self, count: int, timeout_s: float = 60) -> None:
+        """Until ``count`` gunicorn workers have loaded the app (on a busy machine one can lag seconds
+        behind the first, which then takes every request)."""
+        deadline = time.monotonic() + timeout_s
+        while len(set(re.findall(r"worker (\d+) ready", self.log_tail_all()))) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fewer than {count} workers ready:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def log_tail_all(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
 
     def log_tail(self) -> str:
         return self.log_path.read_text()[-4000:] if self.log_path.exists() else ""

@@ -38,6 +38,7 @@ def graph_service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "TRACESEARCH_WORKERS": "2",
     }
     running = start_service(es_url, prefix, tmp_path_factory.mktemp("servicegraph"), extra_env=env)
+    running.wait_for_workers(2)  # the map must be built across two processes
     yield running
     stop_service(running)
     drop_prefix(es_url, prefix)
