@@ -22,8 +22,7 @@ from demo.report import (
 from demo.traffic import DemoResult, expected_edges, orders
 from tracesearch.model import Resource, Scope, Span
 from tracesearch.query.tempo_params import metrics_params
-from tracesearch.query.traceql import evaluate, parse
-from tracesearch.storage.es import traceql_plan
+from tracesearch.query.traceql import evaluate, parse, pushdown
 from tracesearch.storage.es.traceql_metrics import metrics_body
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,8 +137,7 @@ def test_expected_edges_follow_the_services_calls() -> None:
 def test_every_printed_traceql_query_parses_and_the_metrics_one_runs_in_elasticsearch() -> None:
     showcase = parse(showcase_traceql("0af7651916cd43dd8448eb211c80319c"))
     # The showcase query pushes down exactly: one Elasticsearch query answers it.
-    pushed = traceql_plan.push_pipeline(showcase.spansets)
-    assert pushed.exact and traceql_plan.is_lone_filter(showcase.spansets)
+    assert pushdown.plan(showcase.spansets).exact
     for text in (ERRORS_TRACEQL, DATABASE_TRACEQL):
         assert parse(text).metrics is None
     params = metrics_params({"q": METRICS_TRACEQL}, now_ns=1_763_790_000 * 10**9, instant=False)

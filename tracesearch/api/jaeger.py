@@ -17,8 +17,8 @@ from tracesearch.api import tempo
 from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
 from tracesearch.errors import ApiError, BadRequest, NotFound, Unavailable
+from tracesearch.query.conditions import TraceQuery, span_fields
 from tracesearch.query.durations import parse_go_duration
-from tracesearch.query.filters import TraceQuery
 from tracesearch.query.jaeger_tags import parse_tags
 from tracesearch.runtime import Runtime
 from tracesearch.storage.base import StorageUnavailable
@@ -187,15 +187,9 @@ def search_traces() -> Response:
     )
     if end_ns < start_ns:
         raise BadRequest("parameter 'end' is before 'start'", field="end")
+    fields = span_fields(params["service"], params["operation"] or None, params["minDuration"], params["maxDuration"])
     query = TraceQuery(
-        start_ns=start_ns,
-        end_ns=end_ns,
-        service=params["service"],
-        operation=params["operation"] or None,
-        conditions=parse_tags(tags),
-        min_duration_ns=params["minDuration"],
-        max_duration_ns=params["maxDuration"],
-        limit=min(params["limit"] or DEFAULT_LIMIT, MAX_LIMIT),
+        start_ns, end_ns, fields + parse_tags(tags), limit=min(params["limit"] or DEFAULT_LIMIT, MAX_LIMIT)
     )
     return envelope([trace_to_jaeger(spans) for spans in runtime.reader.find_traces(query)])
 

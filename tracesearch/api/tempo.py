@@ -23,6 +23,7 @@ from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs import tempo as tempo_codec
 from tracesearch.errors import ApiError, BadRequest, NotFound, Unavailable
 from tracesearch.query import tempo_params
+from tracesearch.query.conditions import Condition
 from tracesearch.query.traceql import TraceQLError
 from tracesearch.runtime import Runtime
 from tracesearch.storage.base import StorageUnavailable
@@ -167,10 +168,10 @@ def _scopes() -> list[str]:
     return [scope]
 
 
-def _filters() -> list[dict[str, Any]]:
-    """Elasticsearch filters from the ``q`` TraceQL of the other search fields; like Tempo, a query
+def _filters() -> list[Condition]:
+    """Span conditions from the ``q`` TraceQL of the other search fields; like Tempo, a query
     that does not parse (the user is still typing) filters nothing."""
-    return _runtime().traceql.lenient_filters(request.args.get("q") or "")
+    return _runtime().traceql.lenient_conditions(request.args.get("q") or "")
 
 
 @bp.get("/api/v2/search/tags")

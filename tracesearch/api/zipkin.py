@@ -10,7 +10,6 @@ does (client/server halves of a shared span), and every trace of a ``/traces`` a
 from __future__ import annotations
 
 import ipaddress
-import re
 import time
 from typing import Any
 
@@ -23,8 +22,9 @@ from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.zipkin_json import encode_spans
 from tracesearch.errors import BadRequest, NotFound
 from tracesearch.model import Span
-from tracesearch.query.filters import Condition, Intrinsic, Scope, TagEquals, TextMatch, TraceQuery
-from tracesearch.query.jaeger_tags import parse_tag
+from tracesearch.query.conditions import TraceQuery, span_fields, tag_equals
+from tracesearch.query.errors import InvalidQuery
+from tracesearch.query.zipkin_annotations import annotation_conditions
 from tracesearch.runtime import Runtime
 from tracesearch.servicegraph.model import USER
 from tracesearch.storage.base import StorageUnavailable
@@ -40,7 +40,6 @@ MAX_LIMIT = 1_500
 MAX_TRACE_IDS = 100
 # Where a promoted root span keeps the parent id it pointed to (see ensure_root).
 MISSING_PARENT_TAG = "tracesearch.missing_parent_id"
-_AND = re.compile(r"\s+and\s+")
 
 
 def _runtime() -> Runtime:
@@ -125,55 +124,30 @@ def _required(name: str) -> str:
     return value
 
 
-def annotation_conditions(query: str) -> list[Condition]:
-    """Zipkin's ``annotationQuery``: terms joined by ``and``, every one held by the same span.
-
-    ``key=value`` is a tag (attribute) condition with the Jaeger search-box meaning, so ``error=true``,
-    ``http.status_code=>=500`` and ``_text=words`` work too. A bare word means, in Zipkin, "an annotation
-    with this value or a tag with this key"; our conditions cannot say "or", so a bare word searches the
-    words of annotation (event) names, span names and tag values, and the bare word ``error`` finds
-    failed spans (Zipkin's ``error`` tag is a failed status here).
-    """
-    conditions: list[Condition] = []
-    for term in _AND.split(query.strip()):
-        term = term.strip()
-        if not term:
-            continue
-        key, equals, value = term.partition("=")
-        key = key.strip()
-        if equals and not key:
-            raise BadRequest(f"annotationQuery: {term!r} has no key before '='", field="annotationQuery")
-        if equals and value:
-            conditions.extend(parse_tag(key, value))
-        elif key == "error":
-            conditions.append(Intrinsic("status", "error"))
-        else:
-            conditions.append(TextMatch('"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'))
-    return conditions
-
-
 def traces_query(params: dict[str, Any], default_lookback_ms: int, now_ms: int) -> TraceQuery:
     end_ms = params["endTs"] if params["endTs"] is not None else now_ms
     lookback_ms = params["lookback"] if params["lookback"] is not None else default_lookback_ms
-    conditions = annotation_conditions(params["annotationQuery"] or "")
+    span_name = params["spanName"]
+    conditions = span_fields(
+        service=params["serviceName"] or None,
+        # "all" is what Zipkin's older UIs send for any span name.
+        name=None if not span_name or span_name == "all" else span_name,
+        min_duration_ns=None if params["minDuration"] is None else params["minDuration"] * NS_PER_US,
+        max_duration_ns=None if params["maxDuration"] is None else params["maxDuration"] * NS_PER_US,
+    )
+    try:
+        conditions += annotation_conditions(params["annotationQuery"] or "")
+    except InvalidQuery as exc:
+        raise BadRequest(exc.message, field=exc.field) from exc
     if params["remoteServiceName"]:
         # The Zipkin codec keeps remoteEndpoint.serviceName as the span attribute peer.service.
-        conditions.append(TagEquals("peer.service", params["remoteServiceName"], Scope.SPAN))
-    span_name = params["spanName"]
+        conditions.append(tag_equals("peer.service", params["remoteServiceName"], ("span",)))
     return TraceQuery(
         start_ns=max(0, end_ms - lookback_ms) * NS_PER_MS,
         end_ns=end_ms * NS_PER_MS,
-        service=params["serviceName"] or None,
-        # "all" is what Zipkin's older UIs send for any span name.
-        operation=None if not span_name or span_name == "all" else span_name,
         conditions=conditions,
-        min_duration_ns=None if params["minDuration"] is None else params["minDuration"] * NS_PER_US,
-        max_duration_ns=None if params["maxDuration"] is None else params["maxDuration"] * NS_PER_US,
         limit=min(params["limit"], MAX_LIMIT),
     )
-
-
-# ---------------------------------------------------------------------------------------------- read adjusters
 
 
 def merge_shared(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,32 +15,39 @@ from __future__ import annotations
 
 import re
 
-from tracesearch.query.filters import Condition, Intrinsic, Op, TagCompare, TagEquals, TextMatch
+from tracesearch.query.conditions import (
+    AttrRange,
+    Condition,
+    FieldEquals,
+    Not,
+    Text,
+    scoped,
+    tag_equals,
+)
 
 TEXT_KEY = "_text"
 _COMPARISON = re.compile(r"^(>=|<=|>|<)\s*(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)$")
-_OPS = {">=": Op.GE, "<=": Op.LE, ">": Op.GT, "<": Op.LT}
 
 
 def parse_tag(key: str, value: str) -> list[Condition]:
     key = key.strip()
     if key == TEXT_KEY:
-        return [TextMatch(value)]
+        return [Text(value)]
     if key == "error":
-        wants_error = value.strip().lower() not in ("false", "0")
-        return [Intrinsic("status", "error", negate=not wants_error)]
+        failed = FieldEquals("status", "error")
+        return [failed if value.strip().lower() not in ("false", "0") else Not(failed)]
     if key == "span.kind":
-        return [Intrinsic("kind", value.strip().lower())]
+        return [FieldEquals("kind", value.strip().lower())]
     if key == "otel.status_code":
-        return [Intrinsic("status", value.strip().lower())]
+        return [FieldEquals("status", value.strip().lower())]
     if key in ("otel.scope.name", "otel.library.name"):
-        return [Intrinsic("scope", value)]
+        return [FieldEquals("instrumentation:name", value)]
     comparison = _COMPARISON.match(value.strip())
     if comparison:
-        return [TagCompare(key, _OPS[comparison.group(1)], float(comparison.group(2)))]
+        return [AttrRange(scoped(key), comparison.group(1), float(comparison.group(2)))]
     if value.startswith("!="):
-        return [TagEquals(key, value[2:], negate=True)]
-    return [TagEquals(key, value)]
+        return [Not(tag_equals(key, value[2:]))]
+    return [tag_equals(key, value)]
 
 
 def parse_tags(tags: dict[str, str]) -> list[Condition]:

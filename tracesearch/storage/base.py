@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tracesearch.model import Span
-from tracesearch.query.filters import TraceQuery
+from tracesearch.query.conditions import TraceQuery
 
 
 class StorageUnavailable(RuntimeError):

@@ -1,25 +1,31 @@
 import pytest
 
+from tracesearch.query.conditions import AttrEquals, AttrRange, FieldEquals, Not, Text
 from tracesearch.query.durations import parse_go_duration
-from tracesearch.query.filters import Intrinsic, Op, TagCompare, TagEquals, TextMatch
 from tracesearch.query.jaeger_tags import parse_tag
+
+
+def ANY(key: str) -> tuple[str, ...]:
+    """Where Jaeger looks for an unscoped tag: span, process (resource) and log (event) fields."""
+    return (f"span.{key}", f"resource.{key}", f"event.{key}")
 
 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("http.method", "GET", [TagEquals("http.method", "GET")]),
-        ("http.status_code", ">=500", [TagCompare("http.status_code", Op.GE, 500.0)]),
-        ("latency", "<0.5", [TagCompare("latency", Op.LT, 0.5)]),
-        ("n", "> -3", [TagCompare("n", Op.GT, -3.0)]),
-        ("n", ">=abc", [TagEquals("n", ">=abc")]),
-        ("region", "!=eu", [TagEquals("region", "eu", negate=True)]),
-        ("_text", "connection refused", [TextMatch("connection refused")]),
-        ("error", "true", [Intrinsic("status", "error")]),
-        ("error", "false", [Intrinsic("status", "error", negate=True)]),
-        ("span.kind", "SERVER", [Intrinsic("kind", "server")]),
-        ("otel.status_code", "ERROR", [Intrinsic("status", "error")]),
-        ("otel.scope.name", "lib", [Intrinsic("scope", "lib")]),
+        ("http.method", "GET", [AttrEquals(ANY("http.method"), text="GET")]),
+        ("http.status_code", "500", [AttrEquals(ANY("http.status_code"), text="500", number=500.0)]),
+        ("http.status_code", ">=500", [AttrRange(ANY("http.status_code"), ">=", 500.0)]),
+        ("latency", "<0.5", [AttrRange(ANY("latency"), "<", 0.5)]),
+        ("n", "> -3", [AttrRange(ANY("n"), ">", -3.0)]),
+        ("n", ">=abc", [AttrEquals(ANY("n"), text=">=abc")]),
+        ("region", "!=eu", [Not(AttrEquals(ANY("region"), text="eu"))]),
+        ("_text", "connection refused", [Text("connection refused")]),
+        ("error", "true", [FieldEquals("status", "error")]),
+        ("error", "false", [Not(FieldEquals("status", "error"))]),
+        ("span.kind", "SERVER", [FieldEquals("kind", "server")]),
+        ("otel.status_code", "ERROR", [FieldEquals("status", "error")]),
+        ("otel.scope.name", "lib", [FieldEquals("instrumentation:name", "lib")]),
     ],
 )
 def test_tag_syntax(key, value, expected):

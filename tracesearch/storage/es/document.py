@@ -1,14 +1,10 @@
 """The Elasticsearch document of a span: one converter pair, ``to_document`` / ``from_document``.
 
-The document is not the span model. Besides the span's own fields it carries search-only fields
-that are rebuilt from ``source`` and therefore left out of ``_source``:
-
-* ``tags``: one keyword per attribute key (``span.http.method``) and per key=value
-  (``span.http.method=GET``), scoped ``span.``, ``resource.``, ``event.``, ``link.``,
-  ``instrumentation.``; plus ``event:name=<name>`` for every event. Exact match, presence, autocomplete.
-* ``tags_num``: ``<scope>.<key>=<16 hex digits>`` for every numeric value, the digits being an
-  order-preserving encoding of the value as a double, so a keyword range query is a numeric range.
-* ``text``: analysed words of span name, status message, string attribute values and event names.
+The document is not the span model. Besides the span's own fields it carries the span's search
+terms (``query/span_terms.py``, one definition for every store), rebuilt from ``source`` and therefore
+left out of ``_source``: ``tags`` (keywords ``span.http.method`` and ``span.http.method=GET``: exact
+match, presence, autocomplete), ``tags_num`` (order-preserving encodings of numeric values: a keyword
+range query is a numeric range) and ``text`` (analysed words for full-text search).
 
 ``source`` (an object Elasticsearch stores but does not index) keeps the typed attributes,
 resource, scope, events and links, so the span comes back exactly as it arrived.
@@ -18,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import math
-import struct
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,12 +30,21 @@ from tracesearch.model import (
     SpanKind,
     StatusCode,
 )
+from tracesearch.query.span_terms import SearchTerms, encode_number, stringify
+
+__all__ = [
+    "document_id",
+    "encode_number",
+    "from_document",
+    "from_documents",
+    "stringify",
+    "to_bulk_lines",
+    "to_document",
+]
 
 NS_PER_MS = 1_000_000
 _KIND_BY_LABEL = {k.label: k for k in SpanKind}
 _STATUS_BY_LABEL = {s.label: s for s in StatusCode}
-_SIGN_BIT = 1 << 63
-_MASK64 = (1 << 64) - 1
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -51,73 +55,6 @@ def document_id(span: Span) -> str:
     server half.
     """
     return f"{span.trace_id}{span.span_id}{int(span.kind)}"
-
-
-def encode_number(value: float) -> str:
-    """16 hex digits whose lexicographic order is the numeric order of ``value``."""
-    bits: int = struct.unpack(">Q", struct.pack(">d", value + 0.0))[0]
-    bits = (~bits & _MASK64) if bits & _SIGN_BIT else (bits | _SIGN_BIT)
-    return f"{bits:016x}"
-
-
-def stringify(value: AttrValue) -> str:
-    """The canonical text of a scalar, as it is matched by exact tag search."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return repr(value)
-    return str(value)
-
-
-class _SearchFields:
-    """Collects the derived search fields of one span."""
-
-    __slots__ = ("nums", "tags", "texts")
-
-    def __init__(self) -> None:
-        self.tags: list[str] = []
-        self.nums: list[str] = []
-        self.texts: list[str] = []
-
-    def add_attributes(self, scope: str, attributes: Attributes) -> None:
-        # Hot path (every attribute of every span): plain types inline, the rest through add_value.
-        tags, texts = self.tags, self.texts
-        for key, value in attributes.items():
-            name = f"{scope}.{key}"
-            kind = type(value)
-            if kind is str:
-                tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
-                texts.append(value)  # type: ignore[arg-type]
-            elif kind is int:
-                tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
-                self.nums.append(f"{name}={encode_number(value)}")  # type: ignore[arg-type]
-            else:
-                tags.append(name)
-                self.add_value(name, value)
-
-    def add_value(self, name: str, value: AttrValue) -> None:
-        if isinstance(value, str):
-            self.tags.append(f"{name}={value}")
-            self.texts.append(value)
-        elif isinstance(value, bool):
-            self.tags.append(f"{name}={'true' if value else 'false'}")
-        elif isinstance(value, int | float):
-            self.tags.append(f"{name}={stringify(value)}")
-            if math.isfinite(value) and abs(value) < 1.7e308:
-                self.nums.append(f"{name}={encode_number(float(value))}")
-        elif isinstance(value, bytes):
-            self.tags.append(f"{name}={stringify(value)}")
-        elif isinstance(value, list):
-            for item in value:
-                self.add_value(name, item)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                self.tags.append(f"{name}.{key}")
-                self.add_value(f"{name}.{key}", item)
 
 
 def _encode_value(value: AttrValue) -> Any:
@@ -158,25 +95,13 @@ def _decode_attributes(encoded: dict[str, Any] | None) -> Attributes:
 
 
 def to_document(span: Span) -> dict[str, Any]:
-    search = _SearchFields()
-    search.texts.append(span.name)
-    search.add_attributes("span", span.attributes)
+    search = SearchTerms()
+    search.add_span_own(span)
     resource = _resource_fields(span.resource)
     search.tags += resource.tags
     search.nums += resource.nums
     search.texts += resource.texts
-    if span.scope.name:
-        search.tags.append(f"instrumentation:name={span.scope.name}")
-    if span.scope.attributes:
-        search.add_attributes("instrumentation", span.scope.attributes)
-    for event in span.events:
-        search.tags.append(f"event:name={event.name}")
-        search.texts.append(event.name)
-        search.add_attributes("event", event.attributes)
-    for link in span.links:
-        search.add_attributes("link", link.attributes)
-    if span.status_message:
-        search.texts.append(span.status_message)
+    search.add_span_rest(span)
 
     doc: dict[str, Any] = {
         "@timestamp": span.start_ns // NS_PER_MS,
@@ -205,7 +130,7 @@ class _ResourceFields:
     __slots__ = ("nums", "source", "tags", "texts")
 
     def __init__(self, resource: Resource):
-        search = _SearchFields()
+        search = SearchTerms()
         search.add_attributes("resource", resource.attributes)
         self.tags, self.nums, self.texts = search.tags, search.nums, search.texts
         self.source = _encode_attributes(resource.attributes)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import elasticsearch
 from elasticsearch import Elasticsearch
 
 from tracesearch.model import Span
-from tracesearch.query.filters import TraceQuery
+from tracesearch.query.conditions import Condition, TraceQuery
 from tracesearch.storage.base import StorageUnavailable
-from tracesearch.storage.es import queries, tag_queries
+from tracesearch.storage.es import compiler, tag_queries
 from tracesearch.storage.es.document import from_documents
 from tracesearch.storage.es.indices import span_indices_between
 
@@ -77,7 +77,7 @@ class EsSpanReader:
         docs: list[dict[str, Any]] = []
         after: list[Any] | None = None
         while True:
-            hits = self._search(index, queries.spans_of_traces(trace_ids, PAGE_SIZE, after))["hits"]["hits"]
+            hits = self._search(index, compiler.spans_of_traces(trace_ids, PAGE_SIZE, after))["hits"]["hits"]
             docs.extend(h["_source"] for h in hits)
             if len(hits) < PAGE_SIZE:
                 return from_documents(docs)
@@ -92,7 +92,9 @@ class EsSpanReader:
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         index = self._indices(query.start_ns, query.end_ns)
-        hits = self._search(index, queries.latest_traces(query))["hits"]["hits"]
+        hits = self._search(index, compiler.latest_traces(query.conditions, query.start_ns, query.end_ns, query.limit))[
+            "hits"
+        ]["hits"]
         return [h["fields"]["trace.id"][0] for h in hits]
 
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:
@@ -106,19 +108,11 @@ class EsSpanReader:
         return [by_trace[t] for t in trace_ids if by_trace[t]]
 
     def candidate_traces(
-        self, span_filters: list[dict[str, Any]], start_ns: int, end_ns: int, size: int
+        self, conditions: Sequence[Condition], start_ns: int, end_ns: int, size: int
     ) -> list[tuple[str, int]]:
         """(trace id, start of its newest matching span) of the newest ``size`` traces with a span in
-        [start_ns, end_ns] matching every filter; page on by lowering ``end_ns``."""
-        body = {
-            "query": queries.bool_(filter=[tag_queries.time_filter(start_ns, end_ns), *span_filters]),
-            "collapse": {"field": "trace.id"},
-            "sort": [{"start_ns": "desc"}],
-            "size": size,
-            "_source": False,
-            "docvalue_fields": ["start_ns"],
-            "track_total_hits": False,
-        }
+        [start_ns, end_ns] meeting every condition; page on by lowering ``end_ns``."""
+        body = compiler.candidate_traces(conditions, start_ns, end_ns, size)
         hits = self._search(self._indices(start_ns, end_ns), body)["hits"]["hits"]
         return [(h["fields"]["trace.id"][0], int(h["fields"]["start_ns"][0])) for h in hits]
 
@@ -139,7 +133,7 @@ class EsSpanReader:
         aggs: dict[str, Any] = {"values": {"terms": {"field": field, "size": MAX_TERMS}}}
         if sub:
             aggs["values"]["aggs"] = {"sub": {"terms": {"field": sub, "size": 20}}}
-        body = {"size": 0, "query": queries.bool_(filter=filters), "aggs": aggs}
+        body = {"size": 0, "query": compiler.bool_(filter=filters), "aggs": aggs}
         buckets = self._search(self._lookback_indices(), body).get("aggregations", {})
         return list(buckets.get("values", {}).get("buckets", []))
 
@@ -147,9 +141,9 @@ class EsSpanReader:
         return sorted(b["key"] for b in self._terms("service.name", []))
 
     def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
-        filters = [queries.term("service.name", service)]
+        filters = [compiler.term("service.name", service)]
         if span_kind:
-            filters.append(queries.term("span.kind", span_kind))
+            filters.append(compiler.term("span.kind", span_kind))
         pairs = {
             (b["key"], k["key"])
             for b in self._terms("span.name", filters, sub="span.kind")
@@ -161,15 +155,17 @@ class EsSpanReader:
         if start_ns is None or end_ns is None:
             now = self._clock()
             start_ns, end_ns = now - self._tags_lookback_ns, now
-        return self._indices(start_ns, end_ns), [tag_queries.time_filter(start_ns, end_ns)]
+        return self._indices(start_ns, end_ns), [compiler.time_filter(start_ns, end_ns)]
 
     def tag_names(
-        self, scope: str, start_ns: int | None, end_ns: int | None, limit: int, filters: list[dict[str, Any]]
+        self, scope: str, start_ns: int | None, end_ns: int | None, limit: int, conditions: Sequence[Condition]
     ) -> list[str]:
         """Attribute keys of a scope (``span``, ``resource``...) seen in the range, without the scope,
         the most frequent first."""
         index, time_filters = self._in_range(start_ns, end_ns)
-        body = tag_queries.tag_names(scope, [*time_filters, *filters], limit, TAG_SAMPLE)
+        body = tag_queries.tag_names(
+            scope, [*time_filters, *map(compiler.compile_condition, conditions)], limit, TAG_SAMPLE
+        )
         return [name[len(scope) + 1 :] for name in tag_queries.buckets(self._search(index, body))]
 
     def attribute_values(
@@ -179,10 +175,12 @@ class EsSpanReader:
         start_ns: int | None,
         end_ns: int | None,
         limit: int,
-        filters: list[dict[str, Any]],
+        conditions: Sequence[Condition],
     ) -> list[str]:
         index, time_filters = self._in_range(start_ns, end_ns)
-        body = tag_queries.attribute_values(scope, key, [*time_filters, *filters], limit, TAG_SAMPLE)
+        body = tag_queries.attribute_values(
+            scope, key, [*time_filters, *map(compiler.compile_condition, conditions)], limit, TAG_SAMPLE
+        )
         skip = len(scope) + len(key) + 2
         return [value[skip:] for value in tag_queries.buckets(self._search(index, body))]
 
@@ -193,21 +191,25 @@ class EsSpanReader:
         candidates: list[str],
         start_ns: int | None,
         end_ns: int | None,
-        filters: list[dict[str, Any]],
+        conditions: Sequence[Condition],
     ) -> set[str]:
         """The candidate values that are stored as numbers under the key."""
         if not candidates:
             return set()
         index, time_filters = self._in_range(start_ns, end_ns)
-        body = tag_queries.numeric_values(scope, key, candidates, [*time_filters, *filters], TAG_SAMPLE)
+        body = tag_queries.numeric_values(
+            scope, key, candidates, [*time_filters, *map(compiler.compile_condition, conditions)], TAG_SAMPLE
+        )
         return tag_queries.numeric_buckets(self._search(index, body))
 
     def intrinsic_values(
-        self, name: str, start_ns: int | None, end_ns: int | None, limit: int, filters: list[dict[str, Any]]
+        self, name: str, start_ns: int | None, end_ns: int | None, limit: int, conditions: Sequence[Condition]
     ) -> list[str] | None:
         """Values of ``name``, ``status``, ``kind``... seen in the range; None for an unknown intrinsic."""
         index, time_filters = self._in_range(start_ns, end_ns)
-        body = tag_queries.intrinsic_values(name, [*time_filters, *filters], limit, TAG_SAMPLE)
+        body = tag_queries.intrinsic_values(
+            name, [*time_filters, *map(compiler.compile_condition, conditions)], limit, TAG_SAMPLE
+        )
         if body is None:
             return None
         values = tag_queries.buckets(self._search(index, body))

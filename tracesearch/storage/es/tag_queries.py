@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tracesearch.storage.es.document import encode_number
-from tracesearch.storage.es.queries import Query, bool_, range_, term
+from tracesearch.query.span_terms import encode_number
+from tracesearch.storage.es.compiler import Query, bool_, lucene_prefix, term
 
 NS_PER_MS = 1_000_000
 ATTRIBUTE_SCOPES = ("resource", "span", "event", "link", "instrumentation")
@@ -28,20 +28,6 @@ INTRINSIC_VALUE_FIELDS = {
 # Intrinsics whose values live in ``tags`` under a ``<name>=`` prefix.
 INTRINSIC_TAG_PREFIXES = {"event:name": "event:name=", "instrumentation:name": "instrumentation:name="}
 ROOT_ONLY = frozenset({"rootName", "rootServiceName"})
-
-
-def lucene_literal(text: str) -> str:
-    """``text`` as a Lucene regexp matching only itself (each of .?+*|{}[]()"\\#@&<>~ is special)."""
-    return re.sub(r'([.?+*|{}\[\]()"\\#@&<>~])', r"\\\1", text)
-
-
-def lucene_prefix(prefix: str) -> str:
-    """A Lucene regexp (anchored, as they all are) matching every term that starts with ``prefix``."""
-    return lucene_literal(prefix) + ".*"
-
-
-def time_filter(start_ns: int, end_ns: int) -> Query:
-    return range_("@timestamp", gte=start_ns // NS_PER_MS, lte=end_ns // NS_PER_MS, format="epoch_millis")
 
 
 def _sampled_terms(filters: list[Query], field: str, size: int, sample: int, include: str | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """TraceQL metrics (``rate()``, ``count_over_time()``, ``quantile_over_time()``,
 ``histogram_over_time()``, ``avg/min/max/sum_over_time(duration)``) as Elasticsearch aggregations.
 
-The span filter must push down exactly (see ``traceql_plan``): metrics are counted by Elasticsearch
+The span filter must push down exactly (see ``query.traceql.pushdown``): metrics are counted by Elasticsearch
 over every matching span, not over a sample of traces, so a filter that needs the in-memory evaluator
 (structural operators, trace-level intrinsics, regexes Lucene reads differently) is refused with a
 400 that says so. ``by()`` takes intrinsics and attributes; attribute values come from the ``tags``
@@ -16,6 +16,7 @@ from typing import Any
 
 from tracesearch.errors import BadRequest
 from tracesearch.query.tempo_params import MetricsParams
+from tracesearch.query.traceql import pushdown
 from tracesearch.query.traceql.ast import (
     And,
     Attribute,
@@ -27,9 +28,8 @@ from tracesearch.query.traceql.ast import (
     MetricsQuery,
     SpansetFilter,
 )
-from tracesearch.storage.es import tag_queries, traceql_plan
 from tracesearch.storage.es.aggregates import EsAggregates
-from tracesearch.storage.es.queries import Query, bool_
+from tracesearch.storage.es.compiler import Query, bool_, compile_condition, lucene_prefix, time_filter
 from tracesearch.storage.es.reader import EsSpanReader
 
 NS_PER_MS = 1_000_000
@@ -101,7 +101,7 @@ def _nest(groups: list[_Group], leaf: dict[str, Any]) -> dict[str, Any]:
         g = groups[depth]
         terms: dict[str, Any] = {"field": g.field, "size": MAX_GROUPS}
         if g.prefix:
-            terms["include"] = tag_queries.lucene_prefix(g.prefix)
+            terms["include"] = lucene_prefix(g.prefix)
         aggs = {f"g{depth}": {"terms": terms, "aggs": aggs}}
     return aggs
 
@@ -109,8 +109,8 @@ def _nest(groups: list[_Group], leaf: dict[str, Any]) -> dict[str, Any]:
 def metrics_body(params: MetricsParams) -> tuple[dict[str, Any], list[_Group]]:
     metrics = params.query.metrics
     assert metrics is not None
-    pushed = traceql_plan.push_pipeline(metrics.spansets)
-    if not (pushed.exact and traceql_plan.is_lone_filter(metrics.spansets)):
+    pushed = pushdown.plan(metrics.spansets)
+    if not pushed.exact:
         raise BadRequest(
             "metrics need a span filter Elasticsearch can count exactly: attribute and intrinsic comparisons "
             "joined by && and ||, without structural operators, trace-level intrinsics or pipelines",
@@ -118,7 +118,10 @@ def metrics_body(params: MetricsParams) -> tuple[dict[str, Any], list[_Group]]:
         )
     groups = [_group(f) for f in metrics.by]
     time_aggs = {"t": {**_time_buckets(params), "aggs": _value_aggs(metrics)}}
-    clauses: list[Query] = [tag_queries.time_filter(params.start_ns, params.end_ns - 1), *traceql_plan.filters(pushed)]
+    clauses: list[Query] = [
+        time_filter(params.start_ns, params.end_ns - 1),
+        *map(compile_condition, pushed.conditions()),
+    ]
     body = {"size": 0, "track_total_hits": False, "query": bool_(filter=clauses), "aggs": _nest(groups, time_aggs)}
     return body, groups
 

@@ -1,6 +1,6 @@
 """TraceQL search over Elasticsearch: pushed-down candidates, exact evaluation, bounded work.
 
-1. The planner (``traceql_plan``) turns the query into a span query that every matching trace
+1. The planner (``query.traceql.pushdown``) turns the query into a span condition that every matching trace
    satisfies somewhere; Elasticsearch returns the newest candidate traces (collapsed on trace id).
 2. Whole candidate traces are fetched and the exact evaluator decides which spans match.
 3. Pages of candidates continue until ``limit`` traces matched, the candidates ran out, or the work
@@ -16,8 +16,9 @@ from typing import Any
 from tracesearch.codecs.tempo import FoundSpanSet, FoundTrace
 from tracesearch.errors import BadRequest
 from tracesearch.model import AttrValue, Span
+from tracesearch.query.conditions import Condition
 from tracesearch.query.tempo_params import MetricsParams, parse_bounded
-from tracesearch.query.traceql import SpanSet, TraceQLError, evaluate
+from tracesearch.query.traceql import SpanSet, TraceQLError, evaluate, pushdown
 from tracesearch.query.traceql.ast import (
     And,
     Attribute,
@@ -35,7 +36,6 @@ from tracesearch.query.traceql.ast import (
     SpansetFilter,
     SpansetOp,
 )
-from tracesearch.storage.es import traceql_plan
 from tracesearch.storage.es.aggregates import EsAggregates
 from tracesearch.storage.es.reader import EsSpanReader
 from tracesearch.storage.es.traceql_metrics import metrics_from_aggregates, run_metrics
@@ -128,15 +128,15 @@ class EsTraceqlSearch:
         self._aggregates = aggregates
         self._max_candidates = max_candidates
 
-    def lenient_filters(self, text: str) -> list[dict[str, object]]:
-        """Span filters of a possibly unfinished query; nothing when it does not parse."""
+    def lenient_conditions(self, text: str) -> list[Condition]:
+        """Span conditions of a possibly unfinished query; none when it does not parse."""
         if not text.strip():
             return []
         try:
             query = parse_bounded(text)
         except (TraceQLError, BadRequest):
             return []
-        return traceql_plan.filters(traceql_plan.push_pipeline(query.spansets))
+        return pushdown.push_pipeline(query.spansets).conditions()
 
     def metrics(self, params: MetricsParams) -> tuple[dict[str, Any], str]:
         """(answer, source): from the per-minute span metrics when the query's shape allows it (see
@@ -147,15 +147,15 @@ class EsTraceqlSearch:
         return run_metrics(self._reader, params), "spans"
 
     def search(self, query: Query, start_ns: int, end_ns: int, limit: int, spss: int) -> SearchResult:
-        pushed = traceql_plan.push_pipeline(query.spansets)
-        exact = pushed.exact and traceql_plan.is_lone_filter(query.spansets)
+        pushed = pushdown.plan(query.spansets)
+        exact = pushed.exact
         page = limit if exact else min(max(limit * 5, MIN_PAGE), MAX_PAGE)
         fields = shown_fields(query)
         result = SearchResult()
         seen: set[str] = set()
         cursor = end_ns
         while len(result.traces) < limit:
-            candidates = self._reader.candidate_traces(traceql_plan.filters(pushed), start_ns, cursor, page)
+            candidates = self._reader.candidate_traces(pushed.conditions(), start_ns, cursor, page)
             fresh = [(t, s) for t, s in candidates if t not in seen]
             if not fresh:
                 break

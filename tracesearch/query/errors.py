@@ -1,0 +1,12 @@
+"""The error of a query that cannot be run as written; the API layer answers it with a 400."""
+
+from __future__ import annotations
+
+
+class InvalidQuery(ValueError):
+    """What was wrong and, when it is one parameter's fault, which (``field``)."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.field = field

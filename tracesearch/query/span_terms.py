@@ -1,0 +1,132 @@
+"""The search terms of a span: what exact tag search, numeric comparison and full-text search look at.
+
+One definition for every store. Elasticsearch keeps them in a span document's search-only fields
+(``storage/es/document.py``); the in-memory store computes them per span (``storage/memory.py``), and
+``query.matching`` evaluates conditions over them, so both stores answer a condition alike.
+
+* ``tags``: one term per attribute key (``span.http.method``) and per key=value
+  (``span.http.method=GET``), scoped ``span.``, ``resource.``, ``event.``, ``link.``,
+  ``instrumentation.``; plus ``event:name=<name>`` per event and ``instrumentation:name=<name>``.
+* ``nums``: ``<scope>.<key>=<16 hex digits>`` per numeric value, the digits being an order-preserving
+  encoding of the value as a double (``encode_number``), so a range of terms is a numeric range.
+* ``texts``: span name, status message, string attribute values and event names (for full text).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+
+from tracesearch.model import Attributes, AttrValue, Span
+
+_SIGN_BIT = 1 << 63
+_MASK64 = (1 << 64) - 1
+
+
+def encode_number(value: float) -> str:
+    """16 hex digits whose lexicographic order is the numeric order of ``value``."""
+    bits: int = struct.unpack(">Q", struct.pack(">d", value + 0.0))[0]
+    bits = (~bits & _MASK64) if bits & _SIGN_BIT else (bits | _SIGN_BIT)
+    return f"{bits:016x}"
+
+
+LOWEST = encode_number(float("-inf"))
+HIGHEST = encode_number(float("inf"))
+
+
+def stringify(value: AttrValue) -> str:
+    """The canonical text of a scalar, as it is matched by exact tag search."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return repr(value)
+    return str(value)
+
+
+class SearchTerms:
+    """Collects the search terms of one span (or of one resource, shared by its spans)."""
+
+    __slots__ = ("nums", "tags", "texts")
+
+    def __init__(self) -> None:
+        self.tags: list[str] = []
+        self.nums: list[str] = []
+        self.texts: list[str] = []
+
+    def add_attributes(self, scope: str, attributes: Attributes) -> None:
+        # Hot path (every attribute of every span): plain types inline, the rest through add_value.
+        tags, texts = self.tags, self.texts
+        for key, value in attributes.items():
+            name = f"{scope}.{key}"
+            kind = type(value)
+            if kind is str:
+                tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
+                texts.append(value)  # type: ignore[arg-type]
+            elif kind is int:
+                tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
+                self.nums.append(f"{name}={encode_number(value)}")  # type: ignore[arg-type]
+            else:
+                tags.append(name)
+                self.add_value(name, value)
+
+    def add_value(self, name: str, value: AttrValue) -> None:
+        if isinstance(value, str):
+            self.tags.append(f"{name}={value}")
+            self.texts.append(value)
+        elif isinstance(value, bool):
+            self.tags.append(f"{name}={'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            self.tags.append(f"{name}={stringify(value)}")
+            if math.isfinite(value) and abs(value) < 1.7e308:
+                self.nums.append(f"{name}={encode_number(float(value))}")
+        elif isinstance(value, bytes):
+            self.tags.append(f"{name}={stringify(value)}")
+        elif isinstance(value, list):
+            for item in value:
+                self.add_value(name, item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.tags.append(f"{name}.{key}")
+                self.add_value(f"{name}.{key}", item)
+
+    def add_span_own(self, span: Span) -> None:
+        """Everything but the resource's terms (which callers may compute once per resource)."""
+        self.texts.append(span.name)
+        self.add_attributes("span", span.attributes)
+
+    def add_span_rest(self, span: Span) -> None:
+        if span.scope.name:
+            self.tags.append(f"instrumentation:name={span.scope.name}")
+        if span.scope.attributes:
+            self.add_attributes("instrumentation", span.scope.attributes)
+        for event in span.events:
+            self.tags.append(f"event:name={event.name}")
+            self.texts.append(event.name)
+            self.add_attributes("event", event.attributes)
+        for link in span.links:
+            self.add_attributes("link", link.attributes)
+        if span.status_message:
+            self.texts.append(span.status_message)
+
+
+def resource_terms(span: Span) -> SearchTerms:
+    terms = SearchTerms()
+    terms.add_attributes("resource", span.resource.attributes)
+    return terms
+
+
+def span_terms(span: Span) -> SearchTerms:
+    """Every search term of a span, in the order the Elasticsearch document lists them."""
+    terms = SearchTerms()
+    terms.add_span_own(span)
+    resource = resource_terms(span)
+    terms.tags += resource.tags
+    terms.nums += resource.nums
+    terms.texts += resource.texts
+    terms.add_span_rest(span)
+    return terms
