@@ -13,7 +13,7 @@ from bench.config import REPO
 from bench.es import Node
 
 # What the figures depend on; a change elsewhere (bench/, docs) does not make the commit misleading.
-SOURCES = ("tracesearch", "app.py", "gunicorn.conf.py", "index_templates", "pyproject.toml")
+SOURCES = ("tracesearch", "app.py", "gunicorn.conf.py", "pyproject.toml")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,13 @@ from tracesearch.settings import Settings, SettingsError, settings_table
 
 def _install_templates(settings: Settings) -> int:
     from tracesearch.storage.es.client import make_client
-    from tracesearch.storage.es.templates import install_templates
+    from tracesearch.storage.es.templates import TemplatesNotFound, install_templates
 
-    names = install_templates(make_client(settings), settings)
+    try:
+        names = install_templates(make_client(settings), settings)
+    except TemplatesNotFound as exc:
+        print(f"install-templates: {exc}", file=sys.stderr)
+        return 1
     print("installed:", ", ".join(names))
     return 0
 

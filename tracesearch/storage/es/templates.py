@@ -1,18 +1,24 @@
-"""Install the JSON index templates of ``index_templates/`` idempotently."""
+"""Install the JSON index templates of ``index_templates/`` (next to this module) idempotently."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
 from tracesearch.settings import Settings
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "index_templates"
+# Package data rather than a path into a source checkout, so an installed wheel finds them too.
+TEMPLATE_DIR: Traversable = files("tracesearch.storage.es") / "index_templates"
 COMPONENT_SUFFIX = ".component.json"
 INDEX_SUFFIX = ".index.json"
+
+
+class TemplatesNotFound(RuntimeError):
+    """A kind of template file is missing: installing the rest would leave indices without mappings."""
 
 
 def render(text: str, settings: Settings) -> Any:
@@ -28,17 +34,30 @@ def render(text: str, settings: Settings) -> Any:
     return json.loads(text)
 
 
-def load_templates(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(component templates, index templates) by the names they get in Elasticsearch."""
-    components: dict[str, Any] = {}
-    indices: dict[str, Any] = {}
-    for path in sorted(TEMPLATE_DIR.glob("*.json")):
-        body = render(path.read_text(), settings)
-        if path.name.endswith(COMPONENT_SUFFIX):
-            components[f"{settings.index_prefix}-{path.name.removesuffix(COMPONENT_SUFFIX)}"] = body
-        elif path.name.endswith(INDEX_SUFFIX):
-            indices[f"{settings.index_prefix}-{path.name.removesuffix(INDEX_SUFFIX)}"] = body
-    return components, indices
+def load_templates(settings: Settings, folder: Traversable | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(component templates, index templates) by the names they get in Elasticsearch, read from
+    ``folder`` (the package's own by default); TemplatesNotFound if it has none of either kind."""
+    folder = TEMPLATE_DIR if folder is None else folder
+    return _load_kind(folder, COMPONENT_SUFFIX, settings), _load_kind(folder, INDEX_SUFFIX, settings)
+
+
+def _files(folder: Traversable, suffix: str) -> list[Traversable]:
+    if not folder.is_dir():
+        return []
+    return sorted((entry for entry in folder.iterdir() if entry.name.endswith(suffix)), key=lambda entry: entry.name)
+
+
+def _load_kind(folder: Traversable, suffix: str, settings: Settings) -> dict[str, Any]:
+    found = _files(folder, suffix)
+    if not found:
+        where = str(folder) if folder.is_dir() else f"{folder} (no such folder)"
+        raise TemplatesNotFound(
+            f"no index template files *{suffix} in {where}: this tracesearch installation lacks its package data"
+        )
+    return {
+        f"{settings.index_prefix}-{entry.name.removesuffix(suffix)}": render(entry.read_text(), settings)
+        for entry in found
+    }
 
 
 def install_templates(client: Elasticsearch, settings: Settings) -> list[str]:
