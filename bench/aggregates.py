@@ -12,7 +12,7 @@ from tracesearch.model import Span
 from tracesearch.servicegraph.aggregator import Snapshot
 from tracesearch.servicegraph.model import ParentInfo, SpanRef
 from tracesearch.servicegraph.stage import Counters, ServiceGraphStage, StageConfig
-from tracesearch.storage.es.aggregate_store import EsAggregateStore
+from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
 
 
 class _NothingStored:
@@ -34,7 +34,7 @@ class Recorder:
         self._client = Elasticsearch(es_url, request_timeout=120)
         # A long window: the whole data set is generated in minutes, flushed once at the end.
         config = StageConfig(wait_s=3600.0, max_pending=2_000_000, flush_interval_s=3600.0, max_series=50_000)
-        store = EsAggregateStore(self._client, prefix)
+        store = EsAggregateWriter(self._client, prefix)
         self._stage = ServiceGraphStage(config, _NothingStored(), store, _publish, process="bench-load")
 
     def observe(self, spans: Sequence[Span]) -> None:

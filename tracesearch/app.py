@@ -6,9 +6,10 @@ import logging
 
 from flask import Flask
 
-from tracesearch.api import errors, health, jaeger, metrics, openapi, tempo, zipkin
+from tracesearch.api import errors, health, jaeger, openapi, prometheus, tempo, zipkin
+from tracesearch.api.context import EXTENSION
+from tracesearch.components import Components
 from tracesearch.receivers import otlp_http, zipkin_http
-from tracesearch.runtime import Runtime
 from tracesearch.settings import Settings
 
 
@@ -17,8 +18,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask("tracesearch")
     app.config["MAX_CONTENT_LENGTH"] = None  # receivers enforce our own limit, after decompression
-    app.extensions["tracesearch"] = Runtime(settings)
-    for blueprint in (health.bp, metrics.bp, openapi.bp, otlp_http.bp, zipkin_http.bp, jaeger.bp, zipkin.bp, tempo.bp):
+    app.extensions[EXTENSION] = Components(settings)
+    for blueprint in (
+        health.bp,
+        prometheus.bp,
+        openapi.bp,
+        otlp_http.bp,
+        zipkin_http.bp,
+        jaeger.bp,
+        zipkin.bp,
+        tempo.bp,
+    ):
         app.register_blueprint(blueprint)
     errors.register(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

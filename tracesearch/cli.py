@@ -57,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "ingester":
         import logging
 
-        from tracesearch.pipeline.ingester import run_ingester
-        from tracesearch.runtime import Runtime
+        from tracesearch.components import Components
+        from tracesearch.pipeline.kafka_ingester import run_ingester
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         logging.getLogger("elastic_transport").setLevel(logging.WARNING)
         logging.getLogger("kafka").setLevel(logging.WARNING)
-        return run_ingester(Runtime(settings))
+        components = Components(settings)
+        return run_ingester(settings, components.store_pipeline, components.limits, components.close)
     if args.command == "delete-expired":
         return _delete_expired(settings, args.dry_run)
     return _install_templates(settings)

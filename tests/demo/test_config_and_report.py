@@ -20,10 +20,11 @@ from demo.report import (
     success_text,
 )
 from demo.traffic import DemoResult, expected_edges, orders
+from tracesearch.api.tempo_params import metrics_params
 from tracesearch.model import Resource, Scope, Span
-from tracesearch.query.tempo_params import metrics_params
 from tracesearch.query.traceql import evaluate, parse, pushdown
-from tracesearch.storage.es.traceql_metrics import metrics_body
+from tracesearch.services.traceql_metrics import span_request
+from tracesearch.storage.es.span_aggregation import body as metrics_body
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -141,9 +142,9 @@ def test_every_printed_traceql_query_parses_and_the_metrics_one_runs_in_elastics
     for text in (ERRORS_TRACEQL, DATABASE_TRACEQL):
         assert parse(text).metrics is None
     params = metrics_params({"q": METRICS_TRACEQL}, now_ns=1_763_790_000 * 10**9, instant=False)
-    body, groups = metrics_body(params)  # raises BadRequest for a filter ES cannot count exactly
-    assert [g.label for g in groups] == ["name"]
-    assert body["aggs"]["g0"]["terms"]["field"] == "span.name"
+    request = span_request(params.query, params.start_ns, params.end_ns, params.step_ns)  # refuses inexact filters
+    assert [g.label for g in request.group_by] == ["name"]
+    assert metrics_body(request)["aggs"]["g0"]["terms"]["field"] == "span.name"
 
 
 def test_showcase_query_matches_the_showcase_trace_only() -> None:

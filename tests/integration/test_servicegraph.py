@@ -20,8 +20,9 @@ from tests.integration.conftest import Service, drop_prefix, start_service, stop
 from tests.unit.servicegraph.topology import brute_force, random_traces
 from tracesearch.codecs.otlp_proto import encode_export_request
 from tracesearch.model import Span, StatusCode
+from tracesearch.servicegraph.histogram import quantile
 from tracesearch.settings import Settings
-from tracesearch.storage.es.aggregates import EsAggregates, quantile
+from tracesearch.storage.es.aggregate_reader import EsAggregateReader
 from tracesearch.storage.es.client import make_client
 
 WAIT_S = 3.0
@@ -171,7 +172,7 @@ def test_span_metrics_and_edges_from_the_reader(graph_service: Service, topology
     time.sleep(2 * FLUSH_S)  # span metrics go with the same flushes; one more for the refresh
     graph_service.refresh()
     settings = Settings(es_urls=(graph_service.es_url,), index_prefix=graph_service.prefix)
-    reader = EsAggregates(make_client(settings), graph_service.prefix)
+    reader = EsAggregateReader(make_client(settings), graph_service.prefix)
     start = min(s.start_ns for s in spans)
     end = max(s.start_ns for s in spans)
     series = reader.span_metrics(start, end, 60_000_000_000, by=("service",))
@@ -192,7 +193,7 @@ def test_a_flush_bigger_than_one_bulk_request_is_stored_whole(es_url: str) -> No
     """A flush after an outage or over a backfill holds days of minutes: it must not become one
     request Elasticsearch refuses (413), which would keep it in memory for ever."""
     from tracesearch.servicegraph.aggregator import Aggregator
-    from tracesearch.storage.es.aggregate_store import MAX_BULK_DOCS, EsAggregateStore
+    from tracesearch.storage.es.aggregate_writer import MAX_BULK_DOCS, EsAggregateWriter
     from tracesearch.storage.es.templates import install_templates
 
     prefix = f"it-agg-{uuid.uuid4().hex[:8]}"
@@ -218,7 +219,7 @@ def test_a_flush_bigger_than_one_bulk_request_is_stored_whole(es_url: str) -> No
             return real_bulk(**kwargs)
 
         client.bulk = counted_bulk  # type: ignore[method-assign]
-        EsAggregateStore(client, prefix).write(snapshot, "test")
+        EsAggregateWriter(client, prefix).write(snapshot, "test")
         # Elasticsearch refuses requests over http.max_content_length (100 MB by default); a backfill
         # flush can exceed it, so requests are bounded in documents.
         assert len(sizes) > 1 and max(sizes) <= MAX_BULK_DOCS

@@ -1,17 +1,45 @@
-"""The one JSON error shape of our own endpoints, and the app-wide handlers that use it."""
+"""HTTP status codes are chosen here, and only here: the errors of services, storage and the pipeline
+become ``ApiError``s, which each API surface renders in its own format (Jaeger's envelope, Tempo's
+``{"message", "error"}``, OTLP's ``google.rpc.Status``, our JSON shape)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-import elasticsearch
 import orjson
-from flask import Flask, Response
+from flask import Blueprint, Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from tracesearch.errors import ApiError
+from tracesearch.api.context import settings
+from tracesearch.api.http_errors import ApiError, BadRequest, Overloaded, Unavailable
+from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded
+from tracesearch.query.errors import InvalidQuery
+from tracesearch.query.traceql import TraceQLError
+from tracesearch.storage.contracts import StorageUnavailable, UnsupportedQuery
 
 log = logging.getLogger(__name__)
+Render = Callable[[ApiError], Response]
+DOMAIN_ERRORS = (InvalidQuery, TraceQLError, UnsupportedQuery, StorageUnavailable, BrokerUnavailable, SinkOverloaded)
+
+
+def as_api_error(error: Exception, query_field: str = "") -> ApiError:
+    """The HTTP answer to an error raised below the API; ``query_field`` names the parameter a query
+    the store refused came from (Tempo's ``q``)."""
+    retry_after = settings().retry_after_s
+    if isinstance(error, InvalidQuery):
+        return BadRequest(error.message, field=error.field)
+    if isinstance(error, TraceQLError):
+        return BadRequest(f"invalid TraceQL query: {error}", field="q")
+    if isinstance(error, UnsupportedQuery):
+        return BadRequest(str(error), field=query_field)
+    if isinstance(error, SinkOverloaded):
+        return Overloaded(f"too much in flight, retry later: {error}", retry_after_s=retry_after)
+    if isinstance(error, BrokerUnavailable):
+        return Unavailable(f"spans not stored, retry later: {error}", retry_after_s=retry_after)
+    if isinstance(error, StorageUnavailable):
+        return Unavailable(str(error), retry_after_s=retry_after)
+    raise TypeError(f"not an error of the layers below: {error!r}")  # pragma: no cover
 
 
 def json_error(status: int, message: str, field: str = "", retry_after_s: int | None = None) -> Response:
@@ -24,16 +52,24 @@ def json_error(status: int, message: str, field: str = "", retry_after_s: int | 
     return response
 
 
-def register(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(error: ApiError) -> Response:
-        return json_error(error.status, error.message, error.field, error.retry_after_s)
+def render_json(error: ApiError) -> Response:
+    return json_error(error.status, error.message, error.field, error.retry_after_s)
 
-    @app.errorhandler(elasticsearch.BadRequestError)
-    def query_refused(error: elasticsearch.BadRequestError) -> Response:
-        # Elasticsearch could not run what a request asked for (a limit of its own, a number out of
-        # range): the client's to change, said as such.
-        return json_error(400, f"Elasticsearch refused the query: {error.message}")
+
+def handle(target: Blueprint | Flask, render: Render, query_field: str = "") -> None:
+    """Render ``ApiError`` and every error of the layers below with ``render`` on this blueprint (or app)."""
+    target.register_error_handler(ApiError, render)
+
+    def domain(error: Exception) -> Response:
+        return render(as_api_error(error, query_field))
+
+    for kind in DOMAIN_ERRORS:
+        target.register_error_handler(kind, domain)
+
+
+def register(app: Flask) -> None:
+    """App-wide: our JSON shape for errors no blueprint renders itself, and a logged 500 for bugs."""
+    handle(app, render_json)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import elasticsearch
 import orjson
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
-from tracesearch.runtime import Runtime
+from tracesearch.api.context import services
+from tracesearch.storage.contracts import StorageUnavailable
 
 bp = Blueprint("health", __name__)
 
@@ -19,11 +19,9 @@ def health() -> Response:
 
 @bp.get("/ready")
 def ready() -> Response:
-    runtime: Runtime = current_app.extensions["tracesearch"]
     try:
-        health = runtime.es.cluster.health(timeout="2s").body
-    except (elasticsearch.TransportError, elasticsearch.ApiError) as exc:
+        status = services().readiness.status()
+    except StorageUnavailable as exc:
         body = {"status": "unavailable", "elasticsearch": str(exc)}
         return Response(orjson.dumps(body), 503, mimetype="application/json", headers={"Retry-After": "5"})
-    body = {"status": "ok", "elasticsearch": health.get("status")}
-    return Response(orjson.dumps(body), 200, mimetype="application/json")
+    return Response(orjson.dumps({"status": "ok", "elasticsearch": status}), 200, mimetype="application/json")

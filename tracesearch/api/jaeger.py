@@ -10,18 +10,17 @@ import time
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from tracesearch.api import tempo
+from tracesearch.api import errors, tempo
+from tracesearch.api.context import query, settings
+from tracesearch.api.http_errors import ApiError, BadRequest, NotFound
 from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
-from tracesearch.errors import ApiError, BadRequest, NotFound, Unavailable
 from tracesearch.query.conditions import TraceQuery, span_fields
 from tracesearch.query.durations import parse_go_duration
 from tracesearch.query.jaeger_tags import parse_tags
-from tracesearch.runtime import Runtime
-from tracesearch.storage.base import StorageUnavailable
 
 # Times are kept in nanosecond longs, which end in 2262.
 MAX_MS = (2**63 - 1) // 1_000_000
@@ -32,18 +31,12 @@ MAX_LIMIT = 1_500
 DEFAULT_LIMIT = 100
 
 
-def _runtime() -> Runtime:
-    runtime: Runtime = current_app.extensions["tracesearch"]
-    return runtime
-
-
 def envelope(data: Any, status: int = 200, errors: list[dict[str, Any]] | None = None) -> Response:
     total = len(data) if isinstance(data, list) else 0
     body = {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
     return Response(orjson.dumps(body), status, mimetype="application/json")
 
 
-@bp.errorhandler(ApiError)
 def jaeger_error(error: ApiError) -> Response:
     response = envelope(None, error.status, [{"code": error.status, "msg": error.message}])
     if error.retry_after_s is not None:
@@ -51,9 +44,7 @@ def jaeger_error(error: ApiError) -> Response:
     return response
 
 
-@bp.errorhandler(StorageUnavailable)
-def storage_down(error: StorageUnavailable) -> Response:
-    return jaeger_error(Unavailable(str(error), retry_after_s=_runtime().settings.retry_after_s))
+errors.handle(bp, jaeger_error)
 
 
 class GoDuration(fields.Field[int]):
@@ -122,13 +113,12 @@ def _repeated_tags(values: list[str]) -> dict[str, str]:
 
 @bp.get("/api/services")
 def services() -> Response:
-    return envelope(_runtime().reader.services())
+    return envelope(query().services())
 
 
 @bp.get("/api/services/<path:service>/operations")
 def service_operations(service: str) -> Response:
-    names = sorted({name for name, _ in _runtime().reader.operations(service)})
-    return envelope(names)
+    return envelope(query().span_names(service))
 
 
 @bp.get("/api/operations")
@@ -137,7 +127,7 @@ def operations() -> Response:
     if not service:
         raise BadRequest("parameter 'service' is required", field="service")
     kind = request.args.get("spanKind") or None
-    pairs = _runtime().reader.operations(service, kind.lower() if kind else None)
+    pairs = query().operations(service, kind.lower() if kind else None)
     return envelope([{"name": name, "spanKind": span_kind} for name, span_kind in pairs])
 
 
@@ -148,7 +138,7 @@ def get_trace(trace_id: str) -> Response:
         return tempo.trace_v1_protobuf(trace_id)
     tid = parse_trace_id(trace_id)
     start, end = _optional_range_ns()
-    spans = _runtime().reader.get_trace(tid, start, end)
+    spans = query().trace(tid, start, end)
     if not spans:
         raise NotFound(f"trace not found: {trace_id}")
     return envelope([trace_to_jaeger(spans)])
@@ -168,11 +158,10 @@ def _optional_range_ns() -> tuple[int | None, int | None]:
 
 @bp.get("/api/traces")
 def search_traces() -> Response:
-    runtime = _runtime()
     trace_ids = request.args.getlist("traceID")
     if trace_ids:
-        found = [runtime.reader.get_trace(parse_trace_id(t)) for t in trace_ids]
-        return envelope([trace_to_jaeger(spans) for spans in found if spans])
+        found = query().traces([parse_trace_id(t) for t in trace_ids])
+        return envelope([trace_to_jaeger(spans) for spans in found])
     params = _load(SearchParams(), request.args)
     if not params["service"]:
         raise BadRequest("parameter 'service' is required", field="service")
@@ -181,17 +170,14 @@ def search_traces() -> Response:
     now_ns = time.time_ns()
     end_ns = params["end"] * NS_PER_US if params["end"] is not None else now_ns
     start_ns = (
-        params["start"] * NS_PER_US
-        if params["start"] is not None
-        else end_ns - int(runtime.settings.search_lookback_s * 1e9)
+        params["start"] * NS_PER_US if params["start"] is not None else end_ns - int(settings().search_lookback_s * 1e9)
     )
     if end_ns < start_ns:
         raise BadRequest("parameter 'end' is before 'start'", field="end")
     fields = span_fields(params["service"], params["operation"] or None, params["minDuration"], params["maxDuration"])
-    query = TraceQuery(
-        start_ns, end_ns, fields + parse_tags(tags), limit=min(params["limit"] or DEFAULT_LIMIT, MAX_LIMIT)
-    )
-    return envelope([trace_to_jaeger(spans) for spans in runtime.reader.find_traces(query)])
+    limit = min(params["limit"] or DEFAULT_LIMIT, MAX_LIMIT)
+    found = query().find_traces(TraceQuery(start_ns, end_ns, fields + parse_tags(tags), limit))
+    return envelope([trace_to_jaeger(spans) for spans in found])
 
 
 class JaegerDependenciesParams(Schema):
@@ -223,8 +209,6 @@ def dependencies() -> Response:
     lookback_ms = params["lookback"] if params["lookback"] is not None else DEFAULT_DEPENDENCIES_LOOKBACK_MS
     if lookback_ms < 0:
         raise BadRequest("parameter 'lookback' must not be negative", field="lookback")
-    links = _runtime().aggregates.dependencies(
-        (end_ms - lookback_ms) * NS_PER_MS, end_ms * NS_PER_MS, params["service"] or None
-    )
+    links = query().dependencies((end_ms - lookback_ms) * NS_PER_MS, end_ms * NS_PER_MS, params["service"] or None)
     data = [{"parent": link.parent, "child": link.child, "callCount": link.call_count} for link in links]
     return envelope(data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tracesearch.errors import BadRequest
+from tracesearch.api.http_errors import BadRequest
 from tracesearch.model import is_hex, pad_trace_id
 
 

@@ -11,12 +11,13 @@ as gogo jsonpb writes them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from tracesearch.codecs.otlp_json import any_value_json, encode_traces_json
 from tracesearch.codecs.otlp_proto import encode_traces_data
 from tracesearch.model import AttrValue, Span, StatusCode
+from tracesearch.query.search_results import FoundSpanSet, FoundTrace, SearchResult
+from tracesearch.query.span_aggregation import MetricsResult
 
 JsonObject = dict[str, Any]
 NS_PER_MS = 1_000_000
@@ -62,23 +63,6 @@ def trace_v2_json(spans: Sequence[Span], partial_message: str = "") -> JsonObjec
 
 def key_value(key: str, value: AttrValue) -> JsonObject:
     return {"key": key, "value": any_value_json(value)}
-
-
-@dataclass(slots=True)
-class FoundSpanSet:
-    """Spans of one span set to show (at most ``spss``), how many matched, and its own attributes."""
-
-    spans: list[Span]
-    matched: int
-    attributes: dict[str, AttrValue] = field(default_factory=dict)
-    # Per span id: attributes to show beside the span (those the query named, or select()ed).
-    span_attributes: dict[str, dict[str, AttrValue]] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class FoundTrace:
-    trace: Sequence[Span]
-    spansets: list[FoundSpanSet]
 
 
 def root_span(trace: Sequence[Span]) -> Span | None:
@@ -143,17 +127,31 @@ def trace_metadata(found: FoundTrace) -> JsonObject:
     return out
 
 
-def search_response(
-    found: Sequence[FoundTrace], inspected_traces: int, inspected_spans: int, complete: bool
-) -> JsonObject:
+def search_response(result: SearchResult) -> JsonObject:
     """``SearchResponse``; an incomplete search (a limit cut the candidates) reports fewer
     completed jobs than jobs, the only place Tempo's schema has for it."""
     return {
-        "traces": [trace_metadata(t) for t in found],
+        "traces": [trace_metadata(t) for t in result.traces],
         "metrics": {
-            "inspectedTraces": inspected_traces,
-            "inspectedSpans": str(inspected_spans),
-            "totalJobs": 2 if not complete else 1,
+            "inspectedTraces": result.inspected_traces,
+            "inspectedSpans": str(result.inspected_spans),
+            "totalJobs": 2 if not result.complete else 1,
             "completedJobs": 1,
         },
     }
+
+
+def _labels(labels: tuple[tuple[str, str], ...]) -> list[JsonObject]:
+    return [{"key": k, "value": {"stringValue": v}} for k, v in labels]
+
+
+def metrics_response(result: MetricsResult) -> JsonObject:
+    """``QueryRangeResponse`` (samples per series) or, for an instant query, one value per series."""
+    series = []
+    for one in result.series:
+        if result.instant:
+            series.append({"labels": _labels(one.labels), "value": one.value})
+        else:
+            samples = [{"timestampMs": str(ms), "value": value} for ms, value in one.samples]
+            series.append({"labels": _labels(one.labels), "samples": samples})
+    return {"series": series, "metrics": {}}

@@ -382,8 +382,19 @@ def _json_value(value: Any, depth: int) -> AttrValue:
 
 
 def encode_spans(spans: Sequence[Span]) -> list[dict[str, Any]]:
-    """Spans as Zipkin v2 JSON objects (what ``GET /api/v2/trace/{id}`` returns), in the given order."""
+    """Spans as Zipkin v2 JSON objects, in the given order."""
     return [span_to_zipkin(span) for span in spans]
+
+
+def encode_trace(trace: Sequence[Span]) -> list[dict[str, Any]]:
+    """A trace as Zipkin's read API answers it (``GET /api/v2/trace/{id}``): the server half of a span
+    shared with its client (B3's one span id for both) is marked ``shared``."""
+    clients = {s.span_id for s in trace if s.kind is SpanKind.CLIENT}
+    encoded = encode_spans(trace)
+    for span, out in zip(trace, encoded, strict=True):
+        if span.kind is SpanKind.SERVER and span.span_id in clients:
+            out["shared"] = True
+    return encoded
 
 
 def span_to_zipkin(span: Span) -> dict[str, Any]:
@@ -424,11 +435,13 @@ def _pop_flag(attributes: Attributes, key: str) -> bool:
 def _local_endpoint(resource: Resource) -> dict[str, Any]:
     endpoint: dict[str, Any] = {"serviceName": resource.service_name}
     attributes = resource.attributes
+    # Only addresses: Grafana decodes ipv4/ipv6 as Go's net.IP and one unparsable address fails the whole
+    # trace, while resource attributes are free text.
     ip = attributes.get("net.host.ip")
-    if isinstance(ip, str) and ip:
+    if isinstance(ip, str) and _ip_version(ip) == (6 if ":" in ip else 4):
         endpoint["ipv6" if ":" in ip else "ipv4"] = ip
     ipv6 = attributes.get("net.host.ipv6")
-    if isinstance(ipv6, str) and ipv6:
+    if isinstance(ipv6, str) and _ip_version(ipv6) == 6:
         endpoint["ipv6"] = ipv6
     port = _port(attributes.get("net.host.port"))
     if port:
@@ -462,11 +475,14 @@ def _remote_endpoint(kind: SpanKind, attributes: Attributes) -> dict[str, Any] |
 
 
 def _is_ip(text: str) -> bool:
+    return _ip_version(text) is not None
+
+
+def _ip_version(text: str) -> int | None:
     try:
-        ipaddress.ip_address(text)
+        return ipaddress.ip_address(text).version
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _port(value: AttrValue) -> int:

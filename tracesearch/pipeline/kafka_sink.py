@@ -18,7 +18,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from tracesearch import metrics
+from tracesearch import prometheus
 from tracesearch.codecs.otlp_proto import SpanTraceMessages
 from tracesearch.model import PerTraceMessages, Rejection, Span
 from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded, SubmitResult
@@ -140,7 +140,7 @@ class KafkaSink:
         finally:
             self._release(size)
         accepted = sum(count for _, _, count in messages)
-        metrics.SPANS_PRODUCED.inc(accepted)
+        prometheus.SPANS_PRODUCED.inc(accepted)
         return SubmitResult(accepted=accepted, rejected=rejected)
 
     def _discard(self, producer: KafkaProducer) -> None:

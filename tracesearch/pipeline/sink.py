@@ -1,18 +1,20 @@
 """Where receivers hand decoded spans: straight to storage (direct mode) or to Kafka (pipeline mode).
 
 Both sinks make the same promise: when ``submit`` returns, every span it counts as accepted is
-durable (stored in Elasticsearch, or acknowledged by every in-sync Kafka replica), and every span
-it does not accept is listed with the reason.
+durable (stored, or acknowledged by every in-sync Kafka replica), and every span it does not accept is
+listed with the reason. When nothing can be promised they raise ``StorageUnavailable``,
+``BrokerUnavailable`` or ``SinkOverloaded``, and the client retries the whole batch (writes are
+idempotent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from tracesearch.model import PerTraceMessages, Rejection, Span
-from tracesearch.storage.base import SpanWriter
+from tracesearch.pipeline.store import StorePipeline
 
 
 class BrokerUnavailable(RuntimeError):
@@ -31,26 +33,30 @@ class SubmitResult:
 
 class SpanSink(Protocol):
     def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
-        """Make the spans durable, or raise ``StorageUnavailable``/``BrokerUnavailable`` (retry whole).
-        ``per_trace``, when given, holds the same spans already encoded (a sink may use it)."""
+        """Make the spans durable, or raise (see the module). ``per_trace``, when given, holds the same
+        spans already encoded (a sink may use it)."""
+        ...
+
+    def close(self) -> None:
+        """Flush what is buffered (process exit)."""
         ...
 
 
 class DirectSink:
-    """Direct mode: the request waits for the Elasticsearch bulk write (small installs, no broker)."""
+    """Direct mode: the request waits for the store pipeline (small installs, no broker)."""
 
-    def __init__(self, writer: SpanWriter, on_stored: Callable[[Sequence[Span]], None] | None = None):
-        self._writer = writer
-        self._on_stored = on_stored  # the service-graph stage: sees each newly stored span once
+    def __init__(self, pipeline: StorePipeline):
+        self._pipeline = pipeline
 
     def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
         if not spans:
             return SubmitResult()
-        written = self._writer.write(spans)
-        if self._on_stored is not None and written.created:
-            self._on_stored(written.created)
+        written = self._pipeline.store(spans)
         rejected = [
             Rejection(f"span {r.span.trace_id}/{r.span.span_id}", f"refused by storage: {r.reason}")
             for r in written.rejected
         ]
         return SubmitResult(accepted=written.stored, rejected=rejected)
+
+    def close(self) -> None:
+        """Nothing buffered: every accepted span was stored before its request was answered."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import IO
 
-from tracesearch.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from tracesearch.api.http_errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 CHUNK = 256 * 1024
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from tracesearch import metrics
+from tracesearch import prometheus
+from tracesearch.api import errors
+from tracesearch.api.context import services
+from tracesearch.api.http_errors import ApiError, BadRequest, UnsupportedMediaType
 from tracesearch.codecs import otlp_json, otlp_proto
 from tracesearch.codecs.errors import DecodeError
-from tracesearch.errors import ApiError, BadRequest, UnsupportedMediaType
-from tracesearch.pipeline.ingest import IngestOutcome, ingest
+from tracesearch.pipeline.receive import IngestOutcome, receive
 from tracesearch.receivers.body import decompress, media_type, read_raw
-from tracesearch.runtime import Runtime
 
 bp = Blueprint("otlp", __name__)
 
@@ -25,32 +26,27 @@ _DECODERS = {PROTOBUF: otlp_proto.decode_export_request, JSON: otlp_json.decode_
 _RPC_CODE = {400: 3, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}
 
 
-def _runtime() -> Runtime:
-    runtime: Runtime = current_app.extensions["tracesearch"]
-    return runtime
-
-
 def _response_type() -> str:
     return PROTOBUF if media_type(request.content_type) == PROTOBUF else JSON
 
 
 @bp.post("/v1/traces")
 def export_traces() -> Response:
-    runtime = _runtime()
+    components = services()
     kind = media_type(request.content_type)
     decoder = _DECODERS.get(kind)
     if decoder is None:
         raise UnsupportedMediaType(
             f"Content-Type {kind or '(none)'!r} is not supported; use {PROTOBUF} or {JSON}", field="Content-Type"
         )
-    limit = runtime.settings.max_request_bytes
+    limit = components.settings.max_request_bytes
     raw = read_raw(request.stream, request.content_length, limit)
     body = decompress(raw, request.headers.get("Content-Encoding", ""), limit)
     try:
-        batch = decoder(body, runtime.receive_limits())
+        batch = decoder(body, components.receive_limits())
     except DecodeError as exc:
         raise BadRequest(f"cannot decode OTLP {kind} body: {exc}", field=exc.field) from exc
-    return _success(ingest(runtime, batch, _TRANSPORTS[kind]), kind)
+    return _success(receive(components.sink, batch, _TRANSPORTS[kind]), kind)
 
 
 def _success(outcome: IngestOutcome, kind: str) -> Response:
@@ -71,11 +67,12 @@ def _success(outcome: IngestOutcome, kind: str) -> Response:
 
 @bp.after_request
 def count_request(response: Response) -> Response:
-    metrics.REQUESTS.labels(_TRANSPORTS.get(media_type(request.content_type), "otlp_other"), response.status_code).inc()
+    prometheus.REQUESTS.labels(
+        _TRANSPORTS.get(media_type(request.content_type), "otlp_other"), response.status_code
+    ).inc()
     return response
 
 
-@bp.errorhandler(ApiError)
 def otlp_error(error: ApiError) -> Response:
     """A google.rpc.Status in the request's encoding, as the OTLP spec asks for failed requests."""
     status = status_pb2.Status(code=_RPC_CODE.get(error.status, 2), message=error.message)
@@ -99,3 +96,6 @@ def otlp_error(error: ApiError) -> Response:
     if error.retry_after_s is not None:
         response.headers["Retry-After"] = str(error.retry_after_s)
     return response
+
+
+errors.handle(bp, otlp_error)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from tracesearch import metrics
+from tracesearch import prometheus
+from tracesearch.api import errors
+from tracesearch.api.context import services
+from tracesearch.api.http_errors import BadRequest, UnsupportedMediaType
 from tracesearch.codecs import zipkin_json, zipkin_proto
 from tracesearch.codecs.errors import DecodeError
-from tracesearch.errors import BadRequest, UnsupportedMediaType
-from tracesearch.pipeline.ingest import ingest
+from tracesearch.pipeline.receive import receive
 from tracesearch.receivers.body import decompress, media_type, read_raw
-from tracesearch.runtime import Runtime
 
 bp = Blueprint("zipkin_ingest", __name__)
 
@@ -22,16 +23,19 @@ _DECODERS = {
 }
 
 
+errors.handle(bp, errors.render_json)
+
+
 @bp.after_request
 def count_request(response: Response) -> Response:
     transport = "zipkin_proto" if "protobuf" in media_type(request.content_type) else "zipkin_json"
-    metrics.REQUESTS.labels(transport, response.status_code).inc()
+    prometheus.REQUESTS.labels(transport, response.status_code).inc()
     return response
 
 
 @bp.post("/api/v2/spans")
 def post_spans() -> Response:
-    runtime: Runtime = current_app.extensions["tracesearch"]
+    components = services()
     kind = media_type(request.content_type)
     decoder = _DECODERS.get(kind)
     if decoder is None:
@@ -39,15 +43,15 @@ def post_spans() -> Response:
             f"Content-Type {kind!r} is not supported; use application/json or application/x-protobuf",
             field="Content-Type",
         )
-    limit = runtime.settings.max_request_bytes
+    limit = components.settings.max_request_bytes
     body = decompress(
         read_raw(request.stream, request.content_length, limit), request.headers.get("Content-Encoding", ""), limit
     )
     try:
-        batch = decoder(body, runtime.receive_limits())
+        batch = decoder(body, components.receive_limits())
     except DecodeError as exc:
         raise BadRequest(f"cannot decode Zipkin v2 spans: {exc}", field=exc.field) from exc
-    outcome = ingest(runtime, batch, "zipkin_proto" if "protobuf" in kind else "zipkin_json")
+    outcome = receive(components.sink, batch, "zipkin_proto" if "protobuf" in kind else "zipkin_json")
     if outcome.rejected:
         # Zipkin has no partial success: say exactly which spans were refused; the others are stored.
         raise BadRequest(

@@ -46,3 +46,33 @@ class SpanRef(NamedTuple):
 
 KIND_LABELS = {kind: f"SPAN_KIND_{kind.name}" for kind in SpanKind}
 STATUS_LABELS = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
+
+# Labels of the per-minute aggregates: span metrics (RED) and service-graph edges.
+SPAN_LABELS = ("service", "span_name", "span_kind", "status_code")
+EDGE_LABELS = ("client", "server", "connection_type")
+_KIND_ALIASES = {kind.name.lower(): label for kind, label in KIND_LABELS.items()}
+_STATUS_ALIASES = {label.removeprefix("STATUS_CODE_").lower(): label for label in STATUS_LABELS}
+
+
+def normalise_label(label: str, value: str) -> str:
+    """Tempo's label values (``SPAN_KIND_SERVER``), or the short forms (``server``, ``error``)."""
+    if label == "span_kind":
+        return _KIND_ALIASES.get(value.lower(), value)
+    if label == "status_code":
+        return _STATUS_ALIASES.get(value.lower(), value)
+    return value
+
+
+def short_label(label: str, value: str) -> str:
+    """``SPAN_KIND_SERVER`` → ``server``, ``STATUS_CODE_ERROR`` → ``error``: TraceQL's spelling."""
+    if label == "span_kind":
+        return value.removeprefix("SPAN_KIND_").lower()
+    if label == "status_code":
+        return value.removeprefix("STATUS_CODE_").lower()
+    return value
+
+
+def check_labels(allowed: tuple[str, ...], names: list[str]) -> None:
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown label(s) {', '.join(unknown)}; use {', '.join(allowed)}")

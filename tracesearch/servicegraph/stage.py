@@ -1,7 +1,8 @@
 """The per-process service-graph stage: pairing and aggregation under one lock, and a background
 thread that expires the wait window, looks missing partners up in storage and flushes aggregates.
 
-Storage and Prometheus come in through the protocols below, so this module stays pure.
+Storage comes in through the storage contracts (``SpanLookup``, ``AggregateWriter``) and Prometheus
+through a callable, so this module stays pure.
 """
 
 from __future__ import annotations
@@ -11,32 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from tracesearch.model import Span
 from tracesearch.servicegraph.aggregator import Aggregator, Snapshot
-from tracesearch.servicegraph.model import ParentInfo, SpanRef
 from tracesearch.servicegraph.pairing import Expired, Pairer
+from tracesearch.storage.contracts import AggregateWriter, SpanLookup
 
 log = logging.getLogger(__name__)
 MAX_LOOKUP_REFS = 10_000  # spans looked up per flush at most; beyond, they are given up (and counted)
-
-
-class SpanLookup(Protocol):
-    def parents(self, refs: Sequence[SpanRef]) -> dict[tuple[str, str], ParentInfo]:
-        """Stored spans with the (trace id, span id) of ``refs``, by that pair; one batched query."""
-        ...
-
-    def served(self, refs: Sequence[SpanRef]) -> set[tuple[str, str]]:
-        """(trace id, span id) of the ``refs`` that have a stored child span in another service."""
-        ...
-
-
-class AggregateStore(Protocol):
-    def write(self, snapshot: Snapshot, process: str) -> None:
-        """Store the partial aggregates idempotently (same snapshot and process: same documents);
-        raise on failure, the stage keeps the snapshot and tries again."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -63,7 +46,7 @@ class ServiceGraphStage:
         self,
         config: StageConfig,
         lookup: SpanLookup,
-        store: AggregateStore,
+        store: AggregateWriter,
         publish: Callable[[Snapshot, Counters], None],
         process: str,
         clock: Callable[[], float] = time.monotonic,

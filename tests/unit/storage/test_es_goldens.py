@@ -320,7 +320,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def recording_app(recorder: RecordingElasticsearch) -> FlaskClient:
     settings = Settings(index_prefix=PREFIX, install_templates=False, servicegraph_enabled=False, retention_s=0)
     app = create_app(settings)
-    app.extensions["tracesearch"].__dict__["es"] = recorder
+    app.extensions["tracesearch"].__dict__["_es"] = recorder
     return app.test_client()
 
 
@@ -347,8 +347,8 @@ def run_case(case: Case) -> dict[str, Any]:
 
 def storage_outcomes() -> dict[str, Any]:
     """What the service-graph stage and the aggregate readers send; no endpoint reaches these alone."""
-    from tracesearch.storage.es.aggregate_store import EsAggregateStore
-    from tracesearch.storage.es.aggregates import EsAggregates
+    from tracesearch.storage.es.aggregate_reader import EsAggregateReader
+    from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
     from tracesearch.storage.es.span_lookup import EsSpanLookup
 
     out: dict[str, Any] = {}
@@ -375,10 +375,10 @@ def storage_outcomes() -> dict[str, Any]:
         ]
     )
     recorder = RecordingElasticsearch()
-    EsAggregateStore(recorder, PREFIX).write(aggregator.drain(), "host-1-abc")  # type: ignore[arg-type]
+    EsAggregateWriter(recorder, PREFIX).write(aggregator.drain(), "host-1-abc")  # type: ignore[arg-type]
     out["aggregates, write"] = recorder.sent
 
-    reader = EsAggregates(RecordingElasticsearch(), PREFIX)  # type: ignore[arg-type]
+    reader = EsAggregateReader(RecordingElasticsearch(), PREFIX)  # type: ignore[arg-type]
     recorder = reader._client  # type: ignore[assignment]
     reader.span_metrics(NOW_NS - 3600 * NS_PER_S, NOW_NS, 60 * NS_PER_S, {"span_kind": "server"}, ("service",))
     reader.service_edges(NOW_NS - 3600 * NS_PER_S, NOW_NS)

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from elasticsearch import Elasticsearch, NotFoundError
 
-from tracesearch.storage.es.aggregate_store import SERVICEGRAPH, SPANMETRICS
+from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS
 from tracesearch.storage.es.indices import NS_PER_S, SPAN_INDEX_INFIX
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -10,6 +12,9 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from tracesearch.settings import Settings
+from tracesearch.storage.es.search import call
+
+log = logging.getLogger(__name__)
 
 # Package data rather than a path into a source checkout, so an installed wheel finds them too.
 TEMPLATE_DIR: Traversable = files("tracesearch.storage.es") / "index_templates"
@@ -79,3 +84,23 @@ def install_templates(client: Elasticsearch, settings: Settings) -> list[str]:
             meta=body.get("_meta"),
         )
     return [*components, *indices]
+
+
+class TemplateInstaller:
+    """Installs the templates once per process before its first write, so no daily index is ever
+    created with a dynamic mapping (Elasticsearch may have been down when the process started)."""
+
+    def __init__(self, client: Elasticsearch, settings: Settings):
+        self._client = client
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._done = not settings.install_templates
+
+    def ensure(self) -> None:
+        if self._done:
+            return
+        with self._lock:
+            if not self._done:
+                names = call(lambda: install_templates(self._client, self._settings))
+                log.info("index templates installed: %s", ", ".join(names))
+                self._done = True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from tracesearch.metrics import exposition
+from tracesearch.prometheus import exposition
 
-bp = Blueprint("metrics", __name__)
+bp = Blueprint("prometheus", __name__)
 
 
 @bp.get("/metrics")

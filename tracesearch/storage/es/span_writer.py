@@ -1,44 +1,36 @@
-"""Bulk writes of spans, read back item by item."""
+"""SpanWriter on Elasticsearch: bulk writes of spans, read back item by item."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import elasticsearch
 from elasticsearch import Elasticsearch
 
-from tracesearch import metrics
+from tracesearch import prometheus
 from tracesearch.model import Span
-from tracesearch.storage.base import RejectedSpan, StorageUnavailable, WriteResult
+from tracesearch.storage.contracts import RejectedSpan, StorageUnavailable, WriteResult
 from tracesearch.storage.es.document import to_bulk_lines
 from tracesearch.storage.es.indices import span_index_for
+from tracesearch.storage.es.search import TRANSPORT_ERRORS, is_transient
 
 log = logging.getLogger(__name__)
 
 _BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
 # ~1.6 MB of NDJSON for typical spans: big enough to amortise a request, far below http.max_content_length.
 MAX_BULK_SPANS = 1000
-_TRANSPORT_ERRORS = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
 
 def _merged(results: Sequence[WriteResult]) -> WriteResult:
     merged = WriteResult()
     for r in results:
-        merged.stored += r.stored
-        merged.duplicates += r.duplicates
-        merged.rejected.extend(r.rejected)
-        merged.created.extend(r.created)
+        merged.add(r)
     return merged
-
-
-def is_transient(status: int) -> bool:
-    """429 and 5xx mean "not now"; every other 4xx means "never" (a poison document)."""
-    return status == 429 or status >= 500
 
 
 class EsSpanWriter:
@@ -56,8 +48,10 @@ class EsSpanWriter:
         retries: int = 3,
         backoff_s: float = 0.2,
         concurrency: int = 1,
+        prepare: Callable[[], None] = lambda: None,
     ):
         self._client = client
+        self._prepare = prepare  # e.g. install the index templates, once, before the first write
         self._prefix = index_prefix
         self._retries = retries
         self._backoff_s = backoff_s
@@ -73,6 +67,7 @@ class EsSpanWriter:
         one bulk request of a one-shard index on one thread, so a lone writer (an ingester) would
         leave the other cores idle. The call returns when every request is answered; if any raised,
         it raises after the others finished (the caller retries the whole write, idempotently)."""
+        self._prepare()
         chunks = [spans[start : start + MAX_BULK_SPANS] for start in range(0, len(spans), MAX_BULK_SPANS)]
         if len(chunks) <= 1 or self._concurrency <= 1:
             result = WriteResult()
@@ -101,7 +96,7 @@ class EsSpanWriter:
             if not pending:
                 break
             attempt += 1
-            metrics.BULK_RETRIES.inc()
+            prometheus.BULK_RETRIES.inc()
             if attempt > self._retries:
                 raise StorageUnavailable(f"Elasticsearch kept refusing {len(pending)} spans (429/5xx)")
             time.sleep(self._backoff_s * 2 ** (attempt - 1))
@@ -112,22 +107,22 @@ class EsSpanWriter:
         try:
             # Pre-serialised NDJSON: the client sends bytes as they are, skipping a second serialisation.
             response = self._client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
-        except _TRANSPORT_ERRORS as exc:
+        except TRANSPORT_ERRORS as exc:
             raise StorageUnavailable(f"Elasticsearch unreachable: {exc}") from exc
         except elasticsearch.ApiError as exc:
             if is_transient(exc.meta.status):
                 return spans
             raise StorageUnavailable(f"Elasticsearch refused the bulk request: {exc}") from exc
-        metrics.BULK_SECONDS.observe(time.perf_counter() - started)
+        prometheus.BULK_SECONDS.observe(time.perf_counter() - started)
         answer = response.body
         if not answer.get("errors"):
             result.stored += len(spans)
             result.created.extend(spans)
-            metrics.SPANS_INDEXED.inc(len(spans))
+            prometheus.SPANS_INDEXED.inc(len(spans))
             return []
         stored_before = result.stored
         retry = self._classify(spans, answer["items"], result)
-        metrics.SPANS_INDEXED.inc(result.stored - stored_before)
+        prometheus.SPANS_INDEXED.inc(result.stored - stored_before)
         return retry
 
     def _classify(self, spans: list[Span], items: list[dict[str, Any]], result: WriteResult) -> list[Span]:
@@ -141,7 +136,7 @@ class EsSpanWriter:
             elif status == 409:
                 result.stored += 1
                 result.duplicates += 1
-                metrics.SPANS_DUPLICATE.inc()
+                prometheus.SPANS_DUPLICATE.inc()
             elif is_transient(status):
                 retry.append(span)
             else:

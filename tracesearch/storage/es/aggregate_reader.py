@@ -1,6 +1,6 @@
-"""Reads the service-graph and span-metrics aggregates back, adding up the partial documents that
-every process wrote per minute (see ``aggregate_store``). Resolution is one minute: a minute is in
-a range when its start is in [start rounded down to the minute, end].
+"""AggregateReader on Elasticsearch: the service-graph and span-metrics aggregates, adding up the
+partial documents that every process wrote per minute (see ``aggregate_writer``). Resolution is one
+minute: a minute is in a range when its start is in [start rounded down to the minute, end].
 
 Counts are summed by Elasticsearch (``composite`` aggregation); histograms, which are stored
 sparse and not indexed, are summed here from the documents, paged with ``search_after``.
@@ -9,80 +9,21 @@ sparse and not indexed, are summed here from the documents, paged with ``search_
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from tracesearch.servicegraph.histogram import BOUNDS, BUCKETS, quantile
-from tracesearch.servicegraph.model import KIND_LABELS, STATUS_LABELS
-from tracesearch.storage.base import DependencyLink
-from tracesearch.storage.es.aggregate_store import SERVICEGRAPH, SPANMETRICS, aggregate_indices_between
+from tracesearch.servicegraph.model import EDGE_LABELS, SPAN_LABELS, check_labels, normalise_label, short_label
+from tracesearch.storage.contracts import DependencyLink, EdgeStats, MetricsPoint, SpanMetricsSeries
+from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS, aggregate_indices_between
 from tracesearch.storage.es.search import search
-
-__all__ = ["BOUNDS", "DependencyLink", "EdgeStats", "EsAggregates", "MetricsPoint", "SpanMetricsSeries", "quantile"]
 
 NS_PER_MS = 1_000_000
 NS_PER_MINUTE = 60_000_000_000
 PAGE = 5_000
-SPAN_LABELS = ("service", "span_name", "span_kind", "status_code")
-EDGE_LABELS = ("client", "server", "connection_type")
-_KIND_ALIASES = {kind.name.lower(): label for kind, label in KIND_LABELS.items()}
-_STATUS_ALIASES = {label.removeprefix("STATUS_CODE_").lower(): label for label in STATUS_LABELS}
 
 
-@dataclass(slots=True)
-class MetricsPoint:
-    """One step of a series: calls, errors and the latency histogram (seconds) of the step.
-
-    ``bucket_counts[i]`` counts durations in ``(BOUNDS[i-1], BOUNDS[i]]``; ``quantile(bucket_counts,
-    BOUNDS, q)`` is within 5 % of the exact quantile.
-    """
-
-    time_ns: int  # start of the step
-    calls: int = 0
-    errors: int = 0
-    latency_sum_s: float = 0.0
-    bucket_counts: list[int] = field(default_factory=lambda: [0] * BUCKETS)
-
-    def add(self, doc: Mapping[str, Any]) -> None:
-        self.calls += int(doc["calls"])
-        self.errors += int(doc["errors"])
-        self.latency_sum_s += float(doc["latency_sum_s"])
-        latency = doc.get("latency") or {}
-        for index, count in zip(latency.get("i", []), latency.get("c", []), strict=True):
-            self.bucket_counts[index] += count
-
-
-@dataclass(slots=True)
-class SpanMetricsSeries:
-    labels: dict[str, str]  # only the labels asked for in ``by``
-    points: list[MetricsPoint]  # steps with at least one call, oldest first
-    bounds: tuple[float, ...] = BOUNDS
-
-
-@dataclass(slots=True)
-class EdgeStats:
-    client: str
-    server: str
-    connection_type: str
-    calls: int
-    errors: int
-    latency_sum_s: float  # server-side latency
-    bucket_counts: list[int]
-    bounds: tuple[float, ...] = BOUNDS
-
-
-def _normalise(label: str, value: str) -> str:
-    """Tempo's label values (``SPAN_KIND_SERVER``), or the short forms (``server``, ``error``)."""
-    if label == "span_kind":
-        return _KIND_ALIASES.get(value.lower(), value)
-    if label == "status_code":
-        return _STATUS_ALIASES.get(value.lower(), value)
-    return value
-
-
-class EsAggregates:
+class EsAggregateReader:
     def __init__(self, client: Elasticsearch, index_prefix: str):
         self._client = client
         self._prefix = index_prefix
@@ -141,8 +82,8 @@ class EsAggregates:
         """Per-step calls, errors and latency histograms of spans, grouped by the ``by`` labels
         (any of service, span_name, span_kind, status_code), keeping spans whose labels equal
         ``filters``. Steps start at ``start_ns``; a step shorter than a minute holds whole minutes."""
-        _check_labels(SPAN_LABELS, [*(filters or {}), *by])
-        conditions = [{"term": {k: _normalise(k, v)}} for k, v in (filters or {}).items()]
+        check_labels(SPAN_LABELS, [*(filters or {}), *by])
+        conditions = [{"term": {k: normalise_label(k, v)}} for k, v in (filters or {}).items()]
         grouped = self._grouped(SPANMETRICS, start_ns, end_ns, step_ns, conditions, tuple(by))
         return [
             SpanMetricsSeries(dict(zip(by, labels, strict=True)), [points[i] for i in sorted(points)])
@@ -212,7 +153,9 @@ class EsAggregates:
             point = points.get(step)
             if point is None:
                 point = points[step] = MetricsPoint(start_ns + step * step_ns)
-            point.add(doc)
+            latency = doc.get("latency") or {}
+            buckets = dict(zip(latency.get("i", []), latency.get("c", []), strict=True))
+            point.add(int(doc["calls"]), int(doc["errors"]), float(doc["latency_sum_s"]), buckets)
         return grouped
 
     def _documents(
@@ -234,26 +177,11 @@ class EsAggregates:
             body["search_after"] = hits[-1]["sort"]
 
 
-def _check_labels(allowed: Sequence[str], names: Sequence[str]) -> None:
-    unknown = sorted(set(names) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown label(s) {', '.join(unknown)}; use {', '.join(allowed)}")
-
-
-def short_label(label: str, value: str) -> str:
-    """``SPAN_KIND_SERVER`` → ``server``, ``STATUS_CODE_ERROR`` → ``error``: TraceQL's spelling."""
-    if label == "span_kind":
-        return value.removeprefix("SPAN_KIND_").lower()
-    if label == "status_code":
-        return value.removeprefix("STATUS_CODE_").lower()
-    return value
-
-
 def calls_body(
     start_ns: int, end_ns: int, step_ns: int, filters: Mapping[str, str], by: Sequence[str], max_groups: int
 ) -> dict[str, Any]:
     """Calls per step summed in Elasticsearch (``calls`` has doc values), grouped by ``by`` labels."""
-    _check_labels(SPAN_LABELS, [*filters, *by])
+    check_labels(SPAN_LABELS, [*filters, *by])
     step_ms = max(step_ns // NS_PER_MS, 1)
     histogram: dict[str, Any] = {
         "date_histogram": {
@@ -267,7 +195,7 @@ def calls_body(
     aggs: dict[str, Any] = {"t": histogram}
     for depth in reversed(range(len(by))):
         aggs = {f"g{depth}": {"terms": {"field": by[depth], "size": max_groups}, "aggs": aggs}}
-    conditions = [{"term": {k: _normalise(k, v)}} for k, v in filters.items()]
+    conditions = [{"term": {k: normalise_label(k, v)}} for k, v in filters.items()]
     first_minute = start_ns - start_ns % NS_PER_MINUTE
     time_range = {"range": {"@timestamp": {"gte": first_minute // NS_PER_MS, "lt": end_ns // NS_PER_MS}}}
     return {

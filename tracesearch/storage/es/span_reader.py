@@ -1,20 +1,21 @@
-"""Reads spans back: traces by id, trace search, services and operations."""
+"""SpanReader on Elasticsearch: traces by id, trace search, services and operations, autocomplete,
+TraceQL metrics over span documents. Index names come from the time range (daily indices, UTC)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-import elasticsearch
 from elasticsearch import Elasticsearch
 
 from tracesearch.model import Span
 from tracesearch.query.conditions import Condition, TraceQuery
-from tracesearch.storage.base import StorageUnavailable
-from tracesearch.storage.es import compiler, tag_queries
+from tracesearch.query.span_aggregation import SpanAggregation, SpanSeries
+from tracesearch.storage.es import compiler, span_aggregation, tag_queries
 from tracesearch.storage.es.document import from_documents
 from tracesearch.storage.es.indices import span_indices_between
+from tracesearch.storage.es.search import search
 
 NS_PER_S = 1_000_000_000
 PAGE_SIZE = 10_000
@@ -22,7 +23,6 @@ MAX_TERMS = 10_000
 MAX_RANGE_DAYS = 90
 TAG_SAMPLE = 20_000
 TAGS_LOOKBACK_NS = 24 * 3600 * NS_PER_S
-T = TypeVar("T")
 
 
 def _now_ns() -> int:
@@ -56,22 +56,8 @@ class EsSpanReader:
         now = self._clock()
         return self._indices(now - self._trace_lookback_ns, now + self._padding_ns)
 
-    def _call(self, request: Callable[[], T]) -> T:
-        try:
-            return request()
-        except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout) as exc:
-            raise StorageUnavailable(f"Elasticsearch unreachable: {exc}") from exc
-        except elasticsearch.ApiError as exc:
-            if exc.meta.status == 429 or exc.meta.status >= 500:
-                raise StorageUnavailable(f"Elasticsearch answered {exc.meta.status}: {exc}") from exc
-            raise
-
     def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._call(
-            lambda: self._client.search(index=index, body=body, ignore_unavailable=True, allow_no_indices=True)
-        )
-        answer: dict[str, Any] = response.body
-        return answer
+        return search(self._client, index, body)
 
     def _spans_of(self, index: str, trace_ids: list[str]) -> list[Span]:
         docs: list[dict[str, Any]] = []
@@ -90,15 +76,13 @@ class EsSpanReader:
             index = self._lookback_indices()
         return self._spans_of(index, [trace_id])
 
-    def find_trace_ids(self, query: TraceQuery) -> list[str]:
+    def _find_trace_ids(self, query: TraceQuery) -> list[str]:
         index = self._indices(query.start_ns, query.end_ns)
-        hits = self._search(index, compiler.latest_traces(query.conditions, query.start_ns, query.end_ns, query.limit))[
-            "hits"
-        ]["hits"]
-        return [h["fields"]["trace.id"][0] for h in hits]
+        body = compiler.latest_traces(query.conditions, query.start_ns, query.end_ns, query.limit)
+        return [h["fields"]["trace.id"][0] for h in self._search(index, body)["hits"]["hits"]]
 
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:
-        trace_ids = self.find_trace_ids(query)
+        trace_ids = self._find_trace_ids(query)
         if not trace_ids:
             return []
         index = self._indices(query.start_ns - self._padding_ns, query.end_ns + self._padding_ns)
@@ -110,24 +94,20 @@ class EsSpanReader:
     def candidate_traces(
         self, conditions: Sequence[Condition], start_ns: int, end_ns: int, size: int
     ) -> list[tuple[str, int]]:
-        """(trace id, start of its newest matching span) of the newest ``size`` traces with a span in
-        [start_ns, end_ns] meeting every condition; page on by lowering ``end_ns``."""
         body = compiler.candidate_traces(conditions, start_ns, end_ns, size)
         hits = self._search(self._indices(start_ns, end_ns), body)["hits"]["hits"]
         return [(h["fields"]["trace.id"][0], int(h["fields"]["start_ns"][0])) for h in hits]
 
-    def traces(self, trace_ids: list[str], start_ns: int, end_ns: int) -> dict[str, list[Span]]:
-        """Every span of these traces, by trace id (a trace may stick out of the range by the
-        maximum trace duration)."""
+    def traces(self, trace_ids: Sequence[str], start_ns: int, end_ns: int) -> dict[str, list[Span]]:
         index = self._indices(start_ns - self._padding_ns, end_ns + self._padding_ns)
         by_trace: dict[str, list[Span]] = {t: [] for t in trace_ids}
-        for span in self._spans_of(index, trace_ids):
+        for span in self._spans_of(index, list(trace_ids)):
             by_trace[span.trace_id].append(span)
         return by_trace
 
-    def aggregate(self, start_ns: int, end_ns: int, body: dict[str, Any]) -> dict[str, Any]:
-        """Run an aggregation body over the span indices of the range."""
-        return self._search(self._indices(start_ns, end_ns), body)
+    def aggregate_spans(self, request: SpanAggregation) -> list[SpanSeries]:
+        answer = self._search(self._indices(request.start_ns, request.end_ns), span_aggregation.body(request))
+        return span_aggregation.series(request, answer)
 
     def _terms(self, field: str, filters: list[dict[str, Any]], sub: str | None = None) -> list[Any]:
         aggs: dict[str, Any] = {"values": {"terms": {"field": field, "size": MAX_TERMS}}}
@@ -188,7 +168,7 @@ class EsSpanReader:
         self,
         scope: str,
         key: str,
-        candidates: list[str],
+        candidates: Sequence[str],
         start_ns: int | None,
         end_ns: int | None,
         conditions: Sequence[Condition],
@@ -198,7 +178,7 @@ class EsSpanReader:
             return set()
         index, time_filters = self._in_range(start_ns, end_ns)
         body = tag_queries.numeric_values(
-            scope, key, candidates, [*time_filters, *map(compiler.compile_condition, conditions)], TAG_SAMPLE
+            scope, key, list(candidates), [*time_filters, *map(compiler.compile_condition, conditions)], TAG_SAMPLE
         )
         return tag_queries.numeric_buckets(self._search(index, body))
 

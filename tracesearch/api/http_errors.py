@@ -1,4 +1,5 @@
-"""Domain errors raised by services and views; each API surface renders them in its own format."""
+"""HTTP errors raised by views and receivers: a status and a message that says what was wrong and where;
+each API surface renders them in its own format (`api/errors.py`)."""
 
 from __future__ import annotations
 

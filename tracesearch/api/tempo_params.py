@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from tracesearch.errors import BadRequest
+from tracesearch.api.http_errors import BadRequest
 from tracesearch.query.durations import parse_go_duration
-from tracesearch.query.traceql import Query, parse
+from tracesearch.query.traceql import Query
+from tracesearch.query.traceql.bounded import parse_bounded
 
 NS_PER_S = 1_000_000_000
 DEFAULT_LIMIT = 20
@@ -24,9 +25,6 @@ MAX_SPSS = 1_000
 DEFAULT_STEP_POINTS = 100
 MAX_POINTS = 11_000
 MAX_NS = 2**63 - 1  # Elasticsearch longs; nanoseconds run out in 2262
-# Deeper expression trees than this are refused: each level is one more nested Elasticsearch bool
-# query (the JSON encoder stops at 255 levels) and one more recursion of the planner and evaluator.
-MAX_QUERY_DEPTH = 128
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:/-]+")
 
 
@@ -142,34 +140,6 @@ def legacy_traceql(args: Mapping[str, str]) -> str:
     if high is not None:
         conditions.append(f"traceDuration <= {high}ns")
     return "{" + " && ".join(conditions) + "}"
-
-
-def _depth(node: object) -> int:
-    """Nesting depth of a syntax tree (iterative: the tree may be deeper than Python's stack)."""
-    deepest, stack = 0, [(node, 1)]
-    while stack:
-        current, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children: Iterator[object]
-        if is_dataclass(current):
-            children = (getattr(current, f.name) for f in fields(current))
-        elif isinstance(current, tuple):
-            children = iter(current)
-        else:
-            continue
-        stack.extend((child, depth + 1) for child in children if is_dataclass(child) or isinstance(child, tuple))
-    return deepest
-
-
-def parse_bounded(text: str) -> Query:
-    query = parse(text)
-    if _depth(query) > MAX_QUERY_DEPTH:
-        raise BadRequest(
-            f"query too deeply nested: more than {MAX_QUERY_DEPTH} levels of operators; "
-            'use =~ with alternatives (name =~ "a|b|c") instead of long || chains',
-            field="q",
-        )
-    return query
 
 
 def search_params(args: Mapping[str, str], now_ns: int, lookback_s: float) -> SearchParams:

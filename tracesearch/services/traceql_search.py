@@ -1,7 +1,7 @@
-"""TraceQL search over Elasticsearch: pushed-down candidates, exact evaluation, bounded work.
+"""TraceQL search over any span store: pushed-down candidates, exact evaluation, bounded work.
 
-1. The planner (``query.traceql.pushdown``) turns the query into a span condition that every matching trace
-   satisfies somewhere; Elasticsearch returns the newest candidate traces (collapsed on trace id).
+1. The planner (``query.traceql.pushdown``) turns the query into a span condition that every matching
+   trace meets somewhere; the store returns the newest candidate traces (``SpanReader.candidate_traces``).
 2. Whole candidate traces are fetched and the exact evaluator decides which spans match.
 3. Pages of candidates continue until ``limit`` traces matched, the candidates ran out, or the work
    bound (``MAX_CANDIDATES`` traces) was reached: then the answer says it is incomplete.
@@ -10,15 +10,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
-from tracesearch.codecs.tempo import FoundSpanSet, FoundTrace
-from tracesearch.errors import BadRequest
 from tracesearch.model import AttrValue, Span
-from tracesearch.query.conditions import Condition
-from tracesearch.query.tempo_params import MetricsParams, parse_bounded
-from tracesearch.query.traceql import SpanSet, TraceQLError, evaluate, pushdown
+from tracesearch.query.search_results import FoundSpanSet, FoundTrace, SearchResult
+from tracesearch.query.traceql import SpanSet, evaluate, pushdown
 from tracesearch.query.traceql.ast import (
     And,
     Attribute,
@@ -36,21 +31,11 @@ from tracesearch.query.traceql.ast import (
     SpansetFilter,
     SpansetOp,
 )
-from tracesearch.storage.es.aggregates import EsAggregates
-from tracesearch.storage.es.reader import EsSpanReader
-from tracesearch.storage.es.traceql_metrics import metrics_from_aggregates, run_metrics
+from tracesearch.storage.contracts import SpanReader
 
 MAX_CANDIDATES = 2_000
 MIN_PAGE = 100
 MAX_PAGE = 500
-
-
-@dataclass(slots=True)
-class SearchResult:
-    traces: list[FoundTrace] = field(default_factory=list)
-    inspected_traces: int = 0
-    inspected_spans: int = 0
-    complete: bool = True
 
 
 def _fields_of_expr(expr: FieldExpr) -> Iterator[Field]:
@@ -122,29 +107,10 @@ def _found_spanset(spanset: SpanSet, fields: list[Field], spss: int) -> FoundSpa
     return FoundSpanSet(shown, spanset.matched, dict(spanset.attributes), per_span)
 
 
-class EsTraceqlSearch:
-    def __init__(self, reader: EsSpanReader, aggregates: EsAggregates, max_candidates: int = MAX_CANDIDATES):
+class TraceqlSearch:
+    def __init__(self, reader: SpanReader, max_candidates: int = MAX_CANDIDATES):
         self._reader = reader
-        self._aggregates = aggregates
         self._max_candidates = max_candidates
-
-    def lenient_conditions(self, text: str) -> list[Condition]:
-        """Span conditions of a possibly unfinished query; none when it does not parse."""
-        if not text.strip():
-            return []
-        try:
-            query = parse_bounded(text)
-        except (TraceQLError, BadRequest):
-            return []
-        return pushdown.push_pipeline(query.spansets).conditions()
-
-    def metrics(self, params: MetricsParams) -> tuple[dict[str, Any], str]:
-        """(answer, source): from the per-minute span metrics when the query's shape allows it (see
-        ``red_shape``), else by aggregating the spans."""
-        answer = metrics_from_aggregates(self._aggregates, params)
-        if answer is not None:
-            return answer, "span-metrics"
-        return run_metrics(self._reader, params), "spans"
 
     def search(self, query: Query, start_ns: int, end_ns: int, limit: int, spss: int) -> SearchResult:
         pushed = pushdown.plan(query.spansets)

@@ -13,6 +13,7 @@ read again from the committed offsets (writing them again is harmless, 409s).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -26,13 +27,15 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 
-from tracesearch import gctune, metrics
+from tracesearch import gctune, prometheus
 from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import Span
 from tracesearch.pipeline.kafka_sink import ensure_topics, make_producer
-from tracesearch.runtime import Runtime
-from tracesearch.storage.base import RejectedSpan, StorageUnavailable, WriteResult
+from tracesearch.pipeline.store import StorePipeline
+from tracesearch.settings import Settings
+from tracesearch.storage.contracts import RejectedSpan, StorageUnavailable, WriteResult
+from tracesearch.validation import Limits
 
 log = logging.getLogger(__name__)
 LAG_EVERY_S = 5.0
@@ -66,9 +69,10 @@ class InFlight:
 
 
 class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, runtime: Runtime):
-        self.runtime = runtime
-        self.settings = runtime.settings
+    def __init__(self, settings: Settings, pipeline: StorePipeline, limits: Limits):
+        self.settings = settings
+        self.pipeline = pipeline  # writes, then feeds the service graph what it created
+        self.limits = limits
         self.stop = threading.Event()
         self.batch = Batch()
         self.consumer: KafkaConsumer | None = None
@@ -112,7 +116,6 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def run(self) -> None:
         ensure_topics(self.settings)
-        self.runtime.ensure_templates()
         self.consumer = KafkaConsumer(
             bootstrap_servers=list(self.settings.kafka_bootstrap),
             group_id=self.settings.kafka_group,
@@ -173,12 +176,12 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         bad: list[tuple[Any, str]] = []
         for record in batch.records:
             try:
-                decoded = otlp_proto.decode_export_request(record.value or b"", self.runtime.limits)
+                decoded = otlp_proto.decode_export_request(record.value or b"", self.limits)
             except DecodeError as exc:
                 bad.append((record, f"undecodable message: {exc}"))
                 continue
             spans.extend(decoded.spans)
-        metrics.SPANS_RECEIVED.labels("kafka").inc(len(spans))
+        prometheus.SPANS_RECEIVED.labels("kafka").inc(len(spans))
         return spans, bad
 
     def _hand_over(self) -> None:
@@ -190,7 +193,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         self._finish()
         if self._generation != generation:
             return  # a rebalance while we waited: this batch is read again
-        write = self._store.submit(self.runtime.writer.write, spans)
+        write = self._store.submit(self.pipeline.store, spans)
         self._in_flight = InFlight(batch, spans, bad, write, generation)
 
     def _finish(self) -> None:
@@ -205,8 +208,6 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             result = self._write_until_stored(in_flight)
         if result is None:
             return  # stopping, or a rebalance took the batch
-        # Only spans this write created: a replayed batch (409s) is not counted again.
-        self.runtime.observe_stored(result.created)
         if self._generation != in_flight.generation:
             return  # stored, but the partitions moved meanwhile: the records are read (and 409) again
         bad = in_flight.bad
@@ -218,11 +219,10 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is None:
             return
-        try:
-            result = in_flight.write.result()
-        except StorageUnavailable:
-            return
-        self.runtime.observe_stored(result.created)  # counted now: read again, they will be 409s
+        # The store pipeline fed the service graph what it created: read again, those are 409s, not
+        # counted twice.
+        with contextlib.suppress(StorageUnavailable):
+            in_flight.write.result()
 
     def _until_done(self, in_flight: InFlight, action: Callable[[], None]) -> bool:
         """Run a broker call until it succeeds, waiting out broker outages with the partitions
@@ -254,7 +254,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
                 return None  # the partitions moved while we waited: their new owner writes them
             backoff = min(backoff * 2, MAX_BACKOFF_S)
             try:
-                return self.runtime.writer.write(in_flight.spans)
+                return self.pipeline.store(in_flight.spans)
             except StorageUnavailable as exc:
                 log.warning("storage unavailable: %s", exc)
 
@@ -300,8 +300,8 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             )
         for future in futures:
             future.get(timeout=self.settings.kafka_ack_timeout_s)
-        metrics.SPANS_DEAD_LETTERED.inc(len(rejected))
-        metrics.SPANS_REJECTED.labels("kafka", "storage").inc(len(rejected))
+        prometheus.SPANS_DEAD_LETTERED.inc(len(rejected))
+        prometheus.SPANS_REJECTED.labels("kafka", "storage").inc(len(rejected))
         log.warning("dead-lettered %d spans and %d messages", len(rejected), len(bad))
 
     def _commit(self, batch: Batch) -> None:
@@ -323,13 +323,14 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             ends = self.consumer.end_offsets(assignment)
             for tp in assignment:
                 lag = max(0, ends.get(tp, 0) - self.consumer.position(tp))
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+                prometheus.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
         except KafkaError as exc:
             log.debug("lag not measured: %s", exc)
 
 
-def run_ingester(runtime: Runtime) -> int:
-    ingester = Ingester(runtime)
+def run_ingester(settings: Settings, pipeline: StorePipeline, limits: Limits, close: Callable[[], None]) -> int:
+    """Consume until SIGTERM/SIGINT; ``close`` flushes what the process still holds (the service graph)."""
+    ingester = Ingester(settings, pipeline, limits)
     gctune.tune()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -338,12 +339,12 @@ def run_ingester(runtime: Runtime) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if runtime.settings.ingester_metrics_port:
+    if settings.ingester_metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(runtime.settings.ingester_metrics_port, addr="127.0.0.1")
+        start_http_server(settings.ingester_metrics_port, addr="127.0.0.1")
     try:
         ingester.run()
     finally:
-        runtime.close()  # pairs what still waits and flushes the service-graph aggregates
+        close()  # pairs what still waits and flushes the service-graph aggregates
     return 0

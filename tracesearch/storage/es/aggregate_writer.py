@@ -10,19 +10,19 @@ readers add them up. Histograms are sparse: ``latency.i`` bucket indices (see
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import elasticsearch
 import orjson
 from elasticsearch import Elasticsearch
 
 from tracesearch.model import SpanKind
 from tracesearch.servicegraph.aggregator import Snapshot, Stats
 from tracesearch.servicegraph.model import KIND_LABELS, STATUS_LABELS
-from tracesearch.storage.base import StorageUnavailable
+from tracesearch.storage.contracts import StorageError, StorageUnavailable
 from tracesearch.storage.es.indices import utc_day
-from tracesearch.storage.es.writer import is_transient
+from tracesearch.storage.es.search import call, is_transient
 
 log = logging.getLogger(__name__)
 NS_PER_S = 1_000_000_000
@@ -94,15 +94,17 @@ def _with_stats(doc: dict[str, Any], minute_ns: int, stats: Stats, process: str)
 MAX_BULK_DOCS = 2_000
 
 
-class EsAggregateStore:
-    """AggregateStore on ``_bulk`` ``create``: 201 and 409 are stored, 429/5xx raise (the stage keeps
+class EsAggregateWriter:
+    """AggregateWriter on ``_bulk`` ``create``: 201 and 409 are stored, 429/5xx raise (the stage keeps
     the snapshot for the next flush), other 4xx are logged and dropped (a document we built wrong)."""
 
-    def __init__(self, client: Elasticsearch, index_prefix: str):
+    def __init__(self, client: Elasticsearch, index_prefix: str, prepare: Callable[[], None] = lambda: None):
         self._client = client
         self._prefix = index_prefix
+        self._prepare = prepare  # e.g. install the index templates, once, before the first write
 
     def write(self, snapshot: Snapshot, process: str) -> None:
+        self._prepare()
         docs = documents(snapshot, self._prefix, process)
         # Bounded requests: a flush after an outage, or over a backfill, can hold hundreds of
         # thousands of documents, which Elasticsearch refuses in one request (413).
@@ -116,8 +118,8 @@ class EsAggregateStore:
             lines.append(orjson.dumps(doc))
         body = b"\n".join(lines) + b"\n"
         try:
-            response = self._client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
-        except (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout, elasticsearch.ApiError) as exc:
+            response = call(lambda: self._client.bulk(operations=body, filter_path=_BULK_FILTER))  # type: ignore[arg-type]
+        except StorageError as exc:
             raise StorageUnavailable(f"aggregates not stored: {exc}") from exc
         answer = response.body
         if answer.get("errors"):

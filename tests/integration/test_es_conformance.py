@@ -1,0 +1,47 @@
+"""The storage conformance suite against the real Elasticsearch (8 in ``make test``, 9 in ``make test-es9``)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.integration.conftest import drop_prefix
+from tests.storage_conformance import StorageConformance, Store
+from tracesearch.settings import Settings
+from tracesearch.storage.es.aggregate_reader import EsAggregateReader
+from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
+from tracesearch.storage.es.client import make_client
+from tracesearch.storage.es.span_lookup import EsSpanLookup
+from tracesearch.storage.es.span_reader import EsSpanReader
+from tracesearch.storage.es.span_writer import EsSpanWriter
+from tracesearch.storage.es.templates import TemplateInstaller
+
+
+@pytest.fixture(scope="module")
+def store(es_url: str) -> Iterator[Store]:
+    prefix = f"it-conf-{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env({"TRACESEARCH_ES_URL": es_url, "TRACESEARCH_INDEX_PREFIX": prefix})
+    client = make_client(settings)
+    templates = TemplateInstaller(client, settings)
+
+    def refresh() -> None:
+        requests.post(f"{es_url}/{prefix}-*/_refresh", timeout=30).raise_for_status()
+
+    yield Store(
+        writer=EsSpanWriter(client, prefix, prepare=templates.ensure),
+        reader=EsSpanReader(client, prefix, settings.trace_lookback_s, settings.max_trace_duration_s),
+        aggregate_writer=EsAggregateWriter(client, prefix, prepare=templates.ensure),
+        aggregates=EsAggregateReader(client, prefix),
+        lookup=EsSpanLookup(client, prefix, settings.max_trace_duration_s),
+        refresh=refresh,
+        now_ns=time.time_ns(),
+    )
+    drop_prefix(es_url, prefix)
+
+
+class TestElasticsearchStore(StorageConformance):
+    pass

@@ -1,0 +1,43 @@
+"""What a view may use of the process's components, typed here so that views never import the
+composition root (``tracesearch.components``): ``create_app`` puts it in ``app.extensions``."""
+
+from __future__ import annotations
+
+from typing import Protocol, cast
+
+from flask import current_app
+
+from tracesearch.pipeline.sink import SpanSink
+from tracesearch.services.query import QueryService
+from tracesearch.settings import Settings
+from tracesearch.storage.contracts import Readiness
+from tracesearch.validation import Limits
+
+EXTENSION = "tracesearch"
+
+
+class AppServices(Protocol):
+    settings: Settings
+
+    @property
+    def query(self) -> QueryService: ...
+
+    @property
+    def sink(self) -> SpanSink: ...
+
+    @property
+    def readiness(self) -> Readiness: ...
+
+    def receive_limits(self) -> Limits: ...
+
+
+def services() -> AppServices:
+    return cast(AppServices, current_app.extensions[EXTENSION])
+
+
+def query() -> QueryService:
+    return services().query
+
+
+def settings() -> Settings:
+    return services().settings

@@ -1,0 +1,189 @@
+"""The composition root: the objects one process is made of, built from the settings.
+
+Nothing is built before it is first used, so gunicorn's workers create their clients after the fork,
+and the threads of one process share them. Only the entry points (``app.create_app``, the CLI's
+ingester, gunicorn's hooks through the app) hold a ``Components``; everything below them is handed
+exactly what it needs, typed by the contracts (``storage.contracts``, ``pipeline.sink``), and never
+imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Generic, TypeVar, overload
+
+from elasticsearch import Elasticsearch
+
+from tracesearch import prometheus
+from tracesearch.pipeline.sink import DirectSink, SpanSink
+from tracesearch.pipeline.store import StorePipeline
+from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
+from tracesearch.services.query import QueryService
+from tracesearch.settings import Settings
+from tracesearch.storage.es.aggregate_reader import EsAggregateReader
+from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
+from tracesearch.storage.es.client import make_client
+from tracesearch.storage.es.health import EsReadiness
+from tracesearch.storage.es.retention import RetentionSweeper, oldest_start_ns
+from tracesearch.storage.es.span_lookup import EsSpanLookup
+from tracesearch.storage.es.span_reader import EsSpanReader
+from tracesearch.storage.es.span_writer import EsSpanWriter
+from tracesearch.storage.es.templates import TemplateInstaller
+from tracesearch.validation import Limits
+
+T = TypeVar("T")
+
+
+class once(Generic[T]):
+    """A component built on first use, once per process even when the first requests race (one lock
+    for every component, so building one that needs another cannot deadlock)."""
+
+    def __init__(self, build: Callable[[Any], T]):
+        self._build = build
+        self._name = build.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> once[T]: ...
+
+    @overload
+    def __get__(self, obj: Components, owner: type) -> T: ...
+
+    def __get__(self, obj: Components | None, owner: type) -> once[T] | T:
+        if obj is None:
+            return self
+        built = obj.__dict__
+        if self._name not in built:
+            with obj.lock:
+                if self._name not in built:
+                    built[self._name] = self._build(obj)
+        value: T = built[self._name]
+        return value
+
+
+class Components:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.lock = threading.RLock()
+        self._receive_limits: Limits | None = None
+
+    # -- Elasticsearch
+
+    @once
+    def _es(self) -> Elasticsearch:
+        return make_client(self.settings)
+
+    @once
+    def _templates(self) -> TemplateInstaller:
+        return TemplateInstaller(self._es, self.settings)
+
+    @once
+    def readiness(self) -> EsReadiness:
+        return EsReadiness(self._es)
+
+    @once
+    def span_writer(self) -> EsSpanWriter:
+        s = self.settings
+        return EsSpanWriter(
+            self._es,
+            s.index_prefix,
+            retries=s.bulk_retries,
+            concurrency=s.bulk_concurrency,
+            prepare=self._templates.ensure,
+        )
+
+    @once
+    def span_reader(self) -> EsSpanReader:
+        s = self.settings
+        return EsSpanReader(self._es, s.index_prefix, s.trace_lookback_s, s.max_trace_duration_s)
+
+    @once
+    def aggregate_reader(self) -> EsAggregateReader:
+        return EsAggregateReader(self._es, self.settings.index_prefix)
+
+    @once
+    def retention(self) -> RetentionSweeper:
+        s = self.settings
+        return RetentionSweeper(self._es, s.index_prefix, s.retention_s, on_deleted=prometheus.INDICES_DELETED.inc)
+
+    # -- what the APIs and the pipeline use
+
+    @once
+    def query(self) -> QueryService:
+        return QueryService(self.span_reader, self.aggregate_reader)
+
+    @once
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(
+            max_attributes_per_span=s.max_attributes_per_span,
+            max_attribute_value_bytes=s.max_attribute_value_bytes,
+            max_nesting_depth=s.max_nesting_depth,
+        )
+
+    def receive_limits(self) -> Limits:
+        """``limits`` plus the retention's bound on span starts: for receivers, the edge. (Ingesters
+        store what a receiver accepted; a span of a day deleted since is deleted with its day.)"""
+        oldest = oldest_start_ns(time.time(), self.settings.retention_s)
+        cached = self._receive_limits
+        if cached is None or cached.oldest_start_ns != oldest:
+            cached = self._receive_limits = replace(self.limits, oldest_start_ns=oldest)
+        return cached
+
+    @once
+    def servicegraph(self) -> ServiceGraphStage | None:
+        s = self.settings
+        if not s.servicegraph_enabled:
+            return None
+        config = StageConfig(
+            wait_s=s.servicegraph_wait_s,
+            max_pending=s.servicegraph_max_pending,
+            flush_interval_s=s.servicegraph_flush_interval_s,
+            max_series=s.servicegraph_max_series,
+        )
+        return ServiceGraphStage(
+            config,
+            EsSpanLookup(self._es, s.index_prefix, s.max_trace_duration_s),
+            EsAggregateWriter(self._es, s.index_prefix, prepare=self._templates.ensure),
+            prometheus.publish_servicegraph,
+            # Names this process's aggregate documents; the random part survives pid reuse.
+            process=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        )
+
+    @once
+    def store_pipeline(self) -> StorePipeline:
+        stage = self.servicegraph
+        return StorePipeline(self.span_writer, observers=[stage.observe] if stage is not None else [])
+
+    @once
+    def sink(self) -> SpanSink:
+        if self.settings.pipeline == "kafka":
+            from tracesearch.pipeline.kafka_sink import KafkaSink
+
+            return KafkaSink(self.settings)
+        return DirectSink(self.store_pipeline)
+
+    # -- the process's life
+
+    def start_retention(self) -> None:
+        """Delete expired indices now and then in this process (gunicorn starts it in every worker:
+        sweeps are idempotent, and a worker that dies takes no schedule with it)."""
+        self.retention.start(self.settings.retention_sweep_interval_s)
+
+    def close(self) -> None:
+        """Flush what the process still holds (gunicorn worker exit, SIGTERM)."""
+        built = self.__dict__
+        if "sink" in built:
+            built["sink"].close()
+        if built.get("servicegraph") is not None:
+            built["servicegraph"].close()
+        if "retention" in built:
+            built["retention"].stop()

@@ -1,0 +1,83 @@
+"""The query service: everything the read APIs ask, above any store that keeps the storage contracts.
+
+Views parse their parameters, call one method here and serialise the answer; this service owns the
+TraceQL search loop (``traceql_search``), autocomplete typing (``autocomplete``), the metrics dispatch
+(``traceql_metrics``) and the read adjusters (``adjusters``). It talks to storage only through
+``storage.contracts`` and raises only the storage errors and ``query.errors.InvalidQuery``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tracesearch.model import Span
+from tracesearch.query.conditions import TraceQuery
+from tracesearch.query.search_results import SearchResult
+from tracesearch.query.span_aggregation import MetricsResult
+from tracesearch.query.traceql.ast import Query
+from tracesearch.servicegraph.model import USER
+from tracesearch.services import adjusters, traceql_metrics
+from tracesearch.services.autocomplete import Autocomplete
+from tracesearch.services.traceql_search import MAX_CANDIDATES, TraceqlSearch
+from tracesearch.storage.contracts import AggregateReader, DependencyLink, SpanReader
+
+
+class QueryService:
+    def __init__(self, spans: SpanReader, aggregates: AggregateReader, max_candidates: int = MAX_CANDIDATES):
+        self._spans = spans
+        self._aggregates = aggregates
+        self._traceql = TraceqlSearch(spans, max_candidates)
+        self.autocomplete = Autocomplete(spans)
+
+    # -- traces by id and by the Jaeger/Zipkin search forms
+
+    def trace(self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None) -> list[Span]:
+        """Every span of a trace as stored; [] when unknown."""
+        return self._spans.get_trace(trace_id, start_ns, end_ns)
+
+    def traces(self, trace_ids: Sequence[str]) -> list[list[Span]]:
+        """The traces found of these ids, in their order; unknown ones left out."""
+        found = [self._spans.get_trace(t) for t in trace_ids]
+        return [spans for spans in found if spans]
+
+    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+        return self._spans.find_traces(query)
+
+    def zipkin_trace(self, trace_id: str) -> list[Span]:
+        """A trace with Zipkin's read adjustments (shared spans merged)."""
+        return adjusters.merge_shared(self._spans.get_trace(trace_id))
+
+    def zipkin_traces(self, trace_ids: Sequence[str]) -> list[list[Span]]:
+        return [adjusters.merge_shared(spans) for spans in self.traces(trace_ids)]
+
+    def zipkin_search(self, query: TraceQuery) -> list[list[Span]]:
+        """Zipkin's trace list: shared spans merged, and every trace with a root span (``ensure_root``)."""
+        return [adjusters.ensure_root(adjusters.merge_shared(t)) for t in self._spans.find_traces(query)]
+
+    def services(self) -> list[str]:
+        return self._spans.services()
+
+    def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
+        return self._spans.operations(service, span_kind)
+
+    def span_names(self, service: str) -> list[str]:
+        return sorted({name for name, _ in self._spans.operations(service)})
+
+    # -- TraceQL
+
+    def search(self, query: Query, start_ns: int, end_ns: int, limit: int, spss: int) -> SearchResult:
+        return self._traceql.search(query, start_ns, end_ns, limit, spss)
+
+    def metrics(self, query: Query, start_ns: int, end_ns: int, step_ns: int, instant: bool) -> MetricsResult:
+        return traceql_metrics.run(self._spans, self._aggregates, query, start_ns, end_ns, step_ns, instant)
+
+    # -- the service graph
+
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
+        return self._aggregates.dependencies(start_ns, end_ns, service)
+
+    def remote_services(self, service: str, start_ns: int, end_ns: int) -> list[str]:
+        """The services this one called or was called by, without the graph's stand-in ``user`` for
+        callers that sent no span."""
+        links = self._aggregates.dependencies(start_ns, end_ns, service)
+        return sorted({name for link in links for name in (link.parent, link.child)} - {service, USER})

@@ -1,0 +1,270 @@
+"""The contracts between the services above storage and a store: what a store must do, not how.
+
+Two stores keep them: Elasticsearch (``storage/es/``) and the in-memory twin (``storage/memory.py``).
+One conformance suite (``tests/storage_conformance.py``) checks both against every promise written here.
+Stores raise only the errors of this module; what HTTP status they become is the API layer's choice.
+
+Times are nanoseconds since the epoch; a time window holds the spans whose start, in whole
+milliseconds, is within it (bounds included). A trace is a list of spans sorted by start time. Span search
+takes ``query.conditions`` (every condition must hold on one span); attribute names are scoped
+(``span.http.method``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tracesearch.model import Span
+from tracesearch.query.conditions import Condition, TraceQuery
+from tracesearch.query.span_aggregation import SpanAggregation, SpanSeries
+from tracesearch.servicegraph.aggregator import Snapshot
+from tracesearch.servicegraph.histogram import BOUNDS, BUCKETS
+from tracesearch.servicegraph.model import ParentInfo, SpanRef
+
+
+class StorageError(Exception):
+    """Base of what a store raises."""
+
+
+class StorageUnavailable(StorageError):
+    """The store could not be reached or kept refusing (429/5xx) after our retries; retry later."""
+
+
+class UnsupportedQuery(StorageError):
+    """The store cannot run this query as asked (a limit of its own, a value out of its range): the
+    asker's to change, not a failure of the store."""
+
+
+@dataclass(slots=True)
+class RejectedSpan:
+    span: Span
+    reason: str
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """Outcome of a write. ``stored`` counts spans that are durable, duplicates included;
+    ``created`` lists the spans this write stored for the first time (a replay's duplicates are not in
+    it), so that per-span processing downstream counts each span once."""
+
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[RejectedSpan] = field(default_factory=list)
+    created: list[Span] = field(default_factory=list)
+
+    def add(self, other: WriteResult) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.rejected.extend(other.rejected)
+        self.created.extend(other.created)
+
+
+class SpanWriter(Protocol):
+    def write(self, spans: Sequence[Span]) -> WriteResult:
+        """Store spans idempotently; return only once every stored span is durable and searchable
+        within the store's refresh interval.
+
+        A span already stored (same trace id, span id and kind) counts as stored, not created. A span
+        the store refuses for good comes back in ``rejected`` with the reason. If the store is
+        unreachable or overloaded past the retries, raise ``StorageUnavailable``: then nothing can be
+        promised about the batch and the caller must retry it whole (safe, since writes are idempotent).
+        """
+        ...
+
+
+class SpanReader(Protocol):
+    def get_trace(self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None) -> list[Span]:
+        """Every span of the trace (any size), sorted by start; [] when unknown. Without a range the
+        store looks back as far as it is configured to (``TRACESEARCH_TRACE_LOOKBACK``)."""
+        ...
+
+    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+        """Whole traces with at least one span in the window meeting every condition, newest first
+        (by their newest such span), at most ``query.limit``."""
+        ...
+
+    def candidate_traces(
+        self, conditions: Sequence[Condition], start_ns: int, end_ns: int, size: int
+    ) -> list[tuple[str, int]]:
+        """(trace id, start of its newest matching span) of the newest ``size`` traces with a span in
+        [start_ns, end_ns] meeting every condition, newest first; page on by lowering ``end_ns``."""
+        ...
+
+    def traces(self, trace_ids: Sequence[str], start_ns: int, end_ns: int) -> dict[str, list[Span]]:
+        """Every span of these traces, by trace id; a trace may stick out of the range by the maximum
+        trace duration (``TRACESEARCH_MAX_TRACE_DURATION``)."""
+        ...
+
+    def services(self) -> list[str]:
+        """Service names of the look-back window, sorted."""
+        ...
+
+    def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
+        """(span name, span kind) pairs of a service, sorted; ``span_kind`` (``server``...) narrows."""
+        ...
+
+    def tag_names(
+        self, scope: str, start_ns: int | None, end_ns: int | None, limit: int, conditions: Sequence[Condition]
+    ) -> list[str]:
+        """Attribute keys of a scope (``span``, ``resource``...) on spans meeting the conditions, without
+        the scope, most frequent first. May be sampled (a rare key can be missed); without a range the
+        last 24 hours."""
+        ...
+
+    def attribute_values(
+        self,
+        scope: str,
+        key: str,
+        start_ns: int | None,
+        end_ns: int | None,
+        limit: int,
+        conditions: Sequence[Condition],
+    ) -> list[str]:
+        """Values of an attribute as text (``query.span_terms.stringify``), most frequent first; sampled."""
+        ...
+
+    def numeric_attribute_values(
+        self,
+        scope: str,
+        key: str,
+        candidates: Sequence[str],
+        start_ns: int | None,
+        end_ns: int | None,
+        conditions: Sequence[Condition],
+    ) -> set[str]:
+        """Which of the candidate texts some span holds as a number under the key (500 vs "500")."""
+        ...
+
+    def intrinsic_values(
+        self, name: str, start_ns: int | None, end_ns: int | None, limit: int, conditions: Sequence[Condition]
+    ) -> list[str] | None:
+        """Values of ``name``, ``status``, ``kind``, ``statusMessage``, ``rootName``, ``rootServiceName``
+        (root spans only), ``event:name``, ``instrumentation:name``; None for another name."""
+        ...
+
+    def aggregate_spans(self, request: SpanAggregation) -> list[SpanSeries]:
+        """Per group and step, the spans meeting the conditions and the value the request asks for
+        (TraceQL metrics over span documents).
+        At most 100 values per group field. Quantiles may be approximate."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyLink:
+    """Calls from one service to another over a time range (Jaeger's and Zipkin's dependency link)."""
+
+    parent: str
+    child: str
+    call_count: int
+    error_count: int
+
+
+@dataclass(slots=True)
+class MetricsPoint:
+    """One step of a series: calls, errors and the latency histogram (seconds) of the step.
+
+    ``bucket_counts[i]`` counts durations in ``(BOUNDS[i-1], BOUNDS[i]]``; ``histogram.quantile(bucket_counts,
+    BOUNDS, q)`` is within 5 % of the exact quantile.
+    """
+
+    time_ns: int  # start of the step
+    calls: int = 0
+    errors: int = 0
+    latency_sum_s: float = 0.0
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+
+    def add(self, calls: int, errors: int, latency_sum_s: float, buckets: Mapping[int, int]) -> None:
+        self.calls += calls
+        self.errors += errors
+        self.latency_sum_s += latency_sum_s
+        for index, count in buckets.items():
+            self.bucket_counts[index] += count
+
+
+@dataclass(slots=True)
+class SpanMetricsSeries:
+    labels: dict[str, str]  # only the labels asked for in ``by``
+    points: list[MetricsPoint]  # steps with at least one call, oldest first
+    bounds: tuple[float, ...] = BOUNDS
+
+
+@dataclass(slots=True)
+class EdgeStats:
+    client: str
+    server: str
+    connection_type: str
+    calls: int
+    errors: int
+    latency_sum_s: float  # server-side latency
+    bucket_counts: list[int]
+    bounds: tuple[float, ...] = BOUNDS
+
+
+class AggregateWriter(Protocol):
+    def write(self, snapshot: Snapshot, process: str) -> None:
+        """Store one process's partial aggregates of a flush idempotently (same snapshot and process:
+        same records); raise ``StorageUnavailable``, and the caller keeps the snapshot to try again."""
+        ...
+
+
+class AggregateReader(Protocol):
+    """The service graph and the per-minute span metrics (RED), added up over every process's partial
+    aggregates; one-minute resolution: a minute is in a range when its start is in
+    [start rounded down to the minute, end]."""
+
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
+        """Calls per (client, server) pair, summed over connection types; with ``service``, only the
+        links it is a side of. Sorted by parent, child."""
+        ...
+
+    def span_metrics(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        filters: Mapping[str, str] | None = None,
+        by: Sequence[str] = (),
+    ) -> list[SpanMetricsSeries]:
+        """Per-step calls, errors and latency histograms of spans grouped by the ``by`` labels (any of
+        service, span_name, span_kind, status_code), keeping spans whose labels equal ``filters``
+        (``server`` / ``SPAN_KIND_SERVER``, ``error`` / ``STATUS_CODE_ERROR`` alike)."""
+        ...
+
+    def calls_per_step(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        filters: Mapping[str, str],
+        by: Sequence[str],
+        max_groups: int = 100,
+    ) -> list[tuple[tuple[str, ...], list[tuple[int, int]]]]:
+        """(by-label values in TraceQL's spelling, [(step start ms, calls)]) of steps with calls, for
+        spans whose labels equal ``filters``, in [start_ns, end_ns)."""
+        ...
+
+    def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
+        """Calls, errors and server latency per edge over the whole range (for a node graph)."""
+        ...
+
+
+class SpanLookup(Protocol):
+    """The service-graph stage's questions to stored spans (spans stored by any process)."""
+
+    def parents(self, refs: Sequence[SpanRef]) -> dict[tuple[str, str], ParentInfo]:
+        """Stored spans with the (trace id, span id) of ``refs``, by that pair; of Zipkin's two halves of
+        a shared span, the server one."""
+        ...
+
+    def served(self, refs: Sequence[SpanRef]) -> set[tuple[str, str]]:
+        """(trace id, span id) of the ``refs`` that have a stored child in another service, or a stored
+        server/consumer child (or shared server half) in their own."""
+        ...
+
+
+class Readiness(Protocol):
+    def status(self) -> str:
+        """A word on the store's health ("green"); raise ``StorageUnavailable`` when it cannot serve."""
+        ...

@@ -1,0 +1,510 @@
+"""The in-memory store: every storage contract kept in one process's memory.
+
+It is the twin of the Elasticsearch store for tests and for trying services without a cluster: the
+storage conformance suite (``tests/storage_conformance.py``) runs against both. Conditions are
+evaluated by ``query.matching``, the definition of what they mean; time windows follow the
+Elasticsearch store's millisecond ``@timestamp`` of a span's start. It keeps everything and samples
+nothing, so where the Elasticsearch store may approximate (sampled autocomplete, t-digest quantiles)
+this one is exact.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tracesearch.model import Span, SpanKind
+from tracesearch.query.conditions import All, Condition, TraceQuery
+from tracesearch.query.matching import SpanFacts, facts, matches
+from tracesearch.query.span_aggregation import SeriesBucket, SpanAggregation, SpanSeries, histogram_buckets
+from tracesearch.query.span_terms import encode_number
+from tracesearch.servicegraph.aggregator import Snapshot, Stats
+from tracesearch.servicegraph.model import (
+    EDGE_LABELS,
+    KIND_LABELS,
+    SPAN_LABELS,
+    STATUS_LABELS,
+    ParentInfo,
+    SpanRef,
+    check_labels,
+    normalise_label,
+    short_label,
+)
+from tracesearch.storage.contracts import (
+    DependencyLink,
+    EdgeStats,
+    MetricsPoint,
+    SpanMetricsSeries,
+    WriteResult,
+)
+
+NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+NS_PER_MINUTE = 60 * NS_PER_S
+NS_PER_DAY = 86_400 * NS_PER_S
+TAGS_LOOKBACK_NS = 24 * 3600 * NS_PER_S
+INTRINSIC_FIELDS = {"name": "name", "status": "status", "kind": "kind", "statusMessage": "statusMessage"}
+ROOT_FIELDS = {"rootName": "name", "rootServiceName": "service"}
+TAGGED_INTRINSICS = ("event:name", "instrumentation:name")
+MAX_GROUPS = 100
+
+
+def _ms(ns: int) -> int:
+    return ns // NS_PER_MS
+
+
+def _day_start(ns: int) -> int:
+    day = datetime.fromtimestamp(max(ns, 0) // NS_PER_S, tz=UTC).date()
+    return int(datetime.combine(day, datetime.min.time(), tzinfo=UTC).timestamp()) * NS_PER_S
+
+
+def _ranked(counts: Counter[str], limit: int) -> list[str]:
+    """Most frequent first, then by value, as a terms aggregation orders its buckets."""
+    return [value for value, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+def _key(span: Span) -> tuple[str, str, int]:
+    return (span.trace_id, span.span_id, int(span.kind))
+
+
+@dataclass(slots=True)
+class _Aggregate:
+    """One process's partial counts of one minute and label set (an aggregate document)."""
+
+    family: str  # "servicegraph" or "spanmetrics"
+    minute_ns: int
+    labels: dict[str, str]
+    calls: int
+    errors: int
+    latency_sum_s: float
+    buckets: dict[int, int]
+
+
+class MemoryStore:
+    """SpanWriter, SpanReader, AggregateWriter, AggregateReader, SpanLookup and Readiness in one."""
+
+    def __init__(self, trace_lookback_s: float = 7 * 86400.0, clock: Callable[[], int] = time.time_ns):
+        self._lock = threading.Lock()
+        self._spans: dict[tuple[str, str, int], SpanFacts] = {}
+        self._traces: dict[str, list[SpanFacts]] = defaultdict(list)
+        self._aggregates: dict[tuple[str, int, int], _Aggregate] = {}
+        self._trace_lookback_ns = int(trace_lookback_s * NS_PER_S)
+        self._clock = clock
+
+    # -- SpanWriter
+
+    def write(self, spans: Sequence[Span]) -> WriteResult:
+        result = WriteResult()
+        with self._lock:
+            for span in spans:
+                key = _key(span)
+                result.stored += 1
+                if key in self._spans:
+                    result.duplicates += 1
+                    continue
+                stored = self._spans[key] = facts(span)
+                self._traces[span.trace_id].append(stored)
+                result.created.append(span)
+        return result
+
+    # -- SpanReader
+
+    def _all(self) -> list[SpanFacts]:
+        with self._lock:
+            return list(self._spans.values())
+
+    def _trace(self, trace_id: str) -> list[Span]:
+        with self._lock:
+            found = list(self._traces.get(trace_id, ()))
+        found.sort(key=lambda f: (f.span.start_ns, f.span.span_id, f.span.kind.label))
+        return [f.span for f in found]
+
+    def _matching(self, conditions: Sequence[Condition], start_ns: int, end_ns: int) -> Iterable[SpanFacts]:
+        condition = All(tuple(conditions))
+        low, high = _ms(start_ns), _ms(end_ns)
+        return (f for f in self._all() if low <= _ms(f.span.start_ns) <= high and matches(condition, f))
+
+    def get_trace(self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None) -> list[Span]:
+        return self._trace(trace_id)
+
+    def candidate_traces(
+        self, conditions: Sequence[Condition], start_ns: int, end_ns: int, size: int
+    ) -> list[tuple[str, int]]:
+        newest: dict[str, int] = {}
+        for f in self._matching(conditions, start_ns, end_ns):
+            newest[f.span.trace_id] = max(newest.get(f.span.trace_id, f.span.start_ns), f.span.start_ns)
+        return sorted(newest.items(), key=lambda item: (-item[1], item[0]))[:size]
+
+    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+        found = self.candidate_traces(query.conditions, query.start_ns, query.end_ns, query.limit)
+        return [trace for trace in (self._trace(t) for t, _ in found) if trace]
+
+    def traces(self, trace_ids: Sequence[str], start_ns: int, end_ns: int) -> dict[str, list[Span]]:
+        return {t: self._trace(t) for t in trace_ids}
+
+    def _looked_back(self) -> list[SpanFacts]:
+        """The spans of the days the trace look-back covers, as the day-indexed store reads them."""
+        first_day = _day_start(self._clock() - self._trace_lookback_ns)
+        return [f for f in self._all() if f.span.start_ns >= first_day]
+
+    def services(self) -> list[str]:
+        return sorted({f.span.service_name for f in self._looked_back()})
+
+    def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
+        return sorted(
+            {
+                (f.span.name, f.span.kind.label)
+                for f in self._looked_back()
+                if f.span.service_name == service and (span_kind is None or f.span.kind.label == span_kind)
+            }
+        )
+
+    def _sample(self, start_ns: int | None, end_ns: int | None, conditions: Sequence[Condition]) -> list[SpanFacts]:
+        if start_ns is None or end_ns is None:
+            end_ns = self._clock()
+            start_ns = end_ns - TAGS_LOOKBACK_NS
+        return list(self._matching(conditions, start_ns, end_ns))
+
+    def tag_names(
+        self, scope: str, start_ns: int | None, end_ns: int | None, limit: int, conditions: Sequence[Condition]
+    ) -> list[str]:
+        prefix = f"{scope}."
+        counts: Counter[str] = Counter()
+        for f in self._sample(start_ns, end_ns, conditions):
+            counts.update(t[len(prefix) :] for t in f.tags if t.startswith(prefix) and "=" not in t)
+        return _ranked(counts, limit)
+
+    def attribute_values(
+        self,
+        scope: str,
+        key: str,
+        start_ns: int | None,
+        end_ns: int | None,
+        limit: int,
+        conditions: Sequence[Condition],
+    ) -> list[str]:
+        prefix = f"{scope}.{key}="
+        counts: Counter[str] = Counter()
+        for f in self._sample(start_ns, end_ns, conditions):
+            counts.update({t[len(prefix) :] for t in f.tags if t.startswith(prefix)})
+        return _ranked(counts, limit)
+
+    def numeric_attribute_values(
+        self,
+        scope: str,
+        key: str,
+        candidates: Sequence[str],
+        start_ns: int | None,
+        end_ns: int | None,
+        conditions: Sequence[Condition],
+    ) -> set[str]:
+        name = f"{scope}.{key}"
+        held = {e for f in self._sample(start_ns, end_ns, conditions) for e in f.numbers.get(name, ())}
+        return {value for value in candidates if encode_number(float(value)) in held}
+
+    def intrinsic_values(
+        self, name: str, start_ns: int | None, end_ns: int | None, limit: int, conditions: Sequence[Condition]
+    ) -> list[str] | None:
+        counts: Counter[str] = Counter()
+        sample = self._sample(start_ns, end_ns, conditions)
+        if name in TAGGED_INTRINSICS:
+            prefix = f"{name}="
+            for f in sample:
+                counts.update({t[len(prefix) :] for t in f.tags if t.startswith(prefix)})
+        elif name in INTRINSIC_FIELDS or name in ROOT_FIELDS:
+            field = INTRINSIC_FIELDS.get(name) or ROOT_FIELDS[name]
+            roots_only = name in ROOT_FIELDS
+            counts.update(
+                f.fields[field] for f in sample if field in f.fields and not (roots_only and f.span.parent_span_id)
+            )
+        else:
+            return None
+        return _ranked(counts, limit)
+
+    def aggregate_spans(self, request: SpanAggregation) -> list[SpanSeries]:
+        return _SpanAggregation(request).series(
+            self._matching(request.conditions, request.start_ns, request.end_ns - 1)
+        )
+
+    # -- SpanLookup
+
+    def parents(self, refs: Sequence[SpanRef]) -> dict[tuple[str, str], ParentInfo]:
+        wanted = {(r.trace_id, r.span_id) for r in refs}
+        found: dict[tuple[str, str], ParentInfo] = {}
+        for f in self._all():
+            key = (f.span.trace_id, f.span.span_id)
+            # Zipkin's shared spans: of the two halves, the server one is the parent.
+            if key in wanted and (key not in found or f.span.kind is SpanKind.SERVER):
+                found[key] = ParentInfo(f.span.service_name, f.span.kind, f.span.duration_ns)
+        return found
+
+    def served(self, refs: Sequence[SpanRef]) -> set[tuple[str, str]]:
+        service = {(r.trace_id, r.span_id): r.service for r in refs}
+        served: set[tuple[str, str]] = set()
+        for f in self._all():
+            span = f.span
+            keys = [(span.trace_id, span.parent_span_id)]
+            if span.kind is SpanKind.SERVER:
+                keys.append((span.trace_id, span.span_id))
+            for key in keys:
+                if key in service and (
+                    service[key] != span.service_name or span.kind in (SpanKind.SERVER, SpanKind.CONSUMER)
+                ):
+                    served.add(key)
+        return served
+
+    # -- AggregateWriter
+
+    def write_aggregates(self, snapshot: Snapshot, process: str) -> None:
+        records = [
+            ("servicegraph", minute, dict(zip(EDGE_LABELS, labels, strict=True)), stats)
+            for (minute, labels), stats in snapshot.edges.items()
+        ]
+        records += [
+            ("spanmetrics", minute, _span_labels(labels), stats) for (minute, labels), stats in snapshot.spans.items()
+        ]
+        with self._lock:
+            for n, (family, minute, labels, stats) in enumerate(records):
+                # The first write of a record stays, as a create of the same document id does.
+                self._aggregates.setdefault(
+                    (process, snapshot.seq, n),
+                    _Aggregate(family, minute - minute % NS_PER_MINUTE, labels, *_totals(stats)),
+                )
+
+    # -- AggregateReader
+
+    def _aggregates_in(self, family: str, start_ns: int, end_ns: int) -> list[_Aggregate]:
+        first_minute = start_ns - start_ns % NS_PER_MINUTE
+        with self._lock:
+            records = list(self._aggregates.values())
+        return [r for r in records if r.family == family and _ms(first_minute) <= _ms(r.minute_ns) <= _ms(end_ns)]
+
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
+        calls: Counter[tuple[str, str]] = Counter()
+        errors: Counter[tuple[str, str]] = Counter()
+        for r in self._aggregates_in("servicegraph", start_ns, end_ns):
+            pair = (r.labels["client"], r.labels["server"])
+            if service and service not in pair:
+                continue
+            calls[pair] += r.calls
+            errors[pair] += r.errors
+        return [DependencyLink(p, c, calls[(p, c)], errors[(p, c)]) for p, c in sorted(calls)]
+
+    def span_metrics_per_step(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        filters: Mapping[str, str] | None = None,
+        by: Sequence[str] = (),
+    ) -> list[SpanMetricsSeries]:
+        check_labels(SPAN_LABELS, [*(filters or {}), *by])
+        wanted = {k: normalise_label(k, v) for k, v in (filters or {}).items()}
+        grouped = self._grouped("spanmetrics", start_ns, end_ns, step_ns, wanted, tuple(by))
+        return [
+            SpanMetricsSeries(dict(zip(by, labels, strict=True)), [points[i] for i in sorted(points)])
+            for labels, points in sorted(grouped.items())
+        ]
+
+    def calls_per_step(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        filters: Mapping[str, str],
+        by: Sequence[str],
+        max_groups: int = 100,
+    ) -> list[tuple[tuple[str, ...], list[tuple[int, int]]]]:
+        check_labels(SPAN_LABELS, [*filters, *by])
+        wanted = {k: normalise_label(k, v) for k, v in filters.items()}
+        step_ms = max(step_ns // NS_PER_MS, 1)
+        offset = _ms(start_ns) % step_ms
+        first_minute = start_ns - start_ns % NS_PER_MINUTE
+        per_group: dict[tuple[str, ...], Counter[int]] = defaultdict(Counter)
+        for r in self._aggregates_in("spanmetrics", start_ns, end_ns):
+            if _ms(r.minute_ns) >= _ms(end_ns) or _ms(r.minute_ns) < _ms(first_minute):
+                continue
+            if any(r.labels[k] != v for k, v in wanted.items()):
+                continue
+            ms = _ms(r.minute_ns)
+            per_group[tuple(short_label(label, r.labels[label]) for label in by)][
+                (ms - offset) // step_ms * step_ms + offset
+            ] += r.calls
+        return [(labels, sorted(points.items())) for labels, points in sorted(per_group.items())[:max_groups]]
+
+    def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
+        span = max(1, end_ns - start_ns + NS_PER_MINUTE)
+        edges = []
+        for (client, server, connection_type), points in sorted(
+            self._grouped("servicegraph", start_ns, end_ns, span, {}, EDGE_LABELS).items()
+        ):
+            total = MetricsPoint(start_ns)
+            for point in points.values():
+                total.add(point.calls, point.errors, point.latency_sum_s, dict(enumerate(point.bucket_counts)))
+            edges.append(
+                EdgeStats(
+                    client, server, connection_type, total.calls, total.errors, total.latency_sum_s, total.bucket_counts
+                )
+            )
+        return edges
+
+    def _grouped(
+        self,
+        family: str,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        wanted: Mapping[str, str],
+        by: tuple[str, ...],
+    ) -> dict[tuple[str, ...], dict[int, MetricsPoint]]:
+        if step_ns <= 0:
+            raise ValueError("step must be positive")
+        grouped: dict[tuple[str, ...], dict[int, MetricsPoint]] = {}
+        for r in self._aggregates_in(family, start_ns, end_ns):
+            if any(r.labels[k] != v for k, v in wanted.items()):
+                continue
+            step = max(0, (_ms(r.minute_ns) * NS_PER_MS - start_ns) // step_ns)
+            points = grouped.setdefault(tuple(r.labels[label] for label in by), {})
+            point = points.get(step)
+            if point is None:
+                point = points[step] = MetricsPoint(start_ns + step * step_ns)
+            point.add(r.calls, r.errors, r.latency_sum_s, r.buckets)
+        return grouped
+
+    # -- Readiness
+
+    def status(self) -> str:
+        return "green"
+
+    @property
+    def aggregates(self) -> MemoryAggregates:
+        return MemoryAggregates(self)
+
+
+def _span_labels(labels: tuple[str, str, int, int]) -> dict[str, str]:
+    service, name, kind, status = labels
+    return {
+        "service": service,
+        "span_name": name,
+        "span_kind": KIND_LABELS[SpanKind(kind)],
+        "status_code": STATUS_LABELS[status],
+    }
+
+
+def _totals(stats: Stats) -> tuple[int, int, float, dict[int, int]]:
+    return stats.calls, stats.errors, stats.sum_ns / NS_PER_S, dict(stats.buckets)
+
+
+class MemoryAggregates:
+    """The aggregate side of a ``MemoryStore`` under the contracts' method names (``write`` means
+    something else on the span side): ``MemoryStore.aggregates``."""
+
+    def __init__(self, store: MemoryStore):
+        self._store = store
+
+    def write(self, snapshot: Snapshot, process: str) -> None:
+        self._store.write_aggregates(snapshot, process)
+
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
+        return self._store.dependencies(start_ns, end_ns, service)
+
+    def span_metrics(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        filters: Mapping[str, str] | None = None,
+        by: Sequence[str] = (),
+    ) -> list[SpanMetricsSeries]:
+        return self._store.span_metrics_per_step(start_ns, end_ns, step_ns, filters, by)
+
+    def calls_per_step(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        filters: Mapping[str, str],
+        by: Sequence[str],
+        max_groups: int = 100,
+    ) -> list[tuple[tuple[str, ...], list[tuple[int, int]]]]:
+        return self._store.calls_per_step(start_ns, end_ns, step_ns, filters, by, max_groups)
+
+    def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
+        return self._store.service_edges(start_ns, end_ns)
+
+
+class _SpanAggregation:
+    """``SpanReader.aggregate_spans`` over spans in memory, bucketed as a date histogram with an offset."""
+
+    def __init__(self, request: SpanAggregation):
+        self.request = request
+        self.step_ms = max(request.step_ns // NS_PER_MS, 1)
+        self.offset = _ms(request.start_ns) % self.step_ms
+
+    def _bucket_of(self, ms: int) -> int:
+        return (ms - self.offset) // self.step_ms * self.step_ms + self.offset
+
+    def _group_values(self, f: SpanFacts) -> list[tuple[tuple[str, str], ...]]:
+        """Every label combination a span counts in (an attribute with several values counts in each)."""
+        combos: list[tuple[tuple[str, str], ...]] = [()]
+        for group in self.request.group_by:
+            if group.attribute:
+                prefix = f"{group.attribute}="
+                values = sorted({t[len(prefix) :] for t in f.tags if t.startswith(prefix)})
+            else:
+                value = f.fields.get(group.field)
+                values = [] if value is None else [value]
+            combos = [(*c, (group.label, v)) for c in combos for v in values]
+        return combos
+
+    def series(self, spans: Iterable[SpanFacts]) -> list[SpanSeries]:
+        durations: dict[tuple[tuple[str, str], ...], dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for f in spans:
+            for labels in self._group_values(f):
+                durations[labels][self._bucket_of(_ms(f.span.start_ns))].append(f.span.duration_ns)
+        first, last = self._bucket_of(_ms(self.request.start_ns)), self._bucket_of(_ms(self.request.end_ns))
+        keys = range(first, last + 1, self.step_ms)
+        ordered = sorted(durations.items(), key=lambda kv: (-self._count(kv[1]), kv[0]))
+        return [
+            SpanSeries(labels, [self._bucket(ms, per_step.get(ms, [])) for ms in keys]) for labels, per_step in ordered
+        ]
+
+    @staticmethod
+    def _count(per_step: dict[int, list[int]]) -> int:
+        return sum(len(v) for v in per_step.values())
+
+    def _bucket(self, ms: int, durations: list[int]) -> SeriesBucket:
+        out = SeriesBucket(ms, len(durations))
+        if not durations:
+            return out
+        function = self.request.function
+        if function == "quantiles":
+            ordered = sorted(durations)
+            out.quantiles = {q: _percentile(ordered, q) for q in self.request.quantiles}
+        elif function == "histogram":
+            for label, low, high in histogram_buckets():
+                inside = sum(1 for d in durations if low <= d < high)
+                if inside:
+                    out.histogram[label] = inside
+        elif function == "avg":
+            out.value = sum(durations) / len(durations)
+        elif function == "min":
+            out.value = float(min(durations))
+        elif function == "max":
+            out.value = float(max(durations))
+        elif function == "sum":
+            out.value = float(sum(durations))
+        return out
+
+
+def _percentile(ordered: list[int], q: float) -> float:
+    """Linear interpolation between the nearest ranks (exact; Elasticsearch's t-digest approximates)."""
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
