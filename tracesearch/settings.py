@@ -8,6 +8,7 @@ settings-table``) all come from that one declaration.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -17,6 +18,18 @@ T = TypeVar("T")
 
 # (variable name, text) -> value; a value it cannot use raises SettingsError naming the variable.
 Parser = Callable[[str, str], T]
+
+PREFIX = "TRACESEARCH_"
+# Other tools share the prefix, and their variables sit in the same environments as ours (a shell
+# that ran `eval "$(python -m devstack env)"`, a container that also provisions Grafana): they are
+# not misspelt settings.
+OTHER_TOOLS_PREFIXES: tuple[str, ...] = ("TRACESEARCH_DEVSTACK_",)  # the dev stack: devstack/settings.py
+OTHER_TOOLS_NAMES: frozenset[str] = frozenset(
+    {
+        "TRACESEARCH_BASE_URL",  # printed by `python -m devstack env`
+        "TRACESEARCH_URL",  # Grafana's datasource provisioning and the demo's default --base-url
+    }
+)
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _MAX_PORT = 65535
@@ -311,6 +324,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         source = os.environ if environ is None else environ
+        check_names(source)
         # Any: each value has its own field's type, which one dict cannot say.
         values: dict[str, Any] = {
             name: variable.parse(variable.name, source.get(variable.name, variable.default))
@@ -347,6 +361,26 @@ class Settings:
 
 VARIABLES_BY_FIELD: Mapping[str, Variable[Any]] = {f.name: f.metadata[_METADATA_KEY] for f in fields(Settings)}
 VARIABLES: tuple[Variable[Any], ...] = tuple(VARIABLES_BY_FIELD.values())
+_NAMES = frozenset(variable.name for variable in VARIABLES)
+
+
+def check_names(environ: Mapping[str, str]) -> None:
+    """Refuse a TRACESEARCH_* variable that is neither a setting nor another tool's.
+
+    A misspelt setting would otherwise be ignored and its default used, silently.
+    """
+    unknown = sorted(name for name in environ if name.startswith(PREFIX) and not _is_known(name))
+    if unknown:
+        raise SettingsError("; ".join(f"unknown setting {name}: did you mean {_closest(name)}?" for name in unknown))
+
+
+def _is_known(name: str) -> bool:
+    return name in _NAMES or name in OTHER_TOOLS_NAMES or name.startswith(OTHER_TOOLS_PREFIXES)
+
+
+def _closest(name: str) -> str:
+    # cutoff 0: every candidate shares the prefix, so the best one is always worth naming.
+    return difflib.get_close_matches(name, sorted(_NAMES | OTHER_TOOLS_NAMES), n=1, cutoff=0.0)[0]
 
 
 def settings_table() -> str:

@@ -1,15 +1,23 @@
 import dataclasses
 import re
+from pathlib import Path
 
 import pytest
 
+import devstack.settings
+from demo import config as demo_config
+from tracesearch import readme
 from tracesearch.settings import (
+    OTHER_TOOLS_NAMES,
+    OTHER_TOOLS_PREFIXES,
     VARIABLES,
     VARIABLES_BY_FIELD,
     Settings,
     SettingsError,
+    check_names,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 NAMES = [v.name for v in VARIABLES]
 
 
@@ -87,3 +95,79 @@ def test_whatever_a_variable_refuses_the_message_names_it(name):
             Settings.from_env({name: junk})
         except SettingsError as exc:
             assert name in str(exc)
+
+
+def test_an_unknown_variable_names_the_closest_setting():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"TRACESEARCH_RETENTON": "30d"})
+    assert str(raised.value) == "unknown setting TRACESEARCH_RETENTON: did you mean TRACESEARCH_RETENTION?"
+
+
+def test_every_unknown_variable_is_named_at_once():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"TRACESEARCH_WORKER": "4", "TRACESEARCH_ES_URLS": "http://es:9200", "TRACESEARCH_PORT": "1"})
+    assert str(raised.value) == (
+        "unknown setting TRACESEARCH_ES_URLS: did you mean TRACESEARCH_ES_URL?; "
+        "unknown setting TRACESEARCH_WORKER: did you mean TRACESEARCH_WORKERS?"
+    )
+
+
+def test_the_process_environment_is_checked_by_default(monkeypatch):
+    monkeypatch.setenv("TRACESEARCH_KAFKA_TOPICS", "spans")
+    with pytest.raises(SettingsError, match="did you mean TRACESEARCH_KAFKA_TOPIC"):
+        Settings.from_env()
+
+
+def test_other_prefixes_are_not_ours():
+    Settings.from_env({"TRACESEARCHX": "1", "OTEL_SERVICE_NAME": "x", "tracesearch_port": "x"})
+
+
+def test_the_dev_stack_grafana_and_demo_names_are_accepted():
+    names = {value for key, value in vars(devstack.settings).items() if key.startswith("ENV_")}
+    # devstack.stack (ENV_BASE_URL) is not imported: it drags kafka-python in, noisy for a unit test.
+    names |= {"TRACESEARCH_BASE_URL", demo_config.BASE_URL_ENV, "TRACESEARCH_URL"}
+    others = {name for name in names if name.startswith("TRACESEARCH_") and name not in NAMES}
+    assert {"TRACESEARCH_DEVSTACK_ES_PORT", "TRACESEARCH_BASE_URL", "TRACESEARCH_URL"} <= others
+    assert Settings.from_env(dict.fromkeys(others, "9201")) == Settings()
+
+
+# Tokens in the repository that look like variables but are not read from the environment.
+NOT_VARIABLES = {
+    "TRACESEARCH_VERSION",  # a Python constant in tracesearch/api/tempo.py
+    "TRACESEARCH_X",  # text a test process prints in tests/devstack/test_process.py
+    "TRACESEARCH_RETENTON",  # the README's example of a misspelt setting
+}
+# What .gitignore leaves out, and .git: caches and downloads, not the project's text.
+SKIPPED_DIRS = {".git", ".venv", ".devstack", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+SKIPPED_DIRS |= {"build", "dist", "node_modules"}
+
+
+def _repository_files():
+    for path in REPO.rglob("*"):
+        parts = set(path.relative_to(REPO).parts)
+        ignored = parts & SKIPPED_DIRS or any(part.endswith(".egg-info") for part in parts) or path.suffix == ".pyc"
+        if path.is_file() and not ignored:
+            yield path
+
+
+def test_every_tracesearch_name_in_the_repository_is_a_setting_or_another_tools():
+    found = {}
+    for path in _repository_files():
+        if path == Path(__file__).resolve():
+            continue  # the misspellings above are on purpose
+        for name in re.findall(r"TRACESEARCH_[A-Z0-9_]+", path.read_text(errors="ignore")):
+            found.setdefault(name, str(path.relative_to(REPO)))
+    assert {"TRACESEARCH_DEVSTACK_ES_VERSION", "TRACESEARCH_URL", "TRACESEARCH_RETENTION"} <= set(found)
+    refused = []
+    for name in sorted(set(found) - NOT_VARIABLES):
+        try:
+            check_names({name: ""})
+        except SettingsError:
+            refused.append(f"{name} (in {found[name]})")
+    assert refused == [], "declare them in tracesearch/settings.py, or reserve them there for their tool"
+
+
+def test_the_readme_names_every_reserved_name():
+    section = readme.README.read_text().split("## Configuration", 1)[1]
+    for name in [*OTHER_TOOLS_NAMES, *(prefix + "*" for prefix in OTHER_TOOLS_PREFIXES)]:
+        assert f"`{name}`" in section
