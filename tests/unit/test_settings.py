@@ -1,5 +1,8 @@
 import dataclasses
 import re
+import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from tracesearch.settings import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+GUNICORN_CONF = REPO / "gunicorn.conf.py"
 NAMES = [v.name for v in VARIABLES]
 
 
@@ -171,3 +175,48 @@ def test_the_readme_names_every_reserved_name():
     section = readme.README.read_text().split("## Configuration", 1)[1]
     for name in [*OTHER_TOOLS_NAMES, *(prefix + "*" for prefix in OTHER_TOOLS_PREFIXES)]:
         assert f"`{name}`" in section
+
+
+def _gunicorn_conf(monkeypatch, tmp_path, **env):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # or the file makes a temporary folder
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(GUNICORN_CONF))
+
+
+def test_gunicorn_reads_port_workers_and_threads_from_the_settings(monkeypatch, tmp_path):
+    conf = _gunicorn_conf(
+        monkeypatch, tmp_path, TRACESEARCH_PORT="5001", TRACESEARCH_WORKERS="3", TRACESEARCH_THREADS="4"
+    )
+    assert (conf["bind"], conf["workers"], conf["threads"]) == ("127.0.0.1:5001", 3, 4)
+
+
+def test_gunicorn_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+    conf = _gunicorn_conf(monkeypatch, tmp_path)
+    assert (conf["bind"], conf["workers"], conf["threads"]) == (f"127.0.0.1:{Settings().port}", 2, 8)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TRACESEARCH_WORKERS", "two", "configuration error: TRACESEARCH_WORKERS='two' is not an integer"),
+        ("TRACESEARCH_RETENTON", "1d", "did you mean TRACESEARCH_RETENTION?"),
+    ],
+)
+def test_gunicorn_conf_stops_on_a_bad_setting(monkeypatch, tmp_path, name, value, message):
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        _gunicorn_conf(monkeypatch, tmp_path, **{name: value})
+
+
+def test_a_gunicorn_start_with_a_misspelt_variable_fails_at_once_with_the_message(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "TRACESEARCH_RETENTON": "1d"}
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", "127.0.0.1:0", "app:app"]
+    try:
+        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("gunicorn started (and kept running) despite the misspelt variable")
+    assert done.returncode == 1
+    assert "unknown setting TRACESEARCH_RETENTON: did you mean TRACESEARCH_RETENTION?" in done.stderr
+    assert "Booting worker" not in done.stderr
