@@ -2,14 +2,25 @@
 
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any
 
-bind = f"127.0.0.1:{os.environ.get('TRACESEARCH_PORT', '4318')}"
+from tracesearch.settings import Settings, SettingsError
+
+# The master runs this file before it binds or forks: a bad or misspelt TRACESEARCH_* variable stops
+# it here, in one line, instead of every worker failing to load the app. SystemExit passes through
+# gunicorn's loader, which would print "Failed to read config file" and a traceback for an Exception.
+try:
+    _settings = Settings.from_env()
+except SettingsError as exc:
+    sys.exit(f"configuration error: {exc}")
+
+bind = f"127.0.0.1:{_settings.port}"
 # Threads overlap the waits on Elasticsearch/Kafka; processes use the cores.
 worker_class = "gthread"
-workers = int(os.environ.get("TRACESEARCH_WORKERS", "2"))
-threads = int(os.environ.get("TRACESEARCH_THREADS", "8"))
+workers = _settings.workers
+threads = _settings.threads
 timeout = 120
 graceful_timeout = 30
 keepalive = 30

@@ -1,100 +1,39 @@
 """One typed settings object, built once from ``TRACESEARCH_*`` environment variables.
 
-Every variable is declared once in ``VARIABLES`` (name, default, meaning); the README's configuration
-table is generated from the same list (``python -m tracesearch settings-table``).
+Each field of ``Settings`` is declared once, with ``setting()``: the variable's name, its default as
+text, the parser that turns text into the field's value (with its bounds) and its meaning. The field's
+default, ``Settings.from_env`` and the README's configuration table (``python -m tracesearch
+settings-table``) all come from that one declaration.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Generic, TypeVar
 
+T = TypeVar("T")
 
-class Variable(NamedTuple):
-    name: str
-    default: str
-    meaning: str
+# (variable name, text) -> value; a value it cannot use raises SettingsError naming the variable.
+Parser = Callable[[str, str], T]
 
-
-VARIABLES: tuple[Variable, ...] = (
-    Variable("TRACESEARCH_PORT", "4318", "HTTP port of the service (OTLP, Zipkin and the query APIs share it)."),
-    Variable("TRACESEARCH_WORKERS", "2", "gunicorn worker processes (read by gunicorn.conf.py)."),
-    Variable("TRACESEARCH_THREADS", "8", "Threads per gunicorn worker (read by gunicorn.conf.py)."),
-    Variable("TRACESEARCH_ES_URL", "http://127.0.0.1:9200", "Elasticsearch URL; comma-separate several nodes."),
-    Variable("TRACESEARCH_ES_USERNAME", "", "Basic-auth user for Elasticsearch (empty: none)."),
-    Variable("TRACESEARCH_ES_PASSWORD", "", "Basic-auth password for Elasticsearch."),
-    Variable("TRACESEARCH_ES_API_KEY", "", "Elasticsearch API key (base64 `id:key`); exclusive with basic auth."),
-    Variable("TRACESEARCH_ES_CA_CERTS", "", "Path to a CA bundle to verify Elasticsearch's TLS certificate."),
-    Variable("TRACESEARCH_ES_VERIFY_CERTS", "true", "Verify Elasticsearch's TLS certificate."),
-    Variable("TRACESEARCH_ES_TIMEOUT", "30", "Seconds before an Elasticsearch request times out."),
-    Variable("TRACESEARCH_INDEX_PREFIX", "tracesearch", "Prefix of every index and template we create."),
-    Variable("TRACESEARCH_INDEX_SHARDS", "1", "Primary shards of each daily span index."),
-    Variable("TRACESEARCH_INDEX_REPLICAS", "0", "Replicas of each daily span index."),
-    Variable(
-        "TRACESEARCH_INDEX_REFRESH_INTERVAL", "1s", "Refresh interval of span indices (how soon spans are searchable)."
-    ),
-    Variable("TRACESEARCH_INSTALL_TEMPLATES", "true", "Install the index templates before each process's first write."),
-    Variable(
-        "TRACESEARCH_MAX_REQUEST_BYTES", str(20 * 1024 * 1024), "Largest accepted request body, after decompression."
-    ),
-    Variable(
-        "TRACESEARCH_MAX_ATTRIBUTES_PER_SPAN", "1000", "Attributes kept per span; the rest are dropped and counted."
-    ),
-    Variable("TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES", "65536", "Longest attribute value kept; longer ones are cut."),
-    Variable("TRACESEARCH_MAX_NESTING_DEPTH", "8", "Deeper array/kvlist values are stored as JSON text."),
-    Variable("TRACESEARCH_TRACE_LOOKBACK", "7d", "How far back a trace-by-id lookup without a time range searches."),
-    Variable("TRACESEARCH_SEARCH_LOOKBACK", "2d", "Search window when a query gives no start (Jaeger's default)."),
-    Variable(
-        "TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK", "1d", "Zipkin /api/v2/traces window without `lookback` (Zipkin's 1 day)."
-    ),
-    Variable(
-        "TRACESEARCH_RETENTION",
-        "14d",
-        "Daily indices (spans, aggregates) whose whole day is older than this are deleted; 0: keep everything.",
-    ),
-    Variable(
-        "TRACESEARCH_RETENTION_SWEEP_INTERVAL", "1h", "How often each service process deletes the expired indices."
-    ),
-    Variable("TRACESEARCH_MAX_TRACE_DURATION", "1h", "Padding around a search window when fetching whole traces."),
-    Variable("TRACESEARCH_BULK_RETRIES", "3", "Retries of a bulk write on 429/5xx/connection errors before giving up."),
-    Variable(
-        "TRACESEARCH_BULK_CONCURRENCY", "4", "Bulk requests of one write in flight at once (an ingester's batch)."
-    ),
-    Variable("TRACESEARCH_RETRY_AFTER_SECONDS", "5", "Retry-After sent with 503/429 answers."),
-    Variable("TRACESEARCH_PIPELINE", "direct", "`direct`: receivers write to Elasticsearch; `kafka`: through Kafka."),
-    Variable("TRACESEARCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers (comma-separated)."),
-    Variable(
-        "TRACESEARCH_KAFKA_TOPIC", "tracesearch-spans", "Topic of span batches (OTLP protobuf, keyed by trace id)."
-    ),
-    Variable(
-        "TRACESEARCH_KAFKA_DLQ_TOPIC", "tracesearch-spans-dlq", "Dead-letter topic of spans Elasticsearch refused."
-    ),
-    Variable("TRACESEARCH_KAFKA_GROUP", "tracesearch-ingester", "Consumer group of the ingesters."),
-    Variable("TRACESEARCH_KAFKA_PARTITIONS", "4", "Partitions of the span topic when we create it."),
-    Variable("TRACESEARCH_KAFKA_ACK_TIMEOUT", "10s", "How long a receiver waits for the broker's ack before a 503."),
-    Variable(
-        "TRACESEARCH_KAFKA_BUFFER_BYTES", str(64 * 1024 * 1024), "Bytes in flight to Kafka per process; over it: 429."
-    ),
-    Variable(
-        "TRACESEARCH_INGEST_BATCH_BYTES", str(5 * 1024 * 1024), "Ingester bulk size: write once this many bytes wait."
-    ),
-    Variable("TRACESEARCH_INGEST_BATCH_WAIT", "200ms", "Ingester bulk time: write at least this often."),
-    Variable("TRACESEARCH_INGESTER_METRICS_PORT", "0", "Port of the ingester's own /metrics (0: none)."),
-    Variable("TRACESEARCH_SERVICEGRAPH_ENABLED", "true", "Compute the service map and span metrics as spans arrive."),
-    Variable("TRACESEARCH_SERVICEGRAPH_WAIT", "10s", "How long a span waits for its parent or child before a lookup."),
-    Variable(
-        "TRACESEARCH_SERVICEGRAPH_MAX_PENDING", "100000", "Spans waiting per process at most; older ones go early."
-    ),
-    Variable("TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL", "5s", "How often each process writes its aggregates."),
-    Variable(
-        "TRACESEARCH_SERVICEGRAPH_MAX_SERIES", "5000", "Label sets per process per family; more go to `__overflow__`."
-    ),
+PREFIX = "TRACESEARCH_"
+# Other tools share the prefix, and their variables sit in the same environments as ours (a shell
+# that ran `eval "$(python -m devstack env)"`, a container that also provisions Grafana): they are
+# not misspelt settings.
+OTHER_TOOLS_PREFIXES: tuple[str, ...] = ("TRACESEARCH_DEVSTACK_",)  # the dev stack: devstack/settings.py
+OTHER_TOOLS_NAMES: frozenset[str] = frozenset(
+    {
+        "TRACESEARCH_BASE_URL",  # printed by `python -m devstack env`
+        "TRACESEARCH_URL",  # Grafana's datasource provisioning and the demo's default --base-url
+    }
 )
 
-_DEFAULTS = {v.name: v.default for v in VARIABLES}
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_MAX_PORT = 65535
+_METADATA_KEY = "tracesearch.variable"
 
 
 class SettingsError(ValueError):
@@ -113,17 +52,22 @@ def parse_seconds(name: str, text: str) -> float:
         raise SettingsError(f"{name}={text!r} is not a duration like 30s, 5m, 1h or 7d") from None
 
 
-def _int(name: str, text: str, minimum: int = 0) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise SettingsError(f"{name}={text!r} is not an integer") from None
-    if value < minimum:
-        raise SettingsError(f"{name}={value} must be at least {minimum}")
-    return value
+def integer(minimum: int = 0, maximum: int | None = None) -> Parser[int]:
+    def parse(name: str, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise SettingsError(f"{name}={text!r} is not an integer") from None
+        if value < minimum:
+            raise SettingsError(f"{name}={value} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise SettingsError(f"{name}={value} must be at most {maximum}")
+        return value
+
+    return parse
 
 
-def _bool(name: str, text: str) -> bool:
+def boolean(name: str, text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
         return True
@@ -132,116 +76,261 @@ def _bool(name: str, text: str) -> bool:
     raise SettingsError(f"{name}={text!r} is not a boolean (true/false)")
 
 
+def as_text(name: str, text: str) -> str:
+    return text
+
+
+def lowercase(name: str, text: str) -> str:
+    return text.strip().lower()
+
+
+def comma_separated(name: str, text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def urls(name: str, text: str) -> tuple[str, ...]:
+    return tuple(url.rstrip("/") for url in comma_separated(name, text))
+
+
+@dataclass(frozen=True)
+class Variable(Generic[T]):
+    """The declaration of one setting: everything about it that is not its current value."""
+
+    name: str
+    default: str
+    parse: Parser[T]
+    meaning: str
+
+
+def setting(name: str, default: str, parse: Parser[T], meaning: str) -> T:
+    """A ``Settings`` field read from the variable ``name``.
+
+    The field's default is ``default`` parsed, so the default is written once, as the text the README
+    shows, and a default the parser refuses fails at import.
+    """
+    return field(default=parse(name, default), metadata={_METADATA_KEY: Variable(name, default, parse, meaning)})
+
+
 @dataclass(frozen=True)
 class Settings:
-    port: int = 4318
-    es_urls: tuple[str, ...] = ("http://127.0.0.1:9200",)
-    es_username: str = ""
-    es_password: str = ""
-    es_api_key: str = ""
-    es_ca_certs: str = ""
-    es_verify_certs: bool = True
-    es_timeout_s: float = 30.0
-    index_prefix: str = "tracesearch"
-    index_shards: int = 1
-    index_replicas: int = 0
-    index_refresh_interval: str = "1s"
-    install_templates: bool = True
-    max_request_bytes: int = 20 * 1024 * 1024
-    max_attributes_per_span: int = 1000
-    max_attribute_value_bytes: int = 65536
-    max_nesting_depth: int = 8
-    trace_lookback_s: float = 7 * 86400.0
-    search_lookback_s: float = 2 * 86400.0
-    zipkin_lookback_s: float = 86400.0
-    max_trace_duration_s: float = 3600.0
-    retention_s: float = 14 * 86400.0
-    retention_sweep_interval_s: float = 3600.0
-    bulk_retries: int = 3
-    bulk_concurrency: int = 4
-    retry_after_s: int = 5
-    pipeline: str = "direct"
-    kafka_bootstrap: tuple[str, ...] = ("127.0.0.1:9092",)
-    kafka_topic: str = "tracesearch-spans"
-    kafka_dlq_topic: str = "tracesearch-spans-dlq"
-    kafka_group: str = "tracesearch-ingester"
-    kafka_partitions: int = 4
-    kafka_ack_timeout_s: float = 10.0
-    kafka_buffer_bytes: int = 64 * 1024 * 1024
-    ingest_batch_bytes: int = 5 * 1024 * 1024
-    ingest_batch_wait_s: float = 0.2
-    ingester_metrics_port: int = 0
-    servicegraph_enabled: bool = True
-    servicegraph_wait_s: float = 10.0
-    servicegraph_max_pending: int = 100_000
-    servicegraph_flush_interval_s: float = 5.0
-    servicegraph_max_series: int = 5_000
-    extra: Mapping[str, str] = field(default_factory=dict)
+    port: int = setting(
+        "TRACESEARCH_PORT",
+        "4318",
+        integer(1, _MAX_PORT),
+        "HTTP port of the service (OTLP, Zipkin and the query APIs share it).",
+    )
+    workers: int = setting(
+        "TRACESEARCH_WORKERS", "2", integer(1), "gunicorn worker processes (read by gunicorn.conf.py)."
+    )
+    threads: int = setting(
+        "TRACESEARCH_THREADS", "8", integer(1), "Threads per gunicorn worker (read by gunicorn.conf.py)."
+    )
+    es_urls: tuple[str, ...] = setting(
+        "TRACESEARCH_ES_URL", "http://127.0.0.1:9200", urls, "Elasticsearch URL; comma-separate several nodes."
+    )
+    es_username: str = setting(
+        "TRACESEARCH_ES_USERNAME", "", as_text, "Basic-auth user for Elasticsearch (empty: none)."
+    )
+    es_password: str = setting("TRACESEARCH_ES_PASSWORD", "", as_text, "Basic-auth password for Elasticsearch.")
+    es_api_key: str = setting(
+        "TRACESEARCH_ES_API_KEY", "", as_text, "Elasticsearch API key (base64 `id:key`); exclusive with basic auth."
+    )
+    es_ca_certs: str = setting(
+        "TRACESEARCH_ES_CA_CERTS", "", as_text, "Path to a CA bundle to verify Elasticsearch's TLS certificate."
+    )
+    es_verify_certs: bool = setting(
+        "TRACESEARCH_ES_VERIFY_CERTS", "true", boolean, "Verify Elasticsearch's TLS certificate."
+    )
+    es_timeout_s: float = setting(
+        "TRACESEARCH_ES_TIMEOUT", "30", parse_seconds, "Seconds before an Elasticsearch request times out."
+    )
+    index_prefix: str = setting(
+        "TRACESEARCH_INDEX_PREFIX", "tracesearch", lowercase, "Prefix of every index and template we create."
+    )
+    index_shards: int = setting("TRACESEARCH_INDEX_SHARDS", "1", integer(1), "Primary shards of each daily span index.")
+    index_replicas: int = setting("TRACESEARCH_INDEX_REPLICAS", "0", integer(0), "Replicas of each daily span index.")
+    index_refresh_interval: str = setting(
+        "TRACESEARCH_INDEX_REFRESH_INTERVAL",
+        "1s",
+        as_text,
+        "Refresh interval of span indices (how soon spans are searchable).",
+    )
+    install_templates: bool = setting(
+        "TRACESEARCH_INSTALL_TEMPLATES",
+        "true",
+        boolean,
+        "Install the index templates before each process's first write.",
+    )
+    max_request_bytes: int = setting(
+        "TRACESEARCH_MAX_REQUEST_BYTES",
+        str(20 * 1024 * 1024),
+        integer(1024),
+        "Largest accepted request body, after decompression.",
+    )
+    max_attributes_per_span: int = setting(
+        "TRACESEARCH_MAX_ATTRIBUTES_PER_SPAN",
+        "1000",
+        integer(1),
+        "Attributes kept per span; the rest are dropped and counted.",
+    )
+    max_attribute_value_bytes: int = setting(
+        "TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES",
+        "65536",
+        integer(16),
+        "Longest attribute value kept; longer ones are cut.",
+    )
+    max_nesting_depth: int = setting(
+        "TRACESEARCH_MAX_NESTING_DEPTH", "8", integer(1), "Deeper array/kvlist values are stored as JSON text."
+    )
+    trace_lookback_s: float = setting(
+        "TRACESEARCH_TRACE_LOOKBACK",
+        "7d",
+        parse_seconds,
+        "How far back a trace-by-id lookup without a time range searches.",
+    )
+    search_lookback_s: float = setting(
+        "TRACESEARCH_SEARCH_LOOKBACK",
+        "2d",
+        parse_seconds,
+        "Search window when a query gives no start (Jaeger's default).",
+    )
+    zipkin_lookback_s: float = setting(
+        "TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK",
+        "1d",
+        parse_seconds,
+        "Zipkin /api/v2/traces window without `lookback` (Zipkin's 1 day).",
+    )
+    max_trace_duration_s: float = setting(
+        "TRACESEARCH_MAX_TRACE_DURATION",
+        "1h",
+        parse_seconds,
+        "Padding around a search window when fetching whole traces.",
+    )
+    retention_s: float = setting(
+        "TRACESEARCH_RETENTION",
+        "14d",
+        parse_seconds,
+        "Daily indices (spans, aggregates) whose whole day is older than this are deleted; 0: keep everything.",
+    )
+    retention_sweep_interval_s: float = setting(
+        "TRACESEARCH_RETENTION_SWEEP_INTERVAL",
+        "1h",
+        parse_seconds,
+        "How often each service process deletes the expired indices.",
+    )
+    bulk_retries: int = setting(
+        "TRACESEARCH_BULK_RETRIES",
+        "3",
+        integer(0),
+        "Retries of a bulk write on 429/5xx/connection errors before giving up.",
+    )
+    bulk_concurrency: int = setting(
+        "TRACESEARCH_BULK_CONCURRENCY",
+        "4",
+        integer(1),
+        "Bulk requests of one write in flight at once (an ingester's batch).",
+    )
+    retry_after_s: int = setting(
+        "TRACESEARCH_RETRY_AFTER_SECONDS", "5", integer(1), "Retry-After sent with 503/429 answers."
+    )
+    pipeline: str = setting(
+        "TRACESEARCH_PIPELINE",
+        "direct",
+        lowercase,
+        "`direct`: receivers write to Elasticsearch; `kafka`: through Kafka.",
+    )
+    kafka_bootstrap: tuple[str, ...] = setting(
+        "TRACESEARCH_KAFKA_BOOTSTRAP",
+        "127.0.0.1:9092",
+        comma_separated,
+        "Kafka bootstrap servers (comma-separated).",
+    )
+    kafka_topic: str = setting(
+        "TRACESEARCH_KAFKA_TOPIC",
+        "tracesearch-spans",
+        as_text,
+        "Topic of span batches (OTLP protobuf, keyed by trace id).",
+    )
+    kafka_dlq_topic: str = setting(
+        "TRACESEARCH_KAFKA_DLQ_TOPIC",
+        "tracesearch-spans-dlq",
+        as_text,
+        "Dead-letter topic of spans Elasticsearch refused.",
+    )
+    kafka_group: str = setting(
+        "TRACESEARCH_KAFKA_GROUP", "tracesearch-ingester", as_text, "Consumer group of the ingesters."
+    )
+    kafka_partitions: int = setting(
+        "TRACESEARCH_KAFKA_PARTITIONS", "4", integer(1), "Partitions of the span topic when we create it."
+    )
+    kafka_ack_timeout_s: float = setting(
+        "TRACESEARCH_KAFKA_ACK_TIMEOUT",
+        "10s",
+        parse_seconds,
+        "How long a receiver waits for the broker's ack before a 503.",
+    )
+    kafka_buffer_bytes: int = setting(
+        "TRACESEARCH_KAFKA_BUFFER_BYTES",
+        str(64 * 1024 * 1024),
+        integer(1024),
+        "Bytes in flight to Kafka per process; over it: 429.",
+    )
+    ingest_batch_bytes: int = setting(
+        "TRACESEARCH_INGEST_BATCH_BYTES",
+        str(5 * 1024 * 1024),
+        integer(1024),
+        "Ingester bulk size: write once this many bytes wait.",
+    )
+    ingest_batch_wait_s: float = setting(
+        "TRACESEARCH_INGEST_BATCH_WAIT", "200ms", parse_seconds, "Ingester bulk time: write at least this often."
+    )
+    ingester_metrics_port: int = setting(
+        "TRACESEARCH_INGESTER_METRICS_PORT",
+        "0",
+        integer(0, _MAX_PORT),
+        "Port of the ingester's own /metrics (0: none).",
+    )
+    servicegraph_enabled: bool = setting(
+        "TRACESEARCH_SERVICEGRAPH_ENABLED",
+        "true",
+        boolean,
+        "Compute the service map and span metrics as spans arrive.",
+    )
+    servicegraph_wait_s: float = setting(
+        "TRACESEARCH_SERVICEGRAPH_WAIT",
+        "10s",
+        parse_seconds,
+        "How long a span waits for its parent or child before a lookup.",
+    )
+    servicegraph_max_pending: int = setting(
+        "TRACESEARCH_SERVICEGRAPH_MAX_PENDING",
+        "100000",
+        integer(1),
+        "Spans waiting per process at most; older ones go early.",
+    )
+    servicegraph_flush_interval_s: float = setting(
+        "TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL",
+        "5s",
+        parse_seconds,
+        "How often each process writes its aggregates.",
+    )
+    servicegraph_max_series: int = setting(
+        "TRACESEARCH_SERVICEGRAPH_MAX_SERIES",
+        "5000",
+        integer(1),
+        "Label sets per process per family; more go to `__overflow__`.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = dict(_DEFAULTS)
         source = os.environ if environ is None else environ
-        env.update({k: v for k, v in source.items() if k.startswith("TRACESEARCH_")})
-        settings = cls(
-            port=_int("TRACESEARCH_PORT", env["TRACESEARCH_PORT"], 1),
-            es_urls=tuple(u.strip().rstrip("/") for u in env["TRACESEARCH_ES_URL"].split(",") if u.strip()),
-            es_username=env["TRACESEARCH_ES_USERNAME"],
-            es_password=env["TRACESEARCH_ES_PASSWORD"],
-            es_api_key=env["TRACESEARCH_ES_API_KEY"],
-            es_ca_certs=env["TRACESEARCH_ES_CA_CERTS"],
-            es_verify_certs=_bool("TRACESEARCH_ES_VERIFY_CERTS", env["TRACESEARCH_ES_VERIFY_CERTS"]),
-            es_timeout_s=parse_seconds("TRACESEARCH_ES_TIMEOUT", env["TRACESEARCH_ES_TIMEOUT"]),
-            index_prefix=env["TRACESEARCH_INDEX_PREFIX"].strip().lower(),
-            index_shards=_int("TRACESEARCH_INDEX_SHARDS", env["TRACESEARCH_INDEX_SHARDS"], 1),
-            index_replicas=_int("TRACESEARCH_INDEX_REPLICAS", env["TRACESEARCH_INDEX_REPLICAS"]),
-            index_refresh_interval=env["TRACESEARCH_INDEX_REFRESH_INTERVAL"],
-            install_templates=_bool("TRACESEARCH_INSTALL_TEMPLATES", env["TRACESEARCH_INSTALL_TEMPLATES"]),
-            max_request_bytes=_int("TRACESEARCH_MAX_REQUEST_BYTES", env["TRACESEARCH_MAX_REQUEST_BYTES"], 1024),
-            max_attributes_per_span=_int(
-                "TRACESEARCH_MAX_ATTRIBUTES_PER_SPAN", env["TRACESEARCH_MAX_ATTRIBUTES_PER_SPAN"], 1
-            ),
-            max_attribute_value_bytes=_int(
-                "TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES", env["TRACESEARCH_MAX_ATTRIBUTE_VALUE_BYTES"], 16
-            ),
-            max_nesting_depth=_int("TRACESEARCH_MAX_NESTING_DEPTH", env["TRACESEARCH_MAX_NESTING_DEPTH"], 1),
-            trace_lookback_s=parse_seconds("TRACESEARCH_TRACE_LOOKBACK", env["TRACESEARCH_TRACE_LOOKBACK"]),
-            search_lookback_s=parse_seconds("TRACESEARCH_SEARCH_LOOKBACK", env["TRACESEARCH_SEARCH_LOOKBACK"]),
-            zipkin_lookback_s=parse_seconds(
-                "TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK", env["TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK"]
-            ),
-            max_trace_duration_s=parse_seconds("TRACESEARCH_MAX_TRACE_DURATION", env["TRACESEARCH_MAX_TRACE_DURATION"]),
-            retention_s=parse_seconds("TRACESEARCH_RETENTION", env["TRACESEARCH_RETENTION"]),
-            retention_sweep_interval_s=parse_seconds(
-                "TRACESEARCH_RETENTION_SWEEP_INTERVAL", env["TRACESEARCH_RETENTION_SWEEP_INTERVAL"]
-            ),
-            bulk_retries=_int("TRACESEARCH_BULK_RETRIES", env["TRACESEARCH_BULK_RETRIES"]),
-            bulk_concurrency=_int("TRACESEARCH_BULK_CONCURRENCY", env["TRACESEARCH_BULK_CONCURRENCY"], 1),
-            retry_after_s=_int("TRACESEARCH_RETRY_AFTER_SECONDS", env["TRACESEARCH_RETRY_AFTER_SECONDS"], 1),
-            pipeline=env["TRACESEARCH_PIPELINE"].strip().lower(),
-            kafka_bootstrap=tuple(b.strip() for b in env["TRACESEARCH_KAFKA_BOOTSTRAP"].split(",") if b.strip()),
-            kafka_topic=env["TRACESEARCH_KAFKA_TOPIC"],
-            kafka_dlq_topic=env["TRACESEARCH_KAFKA_DLQ_TOPIC"],
-            kafka_group=env["TRACESEARCH_KAFKA_GROUP"],
-            kafka_partitions=_int("TRACESEARCH_KAFKA_PARTITIONS", env["TRACESEARCH_KAFKA_PARTITIONS"], 1),
-            kafka_ack_timeout_s=parse_seconds("TRACESEARCH_KAFKA_ACK_TIMEOUT", env["TRACESEARCH_KAFKA_ACK_TIMEOUT"]),
-            kafka_buffer_bytes=_int("TRACESEARCH_KAFKA_BUFFER_BYTES", env["TRACESEARCH_KAFKA_BUFFER_BYTES"], 1024),
-            ingest_batch_bytes=_int("TRACESEARCH_INGEST_BATCH_BYTES", env["TRACESEARCH_INGEST_BATCH_BYTES"], 1024),
-            ingest_batch_wait_s=parse_seconds("TRACESEARCH_INGEST_BATCH_WAIT", env["TRACESEARCH_INGEST_BATCH_WAIT"]),
-            ingester_metrics_port=_int("TRACESEARCH_INGESTER_METRICS_PORT", env["TRACESEARCH_INGESTER_METRICS_PORT"]),
-            servicegraph_enabled=_bool("TRACESEARCH_SERVICEGRAPH_ENABLED", env["TRACESEARCH_SERVICEGRAPH_ENABLED"]),
-            servicegraph_wait_s=parse_seconds("TRACESEARCH_SERVICEGRAPH_WAIT", env["TRACESEARCH_SERVICEGRAPH_WAIT"]),
-            servicegraph_max_pending=_int(
-                "TRACESEARCH_SERVICEGRAPH_MAX_PENDING", env["TRACESEARCH_SERVICEGRAPH_MAX_PENDING"], 1
-            ),
-            servicegraph_flush_interval_s=parse_seconds(
-                "TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL", env["TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL"]
-            ),
-            servicegraph_max_series=_int(
-                "TRACESEARCH_SERVICEGRAPH_MAX_SERIES", env["TRACESEARCH_SERVICEGRAPH_MAX_SERIES"], 1
-            ),
-            extra={k: v for k, v in env.items() if k not in _DEFAULTS},
-        )
+        check_names(source)
+        # Any: each value has its own field's type, which one dict cannot say.
+        values: dict[str, Any] = {
+            name: variable.parse(variable.name, source.get(variable.name, variable.default))
+            for name, variable in VARIABLES_BY_FIELD.items()
+        }
+        settings = cls(**values)
         settings.check()
         return settings
 
@@ -270,8 +359,32 @@ class Settings:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
 
 
+VARIABLES_BY_FIELD: Mapping[str, Variable[Any]] = {f.name: f.metadata[_METADATA_KEY] for f in fields(Settings)}
+VARIABLES: tuple[Variable[Any], ...] = tuple(VARIABLES_BY_FIELD.values())
+_NAMES = frozenset(variable.name for variable in VARIABLES)
+
+
+def check_names(environ: Mapping[str, str]) -> None:
+    """Refuse a TRACESEARCH_* variable that is neither a setting nor another tool's.
+
+    A misspelt setting would otherwise be ignored and its default used, silently.
+    """
+    unknown = sorted(name for name in environ if name.startswith(PREFIX) and not _is_known(name))
+    if unknown:
+        raise SettingsError("; ".join(f"unknown setting {name}: did you mean {_closest(name)}?" for name in unknown))
+
+
+def _is_known(name: str) -> bool:
+    return name in _NAMES or name in OTHER_TOOLS_NAMES or name.startswith(OTHER_TOOLS_PREFIXES)
+
+
+def _closest(name: str) -> str:
+    # cutoff 0: every candidate shares the prefix, so the best one is always worth naming.
+    return difflib.get_close_matches(name, sorted(_NAMES | OTHER_TOOLS_NAMES), n=1, cutoff=0.0)[0]
+
+
 def settings_table() -> str:
-    """The README's configuration table, from the one list of variables."""
+    """The README's configuration table, from the declarations of the fields."""
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
     rows += [f"| `{v.name}` | `{v.default}` | {v.meaning} |" for v in VARIABLES]
     return "\n".join(rows)
