@@ -77,8 +77,8 @@ def _stop_service(settings: Settings) -> int:
 
 COMMANDS: dict[str, tuple[Command, str]] = {
     "up": (_up, "start Elasticsearch, Kafka and the service; print the URLs"),
-    "down": (_down, "stop everything the dev stack started"),
-    "status": (_status, "show each component; exit 3 unless all are healthy"),
+    "down": (_down, "stop everything the dev stack started, every Elasticsearch node included"),
+    "status": (_status, "show each component; exit 3 unless all configured ones are healthy"),
     "env": (_env, "print `export` lines for what runs (eval them in a shell)"),
     "start-es": (_start_es, "start Elasticsearch (no-op when healthy)"),
     "stop-es": (_stop_es, "stop Elasticsearch"),
