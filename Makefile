@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test test-unit test-integration test-es9 lint bench up down status \
+.PHONY: help demo test test-suites test-unit test-integration test-es9 lint bench up down status \
         stop-es start-es stop-kafka start-kafka stop-service start-service install-templates clean
 
 help: ## list the targets
@@ -24,7 +24,12 @@ demo: $(STAMP) ## start everything, send real traces from instrumented services,
 	$(PY) -m devstack up
 	$(PY) -m demo run
 
-test: $(STAMP) lint ## lint, type-check, every test on Elasticsearch 8, then the integration suite on Elasticsearch 9
+# The suites start Elasticsearch 8 and 9 and Kafka as tests need them; `devstack run` stops those
+# afterwards (on failure too), but not what ran before (a `make up` stack), and says so last.
+test: $(STAMP) lint ## lint, type-check, every test on Elasticsearch 8, then the integration suite on Elasticsearch 9; stop what they started
+	$(PY) -m devstack run -- $(MAKE) --no-print-directory test-suites
+
+test-suites: $(STAMP)
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-es9
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from devstack import elasticsearch, kafka, service
+from devstack import elasticsearch, kafka, process, service
 from devstack.component import ComponentStatus, State
 from devstack.settings import ENV_ES_URL, ENV_KAFKA_BOOTSTRAP, Settings
 
@@ -49,6 +52,39 @@ def status(settings: Settings | None = None) -> list[ComponentStatus]:
         kafka.status(settings),
         *service.statuses(settings),
     ]
+
+
+@dataclass(frozen=True)
+class Running:
+    """A process of this clone's dev stack.
+
+    Known by what it is, not by its pid: an outage test restarts a node under
+    a new pid, and it is still the node that ran before.
+    """
+
+    name: str
+    pid: int
+    stop: Callable[[], object]
+
+    def __str__(self) -> str:
+        return f"{self.name} (pid {self.pid})"
+
+
+def running(settings: Settings | None = None) -> list[Running]:
+    """What of this clone's dev stack runs now, whatever the settings, in start order."""
+    settings = settings or Settings.from_env()
+    found = [
+        Running(f"{elasticsearch.NAME} {node.files.major}", node.pid, functools.partial(elasticsearch.stop_node, node))
+        for node in elasticsearch.running_nodes(settings)
+    ]
+    broker = kafka.running_pid(settings)
+    if broker is not None:
+        found.append(Running(kafka.NAME, broker, functools.partial(kafka.stop_local, settings)))
+    for spec in service.all_specs(settings):
+        pid = process.running_pid(spec)
+        if pid is not None:
+            found.append(Running(spec.name, pid, functools.partial(process.stop, spec)))
+    return found
 
 
 def endpoint_lines(settings: Settings) -> list[str]:

@@ -1,4 +1,4 @@
-"""`down` and `status` over every process of a clone, with sleepers standing in for the JVMs.
+"""`down`, `status` and `run` over every process of a clone, with sleepers standing in for the JVMs.
 
 The fixture points every layout of the dev stack at a temporary folder: these
 tests must never reach the real stack of the checkout they run in (other
@@ -7,6 +7,7 @@ people's nodes run there).
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import elasticsearch, es_config, kafka, locks, pidfile, process, service, stack
+from devstack import cleanup, elasticsearch, es_config, kafka, locks, pidfile, process, service, stack
 from devstack.component import ComponentStatus, State
 from devstack.settings import Settings
 
@@ -26,6 +27,18 @@ SETTINGS = Settings.from_env(
     {"TRACESEARCH_DEVSTACK_ES_PORT": "9262", "TRACESEARCH_DEVSTACK_KAFKA_PORT": "9294", "TRACESEARCH_PORT": "4392"}
 )
 ES8, ES9 = SETTINGS.es_version, "9.3.2"
+
+# Stands in for a test run: starts one sleeper in its own session (as the dev stack starts its
+# servers, so it outlives this command), writes its pid file, and exits with the given status.
+STARTER = f"""
+import subprocess, sys
+from pathlib import Path
+pid_path, code, *words = sys.argv[1:]
+child = subprocess.Popen([sys.executable, "-c", {SLEEP!r}, *words], start_new_session=True)
+Path(pid_path).parent.mkdir(parents=True, exist_ok=True)
+Path(pid_path).write_text(f"{{child.pid}}\\n")
+sys.exit(int(code))
+"""
 
 
 def wait_for_marker(pid: int, marker: str) -> None:
@@ -164,3 +177,73 @@ def test_export_lines_skip_a_node_outside_the_settings() -> None:
         ComponentStatus("elasticsearch", State.HEALTHY, "http://127.0.0.1:9201", extra=True),
     ]
     assert stack.export_lines(statuses) == []
+
+
+def starter(pid_path: Path, words: list[str], code: int = 0) -> list[str]:
+    return [sys.executable, "-c", STARTER, str(pid_path), str(code), *words]
+
+
+def test_run_stops_what_the_command_started_and_keeps_what_ran_before(
+    clone: FakeClone, capsys: pytest.CaptureFixture[str]
+) -> None:
+    es8, broker = clone.es_node(ES8), clone.kafka_broker()
+    command = starter(clone.es_layout(ES9).pid_file, clone.es_words(ES9), code=3)
+    assert cleanup.run(command, SETTINGS) == 3  # the command's failure is the run's
+    es9 = pidfile.read_pid(clone.es_layout(ES9).pid_file)
+    assert es9 is None, "the ES 9 node was not stopped (its pid file is still there)"
+    assert alive(es8) and alive(broker)
+    assert {entry.name for entry in stack.running(SETTINGS)} == {"elasticsearch 8", "kafka"}
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("devstack: stopped what this run started: elasticsearch 9 (pid ")
+    assert last.endswith(
+        f"; left running as before this run: elasticsearch 8 (pid {es8}), kafka (pid {broker}) (`make down` stops them)"
+    )
+
+
+def test_run_keeps_a_node_that_ran_before_even_under_a_new_pid(clone: FakeClone) -> None:
+    # An outage test stops and restarts the node: it is still the developer's node.
+    old = clone.es_node(ES8)
+    restart = shlex.join(starter(clone.es_layout(ES8).pid_file, clone.es_words(ES8)))
+    command = ["sh", "-c", f"kill {old} && {restart}"]
+    assert cleanup.run(command, SETTINGS) == 0
+    (restarted,) = elasticsearch.running_nodes(SETTINGS)
+    assert restarted.pid != old
+    elasticsearch.stop_all(SETTINGS)
+
+
+def test_run_with_nothing_running_before_leaves_nothing(clone: FakeClone, capsys: pytest.CaptureFixture[str]) -> None:
+    command = starter(clone.kafka_layout(SETTINGS).pid_file, clone.kafka_words())
+    assert cleanup.run(command, SETTINGS) == 0
+    assert stack.running(SETTINGS) == []
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.endswith("; nothing of this clone's dev stack runs now")
+    assert last.startswith("devstack: stopped what this run started: kafka (pid ")
+
+
+def running(name: str, pid: int) -> stack.Running:
+    return stack.Running(name, pid, lambda: None)
+
+
+def test_report_names_what_could_not_be_stopped_and_what_went_away() -> None:
+    text = cleanup.report(
+        before={"elasticsearch 8", "kafka"},
+        started=[running("elasticsearch 9", 12)],
+        after=[running("elasticsearch 9", 12), running("kafka", 7)],
+    )
+    assert text == (
+        "devstack: this run left nothing new running"
+        "; could not stop elasticsearch 9 (pid 12) (see above; `make down` stops it)"
+        "; left running as before this run: kafka (pid 7) (`make down` stops it)"
+        "; no longer running although it ran before: elasticsearch 8"
+    )
+
+
+def test_run_fails_when_what_it_started_cannot_be_stopped(
+    clone: FakeClone, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(kafka, "stop_local", lambda settings: False)  # a broker that will not stop
+    command = starter(clone.kafka_layout(SETTINGS).pid_file, clone.kafka_words())
+    assert cleanup.run(command, SETTINGS) == cleanup.EXIT_LEFT_RUNNING
+    assert "could not stop kafka (pid " in capsys.readouterr().out.splitlines()[-1]
+    (broker,) = stack.running(SETTINGS)
+    process.terminate(broker.pid, timeout=5)
