@@ -444,6 +444,10 @@ def _launch(files: Layout, java_home: Path) -> None:
                 stderr=subprocess.STDOUT,
                 timeout=START_TIMEOUT,
                 check=False,
+                # `-d` leaves the node in our process group, where Ctrl-C in the terminal that
+                # started it reaches it: `make test`'s outage tests restart the developer's node,
+                # which a Ctrl-C would then stop. Kafka and the service have sessions of their own.
+                start_new_session=True,
             )
         except subprocess.TimeoutExpired:
             pid = pidfile.read_pid(files.pid_file)

@@ -7,6 +7,7 @@ people's nodes run there).
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -247,3 +248,21 @@ def test_run_fails_when_what_it_started_cannot_be_stopped(
     assert "could not stop kafka (pid " in capsys.readouterr().out.splitlines()[-1]
     (broker,) = stack.running(SETTINGS)
     process.terminate(broker.pid, timeout=5)
+
+
+def test_a_launched_node_has_a_session_of_its_own(tmp_path: Path) -> None:
+    # Else Ctrl-C in the terminal of the run that (re)started it (an outage test in `make test`)
+    # stops a developer's node along with the tests.
+    files = elasticsearch.Layout(root=tmp_path, version=ES8, user=None)
+    launcher = files.home / "bin" / "elasticsearch"
+    launcher.parent.mkdir(parents=True)
+    # Stands in for `bin/elasticsearch -d -p FILE`: leaves a daemon behind and writes its pid.
+    launcher.write_text('#!/bin/sh\nsleep 60 >/dev/null 2>&1 &\necho $! > "$3"\n')
+    launcher.chmod(0o755)
+    elasticsearch._launch(files, tmp_path / "jdk")
+    node = pidfile.read_pid(files.pid_file)
+    assert node is not None
+    try:
+        assert os.getsid(node) != os.getsid(0)
+    finally:
+        process.terminate(node, timeout=5)
