@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test test-unit test-integration test-es9 lint bench up down status \
+.PHONY: help demo test test-suites test-unit test-integration test-es9 lint bench up down status \
         stop-es start-es stop-kafka start-kafka stop-service start-service install-templates clean
 
 help: ## list the targets
@@ -24,15 +24,23 @@ demo: $(STAMP) ## start everything, send real traces from instrumented services,
 	$(PY) -m devstack up
 	$(PY) -m demo run
 
-test: $(STAMP) lint ## lint, type-check, every test on Elasticsearch 8, then the integration suite on Elasticsearch 9
+# The suites start Elasticsearch 8 and 9 and Kafka as tests need them; `devstack run` stops those
+# afterwards (on failure too), but not what ran before (a `make up` stack), and says so last.
+test: $(STAMP) lint ## lint, type-check, every test on Elasticsearch 8, then the integration suite on Elasticsearch 9; stop what they started
+	$(PY) -m devstack run -- $(MAKE) --no-print-directory test-suites
+
+test-suites: $(STAMP)
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-es9
 
 test-unit: $(STAMP) ## tests that need no server
 	$(PY) -m pytest -q tests/unit tests/devstack tests/demo
 
+# Like TRACESEARCH_DEVSTACK_ES_PORT for ES 8: a clone whose tests must not share 9201 sets another.
+ES9_PORT ?= 9201
+
 test-es9: $(STAMP) ## the integration suite against Elasticsearch 9 (Java 21+)
-	TRACESEARCH_DEVSTACK_ES_VERSION=9.3.2 TRACESEARCH_DEVSTACK_ES_PORT=9201 $(PY) -m pytest -q tests/integration
+	TRACESEARCH_DEVSTACK_ES_VERSION=9.3.2 TRACESEARCH_DEVSTACK_ES_PORT=$(ES9_PORT) $(PY) -m pytest -q tests/integration
 
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from devstack import elasticsearch, kafka, service, stack
+from devstack import cleanup, elasticsearch, kafka, service, stack
 from devstack.errors import DevstackError
 from devstack.settings import Settings
 
@@ -20,6 +20,10 @@ EXIT_FAILURE = 1
 EXIT_NOT_ALL_HEALTHY = 3
 
 Command = Callable[[Settings], int]
+
+# Takes a command line rather than settings alone, so it is not in COMMANDS.
+RUN = "run"
+RUN_HELP = "run -- COMMAND ...: run it, then stop what of the dev stack it started (for `make test`)"
 
 
 def _up(settings: Settings) -> int:
@@ -77,8 +81,8 @@ def _stop_service(settings: Settings) -> int:
 
 COMMANDS: dict[str, tuple[Command, str]] = {
     "up": (_up, "start Elasticsearch, Kafka and the service; print the URLs"),
-    "down": (_down, "stop everything the dev stack started"),
-    "status": (_status, "show each component; exit 3 unless all are healthy"),
+    "down": (_down, "stop everything the dev stack started, every Elasticsearch node included"),
+    "status": (_status, "show each component; exit 3 unless all configured ones are healthy"),
     "env": (_env, "print `export` lines for what runs (eval them in a shell)"),
     "start-es": (_start_es, "start Elasticsearch (no-op when healthy)"),
     "stop-es": (_stop_es, "stop Elasticsearch"),
@@ -97,12 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
+    sub.add_parser(RUN, help=RUN_HELP, description=RUN_HELP).add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="devstack: %(message)s", stream=sys.stderr)
     # kafka-python logs every refused connection while a broker starts.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    command, _ = COMMANDS[args.command]
     try:
+        if args.command == RUN:
+            return cleanup.run(_without_separator(args.argv), Settings.from_env())
+        command, _ = COMMANDS[args.command]
         return command(Settings.from_env())
     except DevstackError as error:
         print(f"devstack: error: {error}", file=sys.stderr)
@@ -110,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("devstack: interrupted", file=sys.stderr)
         return 130
+
+
+def _without_separator(argv: Sequence[str]) -> list[str]:
+    words = list(argv)
+    return words[1:] if words[:1] == ["--"] else words
 
 
 def _print(lines: Sequence[str]) -> None:

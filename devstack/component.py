@@ -21,6 +21,9 @@ class ComponentStatus:
     # Set when the component comes from the environment (not managed by us).
     external: bool = False
     detail: str = ""
+    # Runs in this clone although the settings do not describe it (the ES 9
+    # node of `make test-es9`): listed, but neither needed nor exported.
+    extra: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -28,7 +31,7 @@ class ComponentStatus:
 
     @property
     def needed(self) -> bool:
-        return self.state is not State.DISABLED
+        return self.state is not State.DISABLED and not self.extra
 
     def line(self) -> str:
         """One aligned line for ``python -m devstack status``."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from devstack import es_config, es_dist, java, locks, pidfile, process
@@ -41,6 +42,8 @@ STOP_TIMEOUT = 60.0
 # `GET /` is not in the integ-test zip (module rest-root); health is the probe.
 HEALTH_PATH = "/_cluster/health?wait_for_status=yellow&timeout=1s"
 VERSION_PATH = "/_nodes/_local?filter_path=nodes.*.version"
+HOME_OPTION = "-Des.path.home="
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,31 @@ class Layout:
     def marker(self) -> str:
         # The server JVM's command line contains -Des.path.home=<home>, which
         # identifies our node (and this clone) unambiguously.
-        return f"-Des.path.home={self.home}"
+        return f"{HOME_OPTION}{self.home}"
+
+    @property
+    def clone_marker(self) -> str:
+        """On the command line of every node of this clone, whatever its version."""
+        return f"{HOME_OPTION}{self.root}/"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A running node of this clone; ``files`` are those of its own version."""
+
+    pid: int
+    files: Layout
+
+    @property
+    def http_port(self) -> int | None:
+        try:
+            return es_config.http_port_in((self.files.home / "config" / "elasticsearch.yml").read_text())
+        except OSError:
+            return None
+
+    def still_running(self) -> bool:
+        line = pidfile.cmdline(self.pid) if pidfile.is_alive(self.pid) else None
+        return line is not None and self.files.clone_marker in line
 
 
 def running_pid(files: Layout) -> int | None:
@@ -98,6 +125,39 @@ def running_pid(files: Layout) -> int | None:
     if pid is None:
         pid = pidfile.find_by_marker(files.marker)
     return pid
+
+
+def running_nodes(settings: Settings | None = None) -> list[Node]:
+    """Every node of this clone, whatever version and port started it (`make up`'s ES 8 and
+    `make test-es9`'s ES 9 on another port are two)."""
+    return nodes_under(layout(settings or Settings.from_env()))
+
+
+def nodes_under(files: Layout) -> list[Node]:
+    """The running nodes whose home is under ``files.root``, lowest pid first.
+
+    Each major version's pid file, then the command lines: a node whose pid
+    file was deleted runs all the same.
+    """
+    marker = files.clone_marker
+    pids = {pidfile.live_pid(path, marker) for path in files.root.glob("elasticsearch-es*.pid")}
+    pids.update(pidfile.find_all_by_marker(marker))
+    nodes = []
+    for pid in sorted(pid for pid in pids if pid is not None):
+        version = _version_of(pid, files.root)
+        if version is not None:
+            nodes.append(Node(pid, replace(files, version=version)))
+    return nodes
+
+
+def _version_of(pid: int, root: Path) -> str | None:
+    """The version of the home ``pid`` runs from; every home is ``root/elasticsearch-<version>``."""
+    for arg in pidfile.argv(pid) or []:
+        if arg.startswith(HOME_OPTION):
+            home = Path(arg.removeprefix(HOME_OPTION))
+            version = home.name.removeprefix("elasticsearch-")
+            return version if home.parent == root and _VERSION_RE.match(version) else None
+    return None
 
 
 def layout(settings: Settings) -> Layout:
@@ -139,10 +199,41 @@ def stop(settings: Settings | None = None) -> bool:
                     settings.es_local_url,
                 )
             return False
-        log.info("elasticsearch: stopping pid %d", pid)
-        process.terminate(pid, timeout=STOP_TIMEOUT)
-        pidfile.remove(files.pid_file)
+        _terminate(pid, files)
         return True
+
+
+def stop_all(settings: Settings | None = None) -> list[Node]:
+    """Stop every node of this clone, whatever its version or port; return those stopped.
+
+    For `down`: the ES 9 node `make test-es9` started must not outlive it
+    because the current settings name ES 8. Also with TRACESEARCH_ES_URL set,
+    since a node under our own folder is ours whatever the settings say.
+    """
+    settings = settings or Settings.from_env()
+    with locks.held(NAME):
+        nodes = running_nodes(settings)
+        for node in nodes:
+            _terminate(node.pid, node.files)
+    if settings.es_external_url is None and port_open(LOCALHOST, settings.es_port):
+        log.warning(
+            "elasticsearch: something the dev stack did not start listens on %s; left alone",
+            settings.es_local_url,
+        )
+    return nodes
+
+
+def stop_node(node: Node) -> None:
+    """Stop ``node`` unless it has ended meanwhile (its pid may be someone else's by now)."""
+    with locks.held(NAME):
+        if node.still_running():
+            _terminate(node.pid, node.files)
+
+
+def _terminate(pid: int, files: Layout) -> None:
+    log.info("elasticsearch %s: stopping pid %d", files.version, pid)
+    process.terminate(pid, timeout=STOP_TIMEOUT)
+    pidfile.remove(files.pid_file)
 
 
 def status(settings: Settings | None = None) -> ComponentStatus:
@@ -161,6 +252,22 @@ def status(settings: Settings | None = None) -> ComponentStatus:
     if pid is not None:
         return ComponentStatus(NAME, State.UNHEALTHY, url, detail=f"pid {pid}")
     return ComponentStatus(NAME, State.STOPPED, url)
+
+
+def other_statuses(settings: Settings | None = None) -> list[ComponentStatus]:
+    """The nodes of this clone of another version than the settings name, e.g. `make test-es9`'s."""
+    settings = settings or Settings.from_env()
+    return [_node_status(n) for n in running_nodes(settings) if n.files.version != settings.es_version]
+
+
+def _node_status(node: Node) -> ComponentStatus:
+    detail = f"version {node.files.version}, pid {node.pid}, outside the current settings; `down` stops it"
+    port = node.http_port
+    if port is None:
+        return ComponentStatus(NAME, State.UNHEALTHY, detail=f"{detail}; port unknown", extra=True)
+    url = f"http://{LOCALHOST}:{port}"
+    state = State.HEALTHY if is_healthy(url) else State.UNHEALTHY
+    return ComponentStatus(NAME, state, url, detail=detail, extra=True)
 
 
 def is_healthy(url: str) -> bool:
@@ -191,7 +298,7 @@ def _ensure_local(settings: Settings, files: Layout) -> str:
     url = settings.es_local_url
     pid = running_pid(files)
     if pid is None and port_open(LOCALHOST, settings.es_port):
-        other = pidfile.find_by_marker(f"-Des.path.home={files.root}/")
+        other = pidfile.find_by_marker(files.clone_marker)
         if other is None:
             return _reuse_foreign(settings, url)
         log.info("elasticsearch: our node of another version holds port %d; restarting", settings.es_port)
@@ -337,6 +444,10 @@ def _launch(files: Layout, java_home: Path) -> None:
                 stderr=subprocess.STDOUT,
                 timeout=START_TIMEOUT,
                 check=False,
+                # `-d` leaves the node in our process group, where Ctrl-C in the terminal that
+                # started it reaches it: `make test`'s outage tests restart the developer's node,
+                # which a Ctrl-C would then stop. Kafka and the service have sessions of their own.
+                start_new_session=True,
             )
         except subprocess.TimeoutExpired:
             pid = pidfile.read_pid(files.pid_file)

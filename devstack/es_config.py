@@ -47,6 +47,20 @@ def render_elasticsearch_yml(*, http_port: int, transport_port: int, data_dir: P
     return "\n".join(lines) + "\n"
 
 
+def http_port_in(elasticsearch_yml: str) -> int | None:
+    """The ``http.port`` of a file ``render_elasticsearch_yml`` wrote, None if absent.
+
+    How `status` finds the port of a node that other settings started (the ES 9 node of
+    `make test-es9`): its process does not carry the port on its command line.
+    """
+    for line in elasticsearch_yml.splitlines():
+        key, _, rest = line.partition(":")
+        value = rest.split("#", 1)[0].strip()
+        if key.strip() == "http.port" and value.isdigit():
+            return int(value)
+    return None
+
+
 VECTOR_MODULE = "jdk.incubator.vector"
 _VECTOR_OPTION = f"--add-modules={VECTOR_MODULE}"
 _DISABLED = "# devstack: the JDK in use lacks this module: "

@@ -105,14 +105,27 @@ def stop(settings: Settings | None = None) -> bool:
             f"{ENV_KAFKA_BOOTSTRAP} is set ({settings.kafka_external_bootstrap}): the "
             "dev stack did not start that Kafka and will not stop it"
         )
+    return stop_local(settings)
+
+
+def stop_local(settings: Settings | None = None) -> bool:
+    """Stop this clone's broker if it runs, even with TRACESEARCH_KAFKA_BOOTSTRAP
+    set (for `down`: a broker started before it was set is ours all the same)."""
+    settings = settings or Settings.from_env()
     with locks.held(NAME):
         stopped = process.stop(_spec(settings, layout(settings)))
-        if not stopped and port_open(LOCALHOST, settings.kafka_port):
-            log.warning(
-                "kafka: no pid file, but something listens on %s; the dev stack did not start it and leaves it alone",
-                settings.kafka_local_bootstrap,
-            )
-        return stopped
+    if not stopped and settings.kafka_external_bootstrap is None and port_open(LOCALHOST, settings.kafka_port):
+        log.warning(
+            "kafka: no pid file, but something listens on %s; the dev stack did not start it and leaves it alone",
+            settings.kafka_local_bootstrap,
+        )
+    return stopped
+
+
+def running_pid(settings: Settings | None = None) -> int | None:
+    """The pid of this clone's broker, whatever port it was started on."""
+    settings = settings or Settings.from_env()
+    return process.running_pid(_spec(settings, layout(settings)))
 
 
 def status(settings: Settings | None = None) -> ComponentStatus:
@@ -123,7 +136,7 @@ def status(settings: Settings | None = None) -> ComponentStatus:
         return ComponentStatus(NAME, State.HEALTHY, bootstrap, external)
     if external:
         return ComponentStatus(NAME, State.UNHEALTHY, bootstrap, external)
-    pid = process.running_pid(_spec(settings, layout(settings)))
+    pid = running_pid(settings)
     if pid is not None:
         return ComponentStatus(NAME, State.UNHEALTHY, bootstrap, detail=f"pid {pid}")
     return ComponentStatus(NAME, State.STOPPED, bootstrap)

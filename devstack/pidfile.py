@@ -40,11 +40,21 @@ def remove(path: Path) -> None:
 
 def cmdline(pid: int) -> str | None:
     """The command line of ``pid`` with NULs as spaces, None if it is gone."""
+    raw = _raw_cmdline(pid)
+    return None if raw is None else raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def argv(pid: int) -> list[str] | None:
+    """The arguments of ``pid`` one by one (a path with spaces stays whole), None if it is gone."""
+    raw = _raw_cmdline(pid)
+    return None if raw is None else raw.decode(errors="replace").split("\0")[:-1]
+
+
+def _raw_cmdline(pid: int) -> bytes | None:
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
 def is_alive(pid: int) -> bool:
@@ -92,14 +102,22 @@ def find_by_marker(marker: str) -> int | None:
     Only for markers no other program's command line can contain (a JVM
     system property naming our own folder): anything found is signalled.
     """
+    found = find_all_by_marker(marker)
+    return found[0] if found else None
+
+
+def find_all_by_marker(marker: str) -> list[int]:
+    """Every live process whose command line contains ``marker``, lowest pid first
+    (same caveat as ``find_by_marker``)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         pid = int(entry.name)
         line = cmdline(pid)
         if line is not None and marker in line and is_alive(pid):
-            return pid
-    return None
+            found.append(pid)
+    return sorted(found)
 
 
 def _reap_if_child(pid: int) -> None:

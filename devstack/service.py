@@ -126,9 +126,13 @@ def start(settings: Settings | None = None) -> list[process.ProcessSpec]:
 def stop(settings: Settings | None = None) -> None:
     """Stop all app processes, including ones the configuration now disables
     (switching the pipeline must not leave a stray ingester)."""
-    settings = settings or Settings.from_env()
-    for app in reversed(APP_PROCESSES):
-        process.stop(app.build(settings))
+    for spec in reversed(all_specs(settings or Settings.from_env())):
+        process.stop(spec)
+
+
+def all_specs(settings: Settings) -> list[process.ProcessSpec]:
+    """Every app process, enabled or not: a disabled one may still run from before."""
+    return [app.build(settings) for app in APP_PROCESSES]
 
 
 def statuses(settings: Settings | None = None) -> list[ComponentStatus]:

@@ -102,3 +102,11 @@ def test_cluster_ids_look_like_kafkas() -> None:
         cluster_id = kafka_config.new_cluster_id()
         assert len(cluster_id) == 22 and not cluster_id.startswith("-")
         assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+
+
+def test_http_port_is_read_back_from_elasticsearch_yml() -> None:
+    text = es_config.render_elasticsearch_yml(
+        http_port=9263, transport_port=9363, data_dir=Path("/d/data-es9"), logs_dir=Path("/d/logs")
+    )
+    assert es_config.http_port_in(text) == 9263
+    assert es_config.http_port_in('cluster.name: "x"\n') is None

@@ -79,3 +79,18 @@ def test_find_by_marker(sleeper: subprocess.Popen[bytes]) -> None:
         time.sleep(0.02)
     assert found == sleeper.pid
     assert pidfile.find_by_marker("no-such-marker-" + "x" * 20) is None
+
+
+def test_argv_and_every_process_with_a_marker(sleeper: subprocess.Popen[bytes]) -> None:
+    second = subprocess.Popen([sys.executable, "-c", SLEEPER, "an argument with spaces"])
+    try:
+        for _ in range(100):
+            if pidfile.argv(second.pid) == [sys.executable, "-c", SLEEPER, "an argument with spaces"]:
+                break
+            time.sleep(0.02)
+        assert pidfile.argv(second.pid) == [sys.executable, "-c", SLEEPER, "an argument with spaces"]
+        assert pidfile.find_all_by_marker("devstack-pidfile-test") == sorted([sleeper.pid, second.pid])
+    finally:
+        second.kill()
+        second.wait()
+    assert pidfile.argv(second.pid) is None
