@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import launch, service
+from devstack import launch, pipeline, service
 from devstack.settings import Settings
 
 NOWHERE = "http://127.0.0.1:1"  # nothing listens on port 1: the processes run, their writes fail
@@ -104,3 +104,29 @@ def test_an_ingester_answers_on_its_metrics_port_even_with_a_metrics_folder_arou
     finally:
         # Still waiting for a broker, it would finish its (empty) batch only once it has one.
         assert ingester.stop(signal.SIGKILL) == -signal.SIGKILL
+
+
+class _Receiver:
+    stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+class _Pipeline(pipeline.KafkaPipeline[_Receiver]):
+    def _start_receiver(self, env: dict[str, str]) -> _Receiver:
+        self.receiver_env = env
+        return _Receiver()
+
+
+def test_the_pipeline_gives_receiver_and_ingesters_its_names_and_settings(tmp_path: Path) -> None:
+    stack = _Pipeline(NOWHERE, "127.0.0.1:1", "itk-2", tmp_path, settings={"TRACESEARCH_BULK_RETRIES": "1"})
+    receiver = stack.start_service()
+    assert stack.receiver_env == stack.env
+    assert stack.env["TRACESEARCH_PIPELINE"] == "kafka"
+    assert stack.env["TRACESEARCH_KAFKA_GROUP"] == "itk-2-group"
+    assert stack.env["TRACESEARCH_INDEX_PREFIX"] == "itk-2"
+    assert stack.env["TRACESEARCH_BULK_RETRIES"] == "1"
+    assert stack.topics == ["itk-2-spans", "itk-2-dlq"]
+    stack.stop()
+    assert receiver.stopped
