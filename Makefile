@@ -44,7 +44,7 @@ test-es9: $(STAMP) ## the integration suite against Elasticsearch 9 (Java 21+)
 
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tracesearch devstack demo
+	$(VENV)/bin/mypy tracesearch devstack demo bench
 
 bench: $(STAMP) ## benchmarks; results go to BENCHMARKS.md
 	$(PY) -m bench

@@ -206,7 +206,7 @@ def run(config: Config, es_url: str, es_pid: int | None) -> IngestResult:
             result.ingest.append(ours)
             result.ceiling.append(raw)
     finally:
-        service.stop(running)
+        running.stop()
         es.drop_prefix(es_url, ingest_prefix)
         es.drop_prefix(es_url, bulk_prefix)
     if not config.skip_kafka:

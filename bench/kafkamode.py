@@ -1,5 +1,5 @@
 """Kafka pipeline mode, end to end: the service producing to Kafka and ``python -m tracesearch ingester``
-processes writing to Elasticsearch, started the way tests/integration/kafka_stack.py starts them.
+processes writing to Elasticsearch: devstack.pipeline's topology, the one the integration tests run.
 
 Two measurements, each phase on a topic, dead-letter topic, consumer group and index prefix of its own:
 
@@ -16,9 +16,8 @@ import http.client
 import itertools
 import json
 import os
-import signal
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -29,9 +28,10 @@ from pathlib import Path
 from kafka.admin import KafkaAdminClient
 
 from bench import es, loadgen, otlp, procs, service, stats, synth
-from bench.config import REPO, Config
+from bench.config import Config
 from bench.log import say
-from devstack.process import dies_with_parent
+from devstack import launch
+from devstack.pipeline import KafkaPipeline
 from tracesearch.storage.es.indices import span_index_pattern
 
 OTLP_HEADERS = {"Content-Type": "application/x-protobuf"}
@@ -164,44 +164,24 @@ def broker_pid() -> int | None:
     return None
 
 
-@dataclass
-class Ingester:
-    process: subprocess.Popen[bytes]
-    metrics_port: int
-    log_path: Path
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def assigned(self) -> int | None:
-        """Partitions of its latest assignment, per its log (None: no assignment yet)."""
-        lines = [line for line in self.log_text().splitlines() if "partitions assigned:" in line]
-        return lines[-1].count("partition=") if lines else None
+def assigned(ingester: launch.IngesterProcess) -> int | None:
+    """Partitions of its latest assignment, per its log (None: no assignment yet)."""
+    lines = [line for line in ingester.log_text().splitlines() if "partitions assigned:" in line]
+    return lines[-1].count("partition=") if lines else None
 
 
-@dataclass
-class Stack:
-    """The service in Kafka mode and its ingesters, on names of their own."""
+class Stack(KafkaPipeline[service.Service]):
+    """devstack.pipeline's topology with the bench's service (CPU accounted) and a known partition count;
+    its Kafka topics and indices go when it stops."""
 
-    es_url: str
-    bootstrap: str
-    prefix: str
-    config: Config
-    service: service.Service | None = None
-    ingesters: list[Ingester] = field(default_factory=list)
+    def __init__(self, es_url: str, bootstrap: str, prefix: str, config: Config) -> None:
+        folder = Path(tempfile.mkdtemp(prefix=f"tracesearch-bench-{prefix}-"))
+        settings = {"TRACESEARCH_KAFKA_PARTITIONS": str(PARTITIONS)}
+        super().__init__(es_url, bootstrap, prefix, folder, settings=settings, ingester_timeout=START_TIMEOUT_S)
+        self.config = config
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "TRACESEARCH_ES_URL": self.es_url,
-            "TRACESEARCH_INDEX_PREFIX": self.prefix,
-            "TRACESEARCH_PIPELINE": "kafka",
-            "TRACESEARCH_KAFKA_BOOTSTRAP": self.bootstrap,
-            "TRACESEARCH_KAFKA_TOPIC": f"{self.prefix}-spans",
-            "TRACESEARCH_KAFKA_DLQ_TOPIC": f"{self.prefix}-dlq",
-            "TRACESEARCH_KAFKA_GROUP": f"{self.prefix}-group",
-            "TRACESEARCH_KAFKA_PARTITIONS": str(PARTITIONS),
-        }
+    def _start_receiver(self, env: dict[str, str]) -> service.Service:
+        return service.start(self.es_url, self.prefix, self.config.workers, self.config.threads, env)
 
     @property
     def names(self) -> str:
@@ -211,51 +191,28 @@ class Stack:
             f"prefix `{self.prefix}`"
         )
 
-    def start(self, ingesters: int) -> None:
-        self.service = service.start(self.es_url, self.prefix, self.config.workers, self.config.threads, self.env)
+    def start(self, ingesters: int) -> service.Service:
+        running = self.start_service()
         for _ in range(ingesters):
-            self.ingesters.append(self._start_ingester())
+            self.start_ingester()
         self._wait_assigned()
-
-    def _start_ingester(self) -> Ingester:
-        assert self.service is not None
-        port = service.free_port()
-        log_path = self.service.folder / f"ingester-{port}.log"
-        env = {**os.environ, **self.env, "TRACESEARCH_INGESTER_METRICS_PORT": str(port)}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tracesearch", "ingester"],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=dies_with_parent,
-            )
-        ingester = Ingester(process, port, log_path)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and process.poll() is None:
-            if _metrics_up(port):
-                return ingester
-            time.sleep(0.2)
-        self.ingesters.append(ingester)  # so that stop() ends it
-        raise RuntimeError(f"an ingester did not start:\n{ingester.log_text()[-3000:]}")
+        return running
 
     def _wait_assigned(self) -> None:
         """Until every ingester holds partitions and together they hold all of them (the group settled)."""
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             self.check_alive()
-            counts = [i.assigned() for i in self.ingesters]
+            counts = [assigned(i) for i in self.ingesters]
             if all(c for c in counts) and sum(c or 0 for c in counts) == PARTITIONS:
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"the consumer group did not settle: assignments {[i.assigned() for i in self.ingesters]}")
+        raise RuntimeError(f"the consumer group did not settle: assignments {[assigned(i) for i in self.ingesters]}")
 
     def check_alive(self) -> None:
         for ingester in self.ingesters:
-            if ingester.process.poll() is not None:
-                raise RuntimeError(f"an ingester exited:\n{ingester.log_text()[-3000:]}")
+            if not ingester.alive():
+                raise RuntimeError(f"an ingester exited:\n{ingester.log_tail()}")
 
     def last_problem(self) -> str:
         """The latest warning or error an ingester logged, to say why a phase failed."""
@@ -268,52 +225,17 @@ class Stack:
 
     def indexed_total(self) -> float:
         """The ingesters' tracesearch_spans_indexed_total added up (duplicates included)."""
-        return sum(_indexed(i.metrics_port) for i in self.ingesters)
+        return sum(i.indexed() for i in self.ingesters)
 
     def ingester_cpu(self) -> float:
-        return procs.total_cpu(i.process.pid for i in self.ingesters)
+        return procs.total_cpu(i.pid for i in self.ingesters)
 
     def stop(self) -> None:
         failed = sys.exc_info()[0] is not None
-        for ingester in self.ingesters:
-            if ingester.process.poll() is None:
-                ingester.process.send_signal(signal.SIGTERM)  # finishes its current batch
-        for ingester in self.ingesters:
-            try:
-                ingester.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                ingester.process.kill()
-                ingester.process.wait()
-        if self.service is not None:
-            service.stop(self.service, keep_log=failed)
-        _delete_topics(self.bootstrap, [self.env["TRACESEARCH_KAFKA_TOPIC"], self.env["TRACESEARCH_KAFKA_DLQ_TOPIC"]])
+        super().stop()
+        _delete_topics(self.bootstrap, self.topics)
         es.drop_prefix(self.es_url, self.prefix)
-
-
-def _metrics_up(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/metrics")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
-def _indexed(port: int) -> float:
-    """The one counter, not the whole exposition: rendering every series (the span-metric histograms)
-    takes tens of milliseconds of the ingester's CPU, which polling every 0.1 s would add to its figure."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", "/metrics?name[]=tracesearch_spans_indexed_total")
-        text = connection.getresponse().read().decode()
-    finally:
-        connection.close()
-    for line in text.splitlines():
-        if line.startswith("tracesearch_spans_indexed_total "):
-            return float(line.split()[1])
-    return 0.0
+        service.discard(self.folder, keep=failed)
 
 
 def _delete_topics(bootstrap_servers: str, topics: list[str]) -> None:
@@ -412,9 +334,7 @@ def throughput(
     prefix = f"bench-kafka{ingesters}-{uuid.uuid4().hex[:8]}"
     stack = Stack(es_url, bootstrap_servers, prefix, config)
     try:
-        stack.start(ingesters)
-        assert stack.service is not None
-        port = stack.service.port
+        port = stack.start(ingesters).port
 
         def post(batch: Sequence[bytes]) -> loadgen.LoadResult:
             return loadgen.post_all(port, "/v1/traces", OTLP_HEADERS, batch, config.concurrency, check)
@@ -558,9 +478,7 @@ def latency(
     prefix = f"bench-kafkalat-{uuid.uuid4().hex[:8]}"
     stack = Stack(es_url, bootstrap_servers, prefix, config)
     try:
-        stack.start(ingesters)
-        assert stack.service is not None
-        port = stack.service.port
+        port = stack.start(ingesters).port
         warm = loadgen.post_all(port, "/v1/traces", OTLP_HEADERS, [b.body for b in warmup], LATENCY_SENDERS, check)
         if warm.failures:
             raise RuntimeError(f"latency warm-up failed: {warm.failures[:3]}")

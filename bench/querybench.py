@@ -248,7 +248,7 @@ def run(config: Config, es_url: str, es_pid: int | None) -> QueryResult:
             kinds.append(measured)
             say(f"{kind}: p50 {measured.p50_ms:.1f} ms, p95 {measured.p95_ms:.1f} ms over {len(answers)} requests")
     finally:
-        service.stop(running)
+        running.stop()
     if not config.keep_query_data:
         dataset.drop(es_url, config.query_prefix)
     return QueryResult(data, kinds)

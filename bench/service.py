@@ -1,117 +1,73 @@
-"""The real service under gunicorn, started the way the integration tests start it."""
+"""The real service under gunicorn, started by devstack.launch as the tests start it, with the CPU
+time of its master and workers."""
 
 from __future__ import annotations
 
-import http.client
-import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import procs
-from bench.config import REPO
-from devstack.process import dies_with_parent
+from devstack import launch
 
 START_TIMEOUT_S = 60.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Service:
-    port: int
+    running: launch.ServiceProcess
     prefix: str
-    process: subprocess.Popen[bytes]
+    # Its log and metrics files, removed when it stops cleanly.
     folder: Path
-    workers: list[int] = field(default_factory=list)
+    workers: list[int]
 
     @property
-    def log_path(self) -> Path:
-        return self.folder / "service.log"
+    def port(self) -> int:
+        return self.running.port
 
     @property
     def pids(self) -> list[int]:
-        return [self.process.pid, *self.workers]
+        return [self.running.pid, *self.workers]
 
     def cpu_seconds(self) -> float:
         """Master and workers; the worker list is checked so a restarted worker cannot hide CPU."""
-        current = procs.children(self.process.pid)
+        current = procs.children(self.running.pid)
         if current != self.workers:
-            raise RuntimeError(f"gunicorn workers changed from {self.workers} to {current}: see {self.log_path}")
+            raise RuntimeError(
+                f"gunicorn workers changed from {self.workers} to {current}: see {self.running.log_path}"
+            )
         return procs.total_cpu(self.pids)
 
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
-
-
-def _healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/health")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
+    def stop(self, keep_log: bool = False) -> None:
+        """Stop master and workers; keep the log (and say where) when the run failed."""
+        self.running.stop()
+        discard(self.folder, keep=keep_log or sys.exc_info()[0] is not None)
 
 
 def start(es_url: str, prefix: str, workers: int, threads: int, extra_env: dict[str, str] | None = None) -> Service:
-    """The direct sink unless ``extra_env`` says otherwise (the Kafka phases pass the pipeline's variables)."""
-    port = free_port()
-    # One folder per service for its log and its metrics files, removed when it stops cleanly.
+    """The direct sink unless ``extra_env`` says otherwise (the Kafka phases pass the pipeline's variables).
+
+    Measuring starts once every worker has loaded the app, not only forked."""
+    port = launch.free_port()
     folder = Path(tempfile.mkdtemp(prefix=f"tracesearch-bench-{port}-"))
-    env = {
-        **os.environ,
-        "TRACESEARCH_ES_URL": es_url,
-        "TRACESEARCH_INDEX_PREFIX": prefix,
-        "TRACESEARCH_PORT": str(port),
-        "TRACESEARCH_WORKERS": str(workers),
-        "TRACESEARCH_THREADS": str(threads),
-        # The measured path is the direct one: each request waits for the Elasticsearch bulk write.
-        "TRACESEARCH_PIPELINE": "direct",
-        "PROMETHEUS_MULTIPROC_DIR": str(folder / "metrics"),
-        **(extra_env or {}),
-    }
-    with (folder / "service.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "app:app"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=dies_with_parent,
+    settings = {"TRACESEARCH_WORKERS": str(workers), "TRACESEARCH_THREADS": str(threads), **(extra_env or {})}
+    # The measured path is the direct one: each request waits for the Elasticsearch bulk write.
+    env = launch.app_env(es_url, prefix=prefix, pipeline="direct", settings=settings)
+    try:
+        running = launch.start_service(
+            env, folder, port=port, metrics_dir=folder / "metrics", workers=workers, timeout=START_TIMEOUT_S
         )
-    service = Service(port, prefix, process, folder)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        if _healthy(port) and len(procs.children(process.pid)) == workers:
-            service.workers = procs.children(process.pid)
-            return service
-        time.sleep(0.2)
-    tail = service.log_tail()
-    stop(service, keep_log=True)
-    raise RuntimeError(f"the service did not start:\n{tail}")
+    except launch.LaunchError:
+        discard(folder, keep=True)
+        raise
+    return Service(running, prefix, folder, procs.children(running.pid))
 
 
-def stop(service: Service, keep_log: bool = False) -> None:
-    """Stop master and workers; keep the log (and say where) when the run failed."""
-    if service.process.poll() is None:
-        service.process.terminate()
-        try:
-            service.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait()
-    if keep_log or sys.exc_info()[0] is not None:
-        print(f"service log kept: {service.log_path}", file=sys.stderr)
+def discard(folder: Path, keep: bool) -> None:
+    """Remove a run's folder of logs, or say where it is kept."""
+    if keep:
+        print(f"logs kept: {folder}", file=sys.stderr)
     else:
-        shutil.rmtree(service.folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -8,25 +8,15 @@ Adding a process = one function returning a ``ProcessSpec`` plus one entry in
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import process
+from devstack import launch, process
 from devstack.component import ComponentStatus, State
-from devstack.health import http_ok
 from devstack.paths import REPO_ROOT, processes_dir
-from devstack.settings import (
-    ENV_ES_URL,
-    ENV_KAFKA_BOOTSTRAP,
-    ENV_PIPELINE,
-    ENV_SERVICE_PORT,
-    LOCALHOST,
-    Settings,
-)
+from devstack.settings import ENV_PIPELINE, LOCALHOST, Settings
 
-SERVICE_START_TIMEOUT = 60.0
 INGESTER_SETTLE_SECONDS = 2.0
 INGESTER_METRICS_PORT = 9464  # the ingester's own /metrics (Prometheus exporter's customary port)
 
@@ -46,36 +36,25 @@ def app_env(settings: Settings) -> dict[str, str]:
     so ``start-service`` alone can test how the service copes with an
     outage.
     """
-    return {
-        ENV_ES_URL: settings.es_url,
-        ENV_KAFKA_BOOTSTRAP: settings.kafka_bootstrap,
-        ENV_SERVICE_PORT: str(settings.service_port),
-        ENV_PIPELINE: settings.pipeline,
-        "PYTHONUNBUFFERED": "1",  # log lines reach the log file at once
-    }
+    return launch.app_env(settings.es_url, pipeline=settings.pipeline, kafka_bootstrap=settings.kafka_bootstrap)
 
 
 def service_spec(settings: Settings, repo: Path = REPO_ROOT) -> process.ProcessSpec:
     """gunicorn serving ``app:app`` from the repository root."""
-    argv = [venv_bin("gunicorn", repo)]
-    if (repo / "gunicorn.conf.py").is_file():
-        argv += ["-c", "gunicorn.conf.py"]
-    # --bind on the command line wins over the config file: the port must be
-    # the one the dev stack prints and health-checks.
-    argv += ["--bind", f"{LOCALHOST}:{settings.service_port}", "app:app"]
-    base = settings.service_url
+    command = launch.service_command(app_env(settings), settings.service_port)
+    port = settings.service_port
     return process.ProcessSpec(
         name="service",
-        argv=argv,
+        argv=command.argv,
         cwd=repo,
-        env=app_env(settings),
+        env=command.env,
         log_path=processes_dir(repo) / "service.log",
         pid_path=processes_dir(repo) / "service.pid",
-        marker="app:app",
-        health=lambda: http_ok(f"{base}/health"),
-        start_timeout=SERVICE_START_TIMEOUT,
-        endpoint=base,
-        requires=(repo / "app.py", Path(argv[0])),
+        marker=launch.APP,
+        health=lambda: launch.service_healthy(port),
+        start_timeout=launch.SERVICE_START_TIMEOUT_S,
+        endpoint=settings.service_url,
+        requires=(repo / "app.py", repo / launch.GUNICORN_CONFIG),
     )
 
 
@@ -84,12 +63,15 @@ def ingester_spec(settings: Settings, repo: Path = REPO_ROOT) -> process.Process
 
     Without a health endpoint, "ready" means it is still alive after
     ``INGESTER_SETTLE_SECONDS`` (a bad config or import error exits sooner).
+    A ``PROMETHEUS_MULTIPROC_DIR`` in our own environment reaches it
+    (``ProcessSpec.env`` can only add), unlike the ingesters tests start.
     """
+    command = launch.ingester_command(app_env(settings), INGESTER_METRICS_PORT)
     return process.ProcessSpec(
         name="ingester",
-        argv=[sys.executable, "-m", "tracesearch", "ingester"],
+        argv=command.argv,
         cwd=repo,
-        env={**app_env(settings), "TRACESEARCH_INGESTER_METRICS_PORT": str(INGESTER_METRICS_PORT)},
+        env=command.env,
         log_path=processes_dir(repo) / "ingester.log",
         pid_path=processes_dir(repo) / "ingester.pid",
         marker="tracesearch ingester",
@@ -151,15 +133,3 @@ def statuses(settings: Settings | None = None) -> list[ComponentStatus]:
         else:
             result.append(ComponentStatus(app.name, State.UNHEALTHY, spec.endpoint, detail=f"pid {pid}"))
     return result
-
-
-def venv_bin(name: str, repo: Path = REPO_ROOT) -> str:
-    """A console script of the project's venv.
-
-    Prefer the interpreter running us (normally that venv), then the
-    repository's .venv; the path may not exist, which ``start`` reports.
-    """
-    for candidate in (Path(sys.executable).parent / name, repo / ".venv" / "bin" / name):
-        if candidate.is_file():
-            return str(candidate)
-    return str(repo / ".venv" / "bin" / name)

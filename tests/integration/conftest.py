@@ -6,66 +6,56 @@ Each test session writes to its own index prefix, removed at the end.
 from __future__ import annotations
 
 import os
-import re
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from devstack.process import dies_with_parent
+from devstack import launch
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Below production's defaults (5 s, 3 retries): a test sees a failed write and its Retry-After quickly.
+SERVICE_SETTINGS = {"TRACESEARCH_RETRY_AFTER_SECONDS": "2", "TRACESEARCH_BULK_RETRIES": "1"}
+SERVICE_STOP_TIMEOUT_S = 20.0
 
 
 @dataclass
 class Service:
-    url: str
+    running: launch.ServiceProcess
     es_url: str
     prefix: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return self.running.url
 
     def refresh(self) -> None:
         """Make everything written so far searchable now instead of after the refresh interval."""
         requests.post(f"{self.es_url}/{self.prefix}-*/_refresh", timeout=30).raise_for_status()
 
-    def count(self, query: dict | None = None) -> int:
+    def count(self, query: dict[str, Any] | None = None) -> int:
         self.refresh()
         body = {"query": query} if query else None
         answer = requests.post(f"{self.es_url}/{self.prefix}-span-*/_count", json=body, timeout=30)
         answer.raise_for_status()
         return int(answer.json()["count"])
 
-    def get(self, path: str, **params):
+    def get(self, path: str, **params: str | int) -> requests.Response:
         return requests.get(f"{self.url}{path}", params=params, timeout=30)
 
-    def wait_for_workers(self, count: int, timeout_s: float = 60) -> None:
-        """Until ``count`` gunicorn workers have loaded the app (on a busy machine one can lag seconds
-        behind the first, which then takes every request)."""
-        deadline = time.monotonic() + timeout_s
-        while len(set(re.findall(r"worker (\d+) ready", self.log_tail_all()))) < count:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"fewer than {count} workers ready:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def log_tail_all(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
+    def wait_for_workers(self, count: int, timeout_s: float = launch.WORKERS_READY_TIMEOUT_S) -> None:
+        self.running.wait_for_workers(count, timeout_s)
 
     def log_tail(self) -> str:
-        return self.log_path.read_text()[-4000:] if self.log_path.exists() else ""
+        return self.running.log_tail()
+
+    def stop(self, timeout_s: float = launch.STOP_TIMEOUT_S) -> None:
+        self.running.stop(timeout=timeout_s)
 
 
 @pytest.fixture(scope="session")
@@ -79,46 +69,12 @@ def es_url() -> str:
 
 
 def start_service(es_url: str, prefix: str, tmp: Path, extra_env: dict[str, str] | None = None) -> Service:
-    port = free_port()
-    env = {
-        **os.environ,
-        "TRACESEARCH_ES_URL": es_url,
-        "TRACESEARCH_INDEX_PREFIX": prefix,
-        "TRACESEARCH_PORT": str(port),
-        "TRACESEARCH_RETRY_AFTER_SECONDS": "2",
-        "TRACESEARCH_BULK_RETRIES": "1",
-        **(extra_env or {}),
-    }
-    log_path = tmp / f"service-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "app:app"],
-        cwd=REPO,
-        env=env,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-        preexec_fn=dies_with_parent,
-    )
-    service = Service(f"http://127.0.0.1:{port}", es_url, prefix, process, log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{service.url}/health", timeout=5).status_code == 200:
-                return service
-        except requests.RequestException:
-            pass  # not listening yet, or still booting its workers on a busy machine
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"service did not start:\n{service.log_tail()}")
+    env = launch.app_env(es_url, prefix=prefix, settings={**SERVICE_SETTINGS, **(extra_env or {})})
+    return Service(launch.start_service(env, tmp), es_url, prefix)
 
 
 def stop_service(service: Service) -> None:
-    service.process.terminate()
-    try:
-        service.process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        service.process.kill()
+    service.stop(SERVICE_STOP_TIMEOUT_S)
 
 
 def drop_prefix(es_url: str, prefix: str) -> None:
