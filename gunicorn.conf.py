@@ -46,23 +46,25 @@ def post_worker_init(worker: object) -> None:
     from tracesearch import gctune
 
     gctune.tune()
-    runtime = _runtime(worker)
-    if runtime is not None:
-        runtime.start_retention()
+    components = _components(worker)
+    if components is not None:
+        components.start_retention()
     # gunicorn says "Booting worker" before the app loads; this line says the worker can take requests.
     worker.log.info("worker %s ready", worker.pid)  # type: ignore[attr-defined]
 
 
-def _runtime(worker: object) -> Any:
+def _components(worker: object) -> Any:
+    """The worker's composition root (``tracesearch.components``), which ``create_app`` keeps."""
     app = getattr(getattr(worker, "wsgi", None), "extensions", {}) if worker else {}
     return app.get("tracesearch") if isinstance(app, dict) else None
 
 
 def worker_exit(server: object, worker: object) -> None:
-    """Flush the Kafka producer of the worker before it goes (SIGTERM, max_requests, reload)."""
-    runtime = _runtime(worker)
-    if runtime is not None:
-        runtime.close()
+    """Flush what the worker holds before it goes (SIGTERM, max_requests, reload): the Kafka producer,
+    the service graph's pending pairs and aggregates."""
+    components = _components(worker)
+    if components is not None:
+        components.close()
 
 
 def child_exit(server: object, worker: object) -> None:
