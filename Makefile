@@ -42,9 +42,10 @@ ES9_PORT ?= 9201
 test-es9: $(STAMP) ## the integration suite against Elasticsearch 9 (Java 21+)
 	TRACESEARCH_DEVSTACK_ES_VERSION=9.3.2 TRACESEARCH_DEVSTACK_ES_PORT=$(ES9_PORT) $(PY) -m pytest -q tests/integration
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and the layer rules (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy tracesearch devstack demo bench
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP) ## benchmarks; results go to BENCHMARKS.md
 	$(PY) -m bench

@@ -15,11 +15,11 @@ import orjson
 
 from bench import stats
 from tracesearch import gctune
+from tracesearch.admission import DEFAULT_LIMITS
 from tracesearch.codecs.otlp_proto import decode_export_request
 from tracesearch.model import Span
 from tracesearch.storage.es.document import document_id, to_bulk_lines, to_document
 from tracesearch.storage.es.indices import span_index_for
-from tracesearch.validation import DEFAULT_LIMITS
 
 ROUNDS = 3
 PREFIX = "bench-hotpath"

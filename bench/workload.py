@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from bench import otlp, synth
 from bench.config import Config
 from bench.log import say
+from tracesearch.admission import DEFAULT_LIMITS
 from tracesearch.codecs.otlp_proto import decode_export_request
 from tracesearch.storage.es.document import to_bulk_lines
 from tracesearch.storage.es.indices import span_index_for
-from tracesearch.validation import DEFAULT_LIMITS
 
 INGEST_SERVICES = synth.SERVICES[:4]
 NS_PER_S = 1_000_000_000

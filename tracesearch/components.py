@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, overload
 from elasticsearch import Elasticsearch
 
 from tracesearch import prometheus
+from tracesearch.admission import Limits
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
@@ -35,7 +36,6 @@ from tracesearch.storage.es.span_lookup import EsSpanLookup
 from tracesearch.storage.es.span_reader import EsSpanReader
 from tracesearch.storage.es.span_writer import EsSpanWriter
 from tracesearch.storage.es.templates import TemplateInstaller
-from tracesearch.validation import Limits
 
 T = TypeVar("T")
 

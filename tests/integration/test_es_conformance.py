@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ import pytest
 import requests
 
 from tests.integration.conftest import drop_prefix
-from tests.storage_conformance import StorageConformance, Store
+from tests.storage_conformance import Builder, StorageConformance, Store
 from tracesearch.settings import Settings
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
 from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
@@ -45,3 +46,34 @@ def store(es_url: str) -> Iterator[Store]:
 
 class TestElasticsearchStore(StorageConformance):
     pass
+
+
+def test_a_search_meeting_its_index_being_created_waits_for_it(es_url: str) -> None:
+    """Elasticsearch answers 503 (no shard available) to a search of an index whose shard is still
+    starting: every daily index does so once, at midnight UTC or at its first write."""
+    failures: list[BaseException] = []
+    for _ in range(5):
+        prefix = f"it-race-{uuid.uuid4().hex[:8]}"
+        settings = Settings.from_env({"TRACESEARCH_ES_URL": es_url, "TRACESEARCH_INDEX_PREFIX": prefix})
+        client = make_client(settings)
+        reader = EsSpanReader(client, prefix, settings.trace_lookback_s, settings.max_trace_duration_s)
+        stop = threading.Event()
+
+        def search_until_stopped(reader: EsSpanReader = reader, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                try:
+                    reader.candidate_traces([], time.time_ns() - 60 * 10**9, time.time_ns(), 10)
+                except Exception as exc:
+                    failures.append(exc)
+                    return
+
+        searcher = threading.Thread(target=search_until_stopped)
+        searcher.start()
+        time.sleep(0.05)
+        writer = EsSpanWriter(client, prefix, prepare=TemplateInstaller(client, settings).ensure)
+        writer.write([Builder(time.time_ns()).span("race")])
+        time.sleep(0.05)
+        stop.set()
+        searcher.join()
+        drop_prefix(es_url, prefix)
+    assert failures == []

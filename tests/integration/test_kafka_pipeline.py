@@ -119,7 +119,9 @@ def test_grafana_apis_answer_in_kafka_mode_service_map_included(stack):
     expected = {("frontend", "checkout"), ("checkout", "inventory"), ("user", "frontend")}
     deadline = time.monotonic() + 60
     while True:  # the ingester pairs and flushes within a few seconds (2 s window, 1 s flush)
-        links = stack.service.get("/api/dependencies").json()["data"]
+        answer = stack.service.get("/api/dependencies")
+        assert answer.status_code == 200, answer.text
+        links = answer.json()["data"]
         found = {(link["parent"], link["child"]) for link in links}
         if expected <= found or time.monotonic() > deadline:
             break

@@ -7,11 +7,11 @@ from typing import Protocol, cast
 
 from flask import current_app
 
+from tracesearch.admission import Limits
 from tracesearch.pipeline.sink import SpanSink
 from tracesearch.services.query import QueryService
 from tracesearch.settings import Settings
 from tracesearch.storage.contracts import Readiness
-from tracesearch.validation import Limits
 
 EXTENSION = "tracesearch"
 

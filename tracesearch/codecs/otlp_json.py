@@ -22,11 +22,11 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
+from tracesearch.admission import Limits, admit
 from tracesearch.codecs.common import group_spans, json_error_text, resource_attributes_with_service
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.codecs.otlp_proto import resource_from_pb, scope_from_pb, span_from_pb
 from tracesearch.model import AttrValue, DecodedBatch, Event, Link, Rejection, Resource, Scope, Span
-from tracesearch.validation import Limits, admit
 
 _SPAN_ID_KEYS = (("traceId", "trace_id"), ("spanId", "span_id"), ("parentSpanId", "parent_span_id"))
 _LINK_ID_KEYS = (("traceId", "trace_id"), ("spanId", "span_id"))

@@ -17,6 +17,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, TracesData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
+from tracesearch.admission import Limits, admit, limit_attributes, make_resource
 from tracesearch.codecs.common import INT64_MAX, INT64_MIN, group_spans, resource_attributes_with_service
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import (
@@ -31,7 +32,6 @@ from tracesearch.model import (
     SpanKind,
     StatusCode,
 )
-from tracesearch.validation import Limits, admit, limit_attributes, make_resource
 
 # Tuple lookups are cheaper than calling the IntEnum per span; unknown numbers (proto3 enums are open)
 # fall back to the "don't know" member rather than failing the span.

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from tracesearch.admission import Limits, admit, is_lower_hex
 from tracesearch.codecs.common import INT64_MAX, INT64_MIN, attribute_json, attribute_text, json_error_text
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import (
@@ -34,7 +35,6 @@ from tracesearch.model import (
     pad_trace_id,
     short_trace_id,
 )
-from tracesearch.validation import Limits, admit, is_lower_hex
 
 _KIND_FROM_ZIPKIN = {
     "CLIENT": SpanKind.CLIENT,

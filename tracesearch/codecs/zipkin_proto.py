@@ -14,10 +14,10 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
+from tracesearch.admission import Limits
 from tracesearch.codecs import zipkin_json
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import DecodedBatch, Span
-from tracesearch.validation import Limits
 
 _PACKAGE = "zipkin.proto3"
 _FIELD = descriptor_pb2.FieldDescriptorProto

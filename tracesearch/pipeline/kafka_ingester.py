@@ -28,6 +28,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Offse
 from kafka.errors import CommitFailedError, KafkaError
 
 from tracesearch import gctune, prometheus
+from tracesearch.admission import Limits
 from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import Span
@@ -35,7 +36,6 @@ from tracesearch.pipeline.kafka_sink import ensure_topics, make_producer
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.settings import Settings
 from tracesearch.storage.contracts import RejectedSpan, StorageUnavailable, WriteResult
-from tracesearch.validation import Limits
 
 log = logging.getLogger(__name__)
 LAG_EVERY_S = 5.0

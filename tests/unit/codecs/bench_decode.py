@@ -21,8 +21,8 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
+from tracesearch.admission import Limits
 from tracesearch.codecs import otlp_json, otlp_proto
-from tracesearch.validation import Limits
 
 SPANS = 512
 

@@ -8,10 +8,10 @@ import pytest
 from google.protobuf import json_format
 
 from tests.unit.codecs.test_otlp_proto import full_request
+from tracesearch.admission import Limits
 from tracesearch.codecs import otlp_json, otlp_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import Event, Link, Resource, Scope, SpanKind, StatusCode
-from tracesearch.validation import Limits
 
 LIMITS = Limits()
 

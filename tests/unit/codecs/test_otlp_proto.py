@@ -19,10 +19,10 @@ from tests.unit.codecs.factories import (
     make_span,
     request_with,
 )
+from tracesearch.admission import Limits
 from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import UNKNOWN_SERVICE, Event, Link, Resource, Scope, Span, SpanKind, StatusCode
-from tracesearch.validation import Limits
 
 LIMITS = Limits()
 

@@ -5,6 +5,7 @@ import orjson
 import pytest
 
 from tests.unit.codecs.factories import make_span
+from tracesearch.admission import Limits
 from tracesearch.codecs import zipkin_json
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import (
@@ -17,7 +18,6 @@ from tracesearch.model import (
     SpanKind,
     StatusCode,
 )
-from tracesearch.validation import Limits
 
 LIMITS = Limits()
 
@@ -138,6 +138,26 @@ def test_shared_and_debug_flags():
     [encoded] = zipkin_json.encode_spans([span])
     assert encoded["shared"] is True and encoded["debug"] is True
     assert "zipkin.shared" not in encoded["tags"]
+
+
+def test_a_trace_marks_the_server_half_of_a_shared_span():
+    client = one(kind="CLIENT", id="b7ad6b7169203331")
+    server = one(kind="SERVER", id="b7ad6b7169203331", parentId=None)
+    other = one(kind="SERVER", id="00f067aa0ba902b7", parentId=None)
+    encoded = zipkin_json.encode_trace([client, server, other])
+    assert [e.get("shared") for e in encoded] == [None, True, None]
+
+
+@pytest.mark.parametrize(
+    ("ip", "expected"),
+    [("10.0.0.7", {"ipv4": "10.0.0.7"}), ("::1", {"ipv6": "::1"}), ("pod-7.local", {}), ("10.0.0", {}), ("1::x", {})],
+)
+def test_the_local_endpoint_carries_only_addresses(ip, expected):
+    """Grafana decodes ipv4/ipv6 as Go's net.IP: one unparsable address would fail the whole trace."""
+    span = one()
+    span.resource = Resource({**span.resource.attributes, "net.host.ip": ip}, span.resource.service_name)
+    [encoded] = zipkin_json.encode_spans([span])
+    assert {k: v for k, v in encoded["localEndpoint"].items() if k in ("ipv4", "ipv6")} == expected
 
 
 def test_absent_kind_is_internal_and_stays_absent():

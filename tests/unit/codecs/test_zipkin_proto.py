@@ -4,10 +4,10 @@ import orjson
 import pytest
 
 from tests.unit.codecs.test_zipkin_json import TYPICAL
+from tracesearch.admission import Limits
 from tracesearch.codecs import zipkin_json, zipkin_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import SpanKind, StatusCode
-from tracesearch.validation import Limits
 
 LIMITS = Limits()
 

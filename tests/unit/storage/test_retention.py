@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from tests.unit.codecs.factories import make_span
+from tracesearch.admission import DEFAULT_LIMITS, admit
 from tracesearch.model import DecodedBatch
 from tracesearch.settings import Settings, SettingsError
 from tracesearch.storage.es.retention import expired_indices, oldest_kept_day, oldest_start_ns
-from tracesearch.validation import DEFAULT_LIMITS, admit
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC).timestamp()
 DAY = 86400.0

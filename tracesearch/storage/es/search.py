@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,6 +14,8 @@ from elasticsearch import Elasticsearch
 from tracesearch.storage.contracts import StorageUnavailable, UnsupportedQuery
 
 T = TypeVar("T")
+CREATION_RETRIES = 10
+CREATION_WAIT_S = 0.1
 TRANSPORT_ERRORS = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
 
 
@@ -31,12 +34,39 @@ def call(request: Callable[[], T]) -> T:
             # Elasticsearch could not run what was asked (a limit of its own, a number out of range).
             raise UnsupportedQuery(f"Elasticsearch refused the query: {exc.message}") from exc
         # 429/5xx: not now; 401/403 and the like: our credentials or the cluster, not the query.
-        raise StorageUnavailable(f"Elasticsearch answered {exc.meta.status}: {exc}") from exc
+        raise StorageUnavailable(f"Elasticsearch answered {exc.meta.status}: {_reason(exc)}") from exc
     except elasticsearch.TransportError as exc:
         raise StorageUnavailable(f"Elasticsearch unreachable: {exc}") from exc
 
 
+def _reason(exc: elasticsearch.ApiError) -> str:
+    """The first root cause Elasticsearch gave, which says more than the exception's type."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error")
+    causes = error.get("root_cause") if isinstance(error, dict) else None
+    if isinstance(causes, list) and causes and isinstance(causes[0], dict):
+        return f"{causes[0].get('type', '')}: {causes[0].get('reason', '')}"
+    return str(exc)
+
+
+def _index_being_created(exc: StorageUnavailable) -> bool:
+    return "no_shard_available_action_exception" in str(exc)
+
+
 def search(client: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = call(lambda: client.search(index=index, body=body, ignore_unavailable=True, allow_no_indices=True))
-    answer: dict[str, Any] = response.body
-    return answer
+    """A search; one that meets a daily index being created (its shard not started yet: 503
+    ``no_shard_available_action_exception``, seen at every midnight UTC and on first writes) waits for
+    it, a second at most, instead of failing the reader's request."""
+    for attempt in range(CREATION_RETRIES + 1):
+        try:
+            response = call(
+                lambda: client.search(index=index, body=body, ignore_unavailable=True, allow_no_indices=True)
+            )
+        except StorageUnavailable as exc:
+            if attempt == CREATION_RETRIES or not _index_being_created(exc):
+                raise
+            time.sleep(CREATION_WAIT_S)
+            continue
+        answer: dict[str, Any] = response.body
+        return answer
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,8 +1,7 @@
 import pytest
 
 from tests.unit.codecs.factories import SPAN_ID, make_span
-from tracesearch.model import UNKNOWN_SERVICE, DecodedBatch, Event, Link, Rejection
-from tracesearch.validation import (
+from tracesearch.admission import (
     Limits,
     admit,
     apply_limits,
@@ -12,6 +11,7 @@ from tracesearch.validation import (
     make_resource,
     normalize_span,
 )
+from tracesearch.model import UNKNOWN_SERVICE, DecodedBatch, Event, Link, Rejection
 
 
 def test_limits_defaults():
