@@ -254,6 +254,16 @@ class StorageConformance:
         assert self.find(store, b, FieldEquals("service", upper)) == []
         named = FieldEquals("name", "get /cart", ignore_case=True)
         assert self.find(store, b, FieldEquals("service", b.service("MixedCase")), named) == [span.trace_id]
+        assert store.reader.operations(upper, ignore_case=True) == [("Get /Cart", "internal")]
+        assert store.reader.operations(upper) == []
+
+    def test_attribute_text_can_match_ignoring_case(self, store: Store, b: Builder) -> None:
+        span = b.span("peer", attributes={"peer.service": "Cart-Service"})
+        self.write(store, [span])
+        service = FieldEquals("service", b.service("peer"))
+        folded = AttrEquals(("span.peer.service",), text="cart-SERVICE", ignore_case=True)
+        assert self.find(store, b, service, folded) == [span.trace_id]
+        assert self.find(store, b, service, AttrEquals(("span.peer.service",), text="cart-SERVICE")) == []
 
     def test_attribute_values_match_whatever_their_type(self, store: Store, b: Builder) -> None:
         ids = self.one_each(
@@ -531,6 +541,9 @@ class StorageConformance:
             (web, api, 4, 2),
         ]
         assert [(link.parent, link.child) for link in store.aggregates.dependencies(*window, service=db)] == [(api, db)]
+        assert store.aggregates.dependencies(*window, service=db.upper()) == []
+        shouted = store.aggregates.dependencies(*window, service=db.upper(), ignore_case=True)
+        assert [(link.parent, link.child) for link in shouted] == [(api, db)]
 
     def test_span_metrics_per_step(self, store: Store, b: Builder) -> None:
         web, _, _ = self.write_aggregates(store, b)

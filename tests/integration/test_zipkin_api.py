@@ -455,3 +455,32 @@ def test_dependencies_and_remote_services_come_from_the_service_graph(service, w
     assert [
         link for link in grafana_get(service, "/api/v2/dependencies", before).json() if link["parent"] == client
     ] == []
+
+
+def test_service_and_span_names_match_ignoring_case_as_in_zipkin(service):
+    """Zipkin lowercases names at ingest and in its query; ours keep the case they were sent with."""
+    tag = uuid.uuid4().hex[:8]
+    name, trace_id = f"Frontend-{tag}", f"{random.getrandbits(64):016x}"
+    start_us = time.time_ns() // 1000
+    post_zipkin(
+        service,
+        [
+            {
+                "traceId": trace_id,
+                "id": trace_id,
+                "name": "GET /Cart",
+                "kind": "CLIENT",
+                "timestamp": start_us,
+                "duration": 10,
+                "localEndpoint": {"serviceName": name},
+                "remoteEndpoint": {"serviceName": f"Cart-{tag}"},
+            }
+        ],
+    )
+    params = {"serviceName": name.lower(), "spanName": "get /cart", "remoteServiceName": f"cart-{tag}"}
+    found = grafana_get(service, "/api/v2/traces", params).json()
+    assert [[(s["name"], s["localEndpoint"]["serviceName"]) for s in trace] for trace in found] == [
+        [("GET /Cart", name)]
+    ]
+    assert grafana_get(service, "/api/v2/spans", {"serviceName": name.upper()}).json() == ["GET /Cart"]
+    assert name in grafana_get(service, "/api/v2/services").json()

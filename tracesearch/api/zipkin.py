@@ -120,11 +120,13 @@ def traces_query(params: dict[str, Any], default_lookback_ms: int, now_ms: int) 
         name=None if not span_name or span_name == "all" else span_name,
         min_duration_ns=None if params["minDuration"] is None else params["minDuration"] * NS_PER_US,
         max_duration_ns=None if params["maxDuration"] is None else params["maxDuration"] * NS_PER_US,
+        # Zipkin lowercases names at ingest and in its query; ours keep their case and match ignoring it.
+        ignore_case=True,
     )
     conditions += annotation_conditions(params["annotationQuery"] or "")
     if params["remoteServiceName"]:
         # The Zipkin codec keeps remoteEndpoint.serviceName as the span attribute peer.service.
-        conditions.append(tag_equals("peer.service", params["remoteServiceName"], ("span",)))
+        conditions.append(tag_equals("peer.service", params["remoteServiceName"], ("span",), ignore_case=True))
     return TraceQuery(
         start_ns=max(0, end_ms - lookback_ms) * NS_PER_MS,
         end_ns=end_ms * NS_PER_MS,
@@ -143,7 +145,7 @@ def services() -> Response:
 
 @bp.get("/api/v2/spans")
 def span_names() -> Response:
-    return _json(query().span_names(_required("serviceName")))
+    return _json(query().span_names(_required("serviceName"), ignore_case=True))
 
 
 @bp.get("/api/v2/remoteServices")
@@ -152,7 +154,9 @@ def remote_services() -> Response:
     (Zipkin reads remoteEndpoint names; ours come from matched client/server pairs and peer.service)."""
     service = _required("serviceName")
     end_ns = time.time_ns()
-    return _json(query().remote_services(service, end_ns - _default_lookback_ms() * NS_PER_MS, end_ns))
+    return _json(
+        query().remote_services(service, end_ns - _default_lookback_ms() * NS_PER_MS, end_ns, ignore_case=True)
+    )
 
 
 @bp.get("/api/v2/traces")

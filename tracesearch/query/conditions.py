@@ -41,11 +41,13 @@ EXACT_INTEGER_LIMIT = 2**53
 
 @dataclass(frozen=True, slots=True)
 class AttrEquals:
-    """An attribute equals a value: as text (``"500"``, ``"true"``), as a number, or either."""
+    """An attribute equals a value: as text (``"500"``, ``"true"``), as a number, or either;
+    ``ignore_case`` folds ASCII letters of the text (Zipkin matches names so)."""
 
     names: tuple[str, ...]
     text: str | None = None
     number: float | None = None
+    ignore_case: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +144,10 @@ def alternatives(condition: Leaf) -> int:
     two for an ``AttrEquals`` on text and number (compiled as an ``Any`` of them), else one."""
     if isinstance(condition, AttrRange | AttrMatches):
         return len(condition.names)
-    if isinstance(condition, AttrEquals) and condition.text is not None and condition.number is not None:
-        return 2
+    if isinstance(condition, AttrEquals):
+        # Matched ignoring case, text is one query per name (Elasticsearch's ``terms`` has no such option).
+        texts = 0 if condition.text is None else len(condition.names) if condition.ignore_case else 1
+        return texts + (condition.number is not None)
     return 1
 
 
@@ -193,9 +197,9 @@ def as_number(text: str) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
-def tag_equals(key: str, value: str, scopes: tuple[str, ...] = JAEGER_SCOPES) -> AttrEquals:
+def tag_equals(key: str, value: str, scopes: tuple[str, ...] = JAEGER_SCOPES, ignore_case: bool = False) -> AttrEquals:
     """Jaeger's exact tag match, whatever the type: ``500`` matches the int 500 and the string "500"."""
-    return AttrEquals(scoped(key, scopes), text=value, number=as_number(value))
+    return AttrEquals(scoped(key, scopes), text=value, number=as_number(value), ignore_case=ignore_case)
 
 
 @dataclass(slots=True)
@@ -213,13 +217,15 @@ def span_fields(
     name: str | None = None,
     min_duration_ns: int | None = None,
     max_duration_ns: int | None = None,
+    ignore_case: bool = False,
 ) -> list[Condition]:
-    """The conditions of the search forms' own fields (service, operation, duration bounds)."""
+    """The conditions of the search forms' own fields (service, operation, duration bounds); names
+    compared ignoring ASCII case when asked (Zipkin's)."""
     found: list[Condition] = []
     if service:
-        found.append(FieldEquals("service", service))
+        found.append(FieldEquals("service", service, ignore_case))
     if name:
-        found.append(FieldEquals("name", name))
+        found.append(FieldEquals("name", name, ignore_case))
     bounds = []
     if min_duration_ns is not None:
         bounds.append(("gte", min_duration_ns))

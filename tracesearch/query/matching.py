@@ -47,6 +47,11 @@ class SpanFacts:
     fields: dict[str, str]  # single-valued span fields present on the span
 
 
+def fold(text: str) -> str:
+    """ASCII letters lower-cased, others kept: what Elasticsearch's ``case_insensitive`` compares."""
+    return text.translate(_ASCII_FOLD)
+
+
 def words(text: str) -> tuple[str, ...]:
     return tuple(w.lower() for w in _WORD.findall(text))
 
@@ -115,7 +120,7 @@ def _field_equals(cond: FieldEquals, facts: SpanFacts) -> bool:
     if value is None:
         return False
     if cond.ignore_case:
-        return value.translate(_ASCII_FOLD) == cond.value.translate(_ASCII_FOLD)
+        return fold(value) == fold(cond.value)
     return value == cond.value
 
 
@@ -164,7 +169,11 @@ def matches(cond: Condition, facts: SpanFacts) -> bool:
     if isinstance(cond, Not):
         return not matches(cond.condition, facts)
     if isinstance(cond, AttrEquals):
-        text = cond.text is not None and any(f"{n}={cond.text}" in facts.tags for n in cond.names)
+        if cond.text is not None and cond.ignore_case:
+            folded = {fold(f"{n}={cond.text}") for n in cond.names}
+            text = any(fold(t) in folded for t in facts.tags)
+        else:
+            text = cond.text is not None and any(f"{n}={cond.text}" in facts.tags for n in cond.names)
         number = cond.number is not None and any(
             encode_number(cond.number) in facts.numbers.get(n, ()) for n in cond.names
         )

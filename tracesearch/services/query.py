@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from tracesearch.model import Span
 from tracesearch.query.conditions import TraceQuery
+from tracesearch.query.matching import fold
 from tracesearch.query.search_results import SearchResult
 from tracesearch.query.span_aggregation import MetricsResult
 from tracesearch.query.traceql.ast import Query
@@ -60,8 +61,8 @@ class QueryService:
     def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
         return self._spans.operations(service, span_kind)
 
-    def span_names(self, service: str) -> list[str]:
-        return sorted({name for name, _ in self._spans.operations(service)})
+    def span_names(self, service: str, ignore_case: bool = False) -> list[str]:
+        return sorted({name for name, _ in self._spans.operations(service, ignore_case=ignore_case)})
 
     # -- TraceQL
 
@@ -76,8 +77,10 @@ class QueryService:
     def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
         return self._aggregates.dependencies(start_ns, end_ns, service)
 
-    def remote_services(self, service: str, start_ns: int, end_ns: int) -> list[str]:
+    def remote_services(self, service: str, start_ns: int, end_ns: int, ignore_case: bool = False) -> list[str]:
         """The services this one called or was called by, without the graph's stand-in ``user`` for
-        callers that sent no span."""
-        links = self._aggregates.dependencies(start_ns, end_ns, service)
-        return sorted({name for link in links for name in (link.parent, link.child)} - {service, USER})
+        callers that sent no span (``ignore_case``: the service named ignoring ASCII case)."""
+        itself = fold(service) if ignore_case else service
+        links = self._aggregates.dependencies(start_ns, end_ns, service, ignore_case)
+        names = {name for link in links for name in (link.parent, link.child)}
+        return sorted(n for n in names if n != USER and (fold(n) if ignore_case else n) != itself)

@@ -101,8 +101,11 @@ class SpanReader(Protocol):
         """Service names of the look-back window, sorted."""
         ...
 
-    def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
-        """(span name, span kind) pairs of a service, sorted; ``span_kind`` (``server``...) narrows."""
+    def operations(
+        self, service: str, span_kind: str | None = None, ignore_case: bool = False
+    ) -> list[tuple[str, str]]:
+        """(span name, span kind) pairs of a service, sorted; ``span_kind`` (``server``...) narrows;
+        ``ignore_case``: the service name compared ignoring ASCII case (Zipkin's)."""
         ...
 
     def tag_names(
@@ -214,9 +217,11 @@ class AggregateReader(Protocol):
     aggregates; one-minute resolution: a minute is in a range when its start is in
     [start rounded down to the minute, end]."""
 
-    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
+    def dependencies(
+        self, start_ns: int, end_ns: int, service: str | None = None, ignore_case: bool = False
+    ) -> list[DependencyLink]:
         """Calls per (client, server) pair, summed over connection types; with ``service``, only the
-        links it is a side of. Sorted by parent, child."""
+        links it is a side of (``ignore_case``: compared ignoring ASCII case). Sorted by parent, child."""
         ...
 
     def span_metrics(

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tracesearch.model import Span, SpanKind
-from tracesearch.query.conditions import All, Condition, TraceQuery
-from tracesearch.query.matching import SpanFacts, facts, matches
+from tracesearch.query.conditions import All, Condition, FieldEquals, TraceQuery
+from tracesearch.query.matching import SpanFacts, facts, fold, matches
 from tracesearch.query.span_aggregation import SeriesBucket, SpanAggregation, SpanSeries, histogram_buckets
 from tracesearch.query.span_terms import encode_number
 from tracesearch.servicegraph.aggregator import Snapshot, Stats
@@ -155,12 +155,15 @@ class MemoryStore:
     def services(self) -> list[str]:
         return sorted({f.span.service_name for f in self._looked_back()})
 
-    def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
+    def operations(
+        self, service: str, span_kind: str | None = None, ignore_case: bool = False
+    ) -> list[tuple[str, str]]:
+        named = FieldEquals("service", service, ignore_case)
         return sorted(
             {
                 (f.span.name, f.span.kind.label)
                 for f in self._looked_back()
-                if f.span.service_name == service and (span_kind is None or f.span.kind.label == span_kind)
+                if matches(named, f) and (span_kind is None or f.span.kind.label == span_kind)
             }
         )
 
@@ -284,12 +287,15 @@ class MemoryStore:
             records = list(self._aggregates.values())
         return [r for r in records if r.family == family and _ms(first_minute) <= _ms(r.minute_ns) <= _ms(end_ns)]
 
-    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
+    def dependencies(
+        self, start_ns: int, end_ns: int, service: str | None = None, ignore_case: bool = False
+    ) -> list[DependencyLink]:
         calls: Counter[tuple[str, str]] = Counter()
         errors: Counter[tuple[str, str]] = Counter()
+        same = (lambda a, b: fold(a) == fold(b)) if ignore_case else (lambda a, b: a == b)
         for r in self._aggregates_in("servicegraph", start_ns, end_ns):
             pair = (r.labels["client"], r.labels["server"])
-            if service and service not in pair:
+            if service and not any(same(service, side) for side in pair):
                 continue
             calls[pair] += r.calls
             errors[pair] += r.errors
@@ -410,8 +416,10 @@ class MemoryAggregates:
     def write(self, snapshot: Snapshot, process: str) -> None:
         self._store.write_aggregates(snapshot, process)
 
-    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
-        return self._store.dependencies(start_ns, end_ns, service)
+    def dependencies(
+        self, start_ns: int, end_ns: int, service: str | None = None, ignore_case: bool = False
+    ) -> list[DependencyLink]:
+        return self._store.dependencies(start_ns, end_ns, service, ignore_case)
 
     def span_metrics(
         self,

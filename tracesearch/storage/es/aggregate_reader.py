@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch
 from tracesearch.servicegraph.model import EDGE_LABELS, SPAN_LABELS, check_labels, normalise_label, short_label
 from tracesearch.storage.contracts import DependencyLink, EdgeStats, MetricsPoint, SpanMetricsSeries
 from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS, aggregate_indices_between
+from tracesearch.storage.es.compiler import case_insensitive_term, term
 from tracesearch.storage.es.search import search
 
 NS_PER_MS = 1_000_000
@@ -32,12 +33,13 @@ class EsAggregateReader:
         first_minute = start_ns - start_ns % NS_PER_MINUTE
         return {"range": {"@timestamp": {"gte": first_minute // NS_PER_MS, "lte": end_ns // NS_PER_MS}}}
 
-    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
-        """Calls per (client, server) service pair in the range, summed over connection types and
-        processes; with ``service``, only the links it is a side of. Sorted by parent, child."""
+    def dependencies(
+        self, start_ns: int, end_ns: int, service: str | None = None, ignore_case: bool = False
+    ) -> list[DependencyLink]:
         query: dict[str, Any] = {"bool": {"filter": [self._range(start_ns, end_ns)]}}
         if service:
-            query["bool"]["should"] = [{"term": {"client": service}}, {"term": {"server": service}}]
+            side = case_insensitive_term if ignore_case else term
+            query["bool"]["should"] = [side("client", service), side("server", service)]
             query["bool"]["minimum_should_match"] = 1
         index = aggregate_indices_between(self._prefix, SERVICEGRAPH, start_ns, end_ns)
         links = [

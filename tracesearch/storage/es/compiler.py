@@ -56,6 +56,11 @@ def term(field: str, value: str) -> Query:
     return {"term": {field: value}}
 
 
+def case_insensitive_term(field: str, value: str) -> Query:
+    """ASCII letters of keyword terms compared ignoring case (Elasticsearch's ``case_insensitive``)."""
+    return {"term": {field: {"value": value, "case_insensitive": True}}}
+
+
 def terms(field: str, values: list[str]) -> Query:
     return {"terms": {field: values}}
 
@@ -98,7 +103,9 @@ def _one_or_any(queries: list[Query]) -> Query:
 
 def _attr_equals(cond: AttrEquals) -> list[Query]:
     found = []
-    if cond.text is not None:
+    if cond.text is not None and cond.ignore_case:
+        found += [case_insensitive_term("tags", f"{n}={cond.text}") for n in cond.names]
+    elif cond.text is not None:
         found.append(terms("tags", [f"{n}={cond.text}" for n in cond.names]))
     if cond.number is not None:
         encoded = encode_number(cond.number)
@@ -127,7 +134,7 @@ def _field_equals(cond: FieldEquals) -> Query:
     if cond.field in TAGGED_FIELDS:
         return term("tags", f"{cond.field}={cond.value}")
     if cond.ignore_case:
-        return {"term": {DOCUMENT_FIELDS[cond.field]: {"value": cond.value, "case_insensitive": True}}}
+        return case_insensitive_term(DOCUMENT_FIELDS[cond.field], cond.value)
     return term(DOCUMENT_FIELDS[cond.field], cond.value)
 
 

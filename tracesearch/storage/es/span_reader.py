@@ -10,7 +10,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from tracesearch.model import Span
-from tracesearch.query.conditions import Condition, TraceQuery
+from tracesearch.query.conditions import Condition, FieldEquals, TraceQuery
 from tracesearch.query.span_aggregation import SpanAggregation, SpanSeries
 from tracesearch.storage.es import compiler, span_aggregation, tag_queries
 from tracesearch.storage.es.document import from_documents
@@ -120,8 +120,10 @@ class EsSpanReader:
     def services(self) -> list[str]:
         return sorted(b["key"] for b in self._terms("service.name", []))
 
-    def operations(self, service: str, span_kind: str | None = None) -> list[tuple[str, str]]:
-        filters = [compiler.term("service.name", service)]
+    def operations(
+        self, service: str, span_kind: str | None = None, ignore_case: bool = False
+    ) -> list[tuple[str, str]]:
+        filters = [compiler.compile_condition(FieldEquals("service", service, ignore_case))]
         if span_kind:
             filters.append(compiler.term("span.kind", span_kind))
         pairs = {
