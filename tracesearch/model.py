@@ -115,10 +115,6 @@ class Span:
         return self.end_ns - self.start_ns
 
 
-class InvalidSpan(ValueError):
-    """A span that cannot be stored; the message says which field is wrong and why."""
-
-
 @dataclass(slots=True)
 class Rejection:
     """One span refused by a decoder or validator, with where it was and why."""

@@ -11,7 +11,8 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 def _trace_by_id_response_class() -> Any:
     """``tempopb.TraceByIDResponse`` built from its field list (tempo.proto): trace = 1 (wire-identical
-    to OTLP TracesData), metrics = 2, status = 3 (enum COMPLETE/PARTIAL), message = 4."""
+    to OTLP TracesData), metrics = 2, status = 3 (enum COMPLETE/PARTIAL), message = 4. Declared here
+    on its own, not taken from ``tracesearch.codecs.tempopb``, so that a mistake there shows."""
     pool = descriptor_pool.Default()
     name = "tracesearch_test/tempo_trace_by_id.proto"
     try:

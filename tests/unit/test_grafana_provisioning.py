@@ -10,7 +10,6 @@ dashboards must parse with our own TraceQL parser.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tracesearch.query.traceql import TraceQLError, parse
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "grafana"
@@ -294,23 +295,15 @@ def test_service_overview_covers_rate_errors_latency_map_and_traces():
 # ------------------------------------------------------------------------------------- TraceQL
 
 
-def traceql() -> Any:
-    try:
-        return importlib.import_module("tracesearch.query.traceql")
-    except ImportError as exc:
-        pytest.skip(f"tracesearch.query.traceql is not there yet ({exc}); TraceQL queries not checked")
-
-
 @pytest.mark.parametrize(("dashboard", "title", "query"), traceql_targets())
 def test_traceql_queries_parse_with_our_parser(dashboard, title, query):
     text = interpolate(query)
     if re.fullmatch(r"[0-9a-fA-F]+", text):
         return  # a trace id, not TraceQL (Grafana's own test)
-    traceql().parse(text)
+    parse(text)
 
 
 def test_our_parser_refuses_what_grafana_would_send_broken():
     """The check above can fail: a query with an unbalanced brace does not parse."""
-    module = traceql()
-    with pytest.raises(module.TraceQLError):
-        module.parse('{resource.service.name="frontend" | rate()')
+    with pytest.raises(TraceQLError):
+        parse('{resource.service.name="frontend" | rate()')

@@ -1,7 +1,7 @@
 """Tempo's wire shapes, as Grafana's Tempo data source decodes them (pure functions).
 
 Trace by id: ``tempopb.Trace`` is wire-identical to OTLP ``TracesData`` (field 1 = repeated
-ResourceSpans), and ``tempopb.TraceByIDResponse`` wraps it as field 1, so no Tempo proto is needed.
+ResourceSpans), and ``tempopb.TraceByIDResponse`` (``codecs.tempopb``) wraps it as field 1.
 
 Search: ``tempopb.SearchResponse`` as JSON. Recent Grafana decodes it strictly (an unknown field
 fails the query), so only fields of Tempo's own schema are emitted; 64-bit integers are strings,
@@ -14,30 +14,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from tracesearch.codecs.otlp_json import any_value_json, encode_traces_json
-from tracesearch.codecs.otlp_proto import encode_traces_data
+from tracesearch.codecs.otlp_proto import encode_traces_data, spans_to_resource_spans
+from tracesearch.codecs.tempopb import TraceByIDResponse
 from tracesearch.model import AttrValue, Span, StatusCode
 from tracesearch.query.search_results import FoundSpanSet, FoundTrace, SearchResult
 from tracesearch.query.span_aggregation import MetricsResult
 
 JsonObject = dict[str, Any]
 NS_PER_MS = 1_000_000
-_PARTIAL = 1
-
-
-def _varint(number: int) -> bytes:
-    out = bytearray()
-    while True:
-        low = number & 0x7F
-        number >>= 7
-        if number:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def _length_delimited(field_number: int, payload: bytes) -> bytes:
-    return _varint(field_number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def trace_v1_protobuf(spans: Sequence[Span]) -> bytes:
@@ -45,20 +29,15 @@ def trace_v1_protobuf(spans: Sequence[Span]) -> bytes:
     return encode_traces_data(spans)
 
 
-def trace_v2_protobuf(spans: Sequence[Span], partial_message: str = "") -> bytes:
-    """``tempopb.TraceByIDResponse{trace=1, status=3, message=4}``."""
-    body = _length_delimited(1, encode_traces_data(spans))
-    if partial_message:
-        body += _varint(3 << 3) + _varint(_PARTIAL) + _length_delimited(4, partial_message.encode())
-    return body
+def trace_v2_protobuf(spans: Sequence[Span]) -> bytes:
+    """``tempopb.TraceByIDResponse{trace=1}`` (a whole trace: ``status`` COMPLETE, the default)."""
+    response = TraceByIDResponse()
+    response.trace.resource_spans.extend(spans_to_resource_spans(spans))
+    return response.SerializeToString()  # type: ignore[no-any-return]
 
 
-def trace_v2_json(spans: Sequence[Span], partial_message: str = "") -> JsonObject:
-    answer: JsonObject = {"trace": encode_traces_json(spans), "metrics": {}}
-    if partial_message:
-        answer["status"] = "PARTIAL"
-        answer["message"] = partial_message
-    return answer
+def trace_v2_json(spans: Sequence[Span]) -> JsonObject:
+    return {"trace": encode_traces_json(spans), "metrics": {}}
 
 
 def key_value(key: str, value: AttrValue) -> JsonObject:

@@ -45,16 +45,6 @@ def bucket_of_ns(duration_ns: int) -> int:
     return index if index < OVERFLOW else OVERFLOW
 
 
-def representative(index: int) -> float:
-    """The value (seconds) reported for bucket ``index``: the harmonic midpoint of its bounds."""
-    if index <= 0:
-        return BOUNDS[0]
-    if index >= OVERFLOW:
-        return BOUNDS[OVERFLOW - 1]
-    low, high = BOUNDS[index - 1], BOUNDS[index]
-    return 2 * low * high / (low + high)
-
-
 def quantile(bucket_counts: Sequence[int], bounds: Sequence[float], q: float) -> float:
     """The q-quantile (0 ≤ q ≤ 1, nearest rank) of the durations counted in ``bucket_counts``.
 
