@@ -91,8 +91,10 @@ class Builder:
         resource: dict | None = None,
         events: list[Event] | None = None,
         scope: Scope | None = None,
+        at_ns: int | None = None,
     ) -> Span:
-        start = self.base_ns + int(at_ms * NS_PER_MS)
+        """At ``at_ms`` after ``base_ns``, or exactly at ``at_ns``."""
+        start = at_ns if at_ns is not None else self.base_ns + int(at_ms * NS_PER_MS)
         service_name = self.service(service)
         return Span(
             trace_id=trace_id or new_trace_id(),
@@ -440,7 +442,7 @@ class StorageConformance:
         start = b.base_ns - b.base_ns % MINUTE
         durations = {"a": [1, 2, 3, 4], "b": [10]}
         spans = [
-            b.span("agg", name, at_ms=(start - b.base_ns) / NS_PER_MS + i * 60_000, duration_ms=d)
+            b.span("agg", name, at_ns=start + i * MINUTE, duration_ms=d)
             for name, ds in durations.items()
             for i, d in enumerate(ds)
         ]
@@ -469,7 +471,7 @@ class StorageConformance:
 
     def test_span_aggregation_quantiles_are_close(self, store: Store, b: Builder) -> None:
         start = b.base_ns - b.base_ns % MINUTE
-        spans = [b.span("q", at_ms=(start - b.base_ns) / NS_PER_MS + 10 + i, duration_ms=i + 1) for i in range(100)]
+        spans = [b.span("q", at_ns=start + (10 + i) * NS_PER_MS, duration_ms=i + 1) for i in range(100)]
         self.write(store, spans)
         end = start + MINUTE - NS_PER_MS  # one step
         request = SpanAggregation(
@@ -484,9 +486,9 @@ class StorageConformance:
 
     def test_span_aggregation_by_attribute(self, store: Store, b: Builder) -> None:
         start = b.base_ns - b.base_ns % MINUTE
-        at = (start - b.base_ns) / NS_PER_MS + 1
+        at = start + NS_PER_MS
         routes = ["/a", "/a", "/b"]
-        self.write(store, [b.span("by", at_ms=at, attributes={"route": r}) for r in routes] + [b.span("by", at_ms=at)])
+        self.write(store, [b.span("by", at_ns=at, attributes={"route": r}) for r in routes] + [b.span("by", at_ns=at)])
         group = (GroupBy("span.route", attribute="span.route"),)
         request = SpanAggregation(
             (FieldEquals("service", b.service("by")),), start, start + MINUTE, MINUTE, "count", (), group
@@ -511,13 +513,13 @@ class StorageConformance:
         )
         aggregator.add_spans(
             [
-                b.span("web", "GET /", kind=SpanKind.SERVER, at_ms=(minute - b.base_ns) / NS_PER_MS + 1),
+                b.span("web", "GET /", kind=SpanKind.SERVER, at_ns=minute + NS_PER_MS),
                 b.span(
                     "web",
                     "GET /",
                     kind=SpanKind.SERVER,
                     status=StatusCode.ERROR,
-                    at_ms=(minute - b.base_ns) / NS_PER_MS + 61_000,
+                    at_ns=minute + 61 * NS_PER_S,
                 ),
             ]
         )
