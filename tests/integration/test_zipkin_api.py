@@ -468,7 +468,7 @@ def test_dependencies_and_remote_services_come_from_the_service_graph(service: S
     ] == []
 
 
-def test_service_and_span_names_match_ignoring_case_as_in_zipkin(service):
+def test_service_and_span_names_match_ignoring_case_as_in_zipkin(service: Service) -> None:
     """Zipkin lowercases names at ingest and in its query; ours keep the case they were sent with."""
     tag = uuid.uuid4().hex[:8]
     name, trace_id = f"Frontend-{tag}", f"{random.getrandbits(64):016x}"
