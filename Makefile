@@ -44,7 +44,7 @@ test-es9: $(STAMP) ## the integration suite against Elasticsearch 9 (Java 21+)
 
 lint: $(STAMP) ## ruff, mypy and the layer rules (import-linter)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy tracesearch devstack demo bench
+	$(VENV)/bin/mypy tracesearch devstack demo bench tests
 	$(VENV)/bin/lint-imports
 
 bench: $(STAMP) ## benchmarks; results go to BENCHMARKS.md

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tracesearch.model import Event, Resource, Scope, Span, SpanKind, StatusCode
+from tracesearch.model import Attributes, Event, Resource, Scope, Span, SpanKind, StatusCode
 from tracesearch.query.conditions import (
     All,
     Any,
@@ -34,7 +34,7 @@ from tracesearch.query.conditions import (
     TraceQuery,
     tag_equals,
 )
-from tracesearch.query.span_aggregation import GroupBy, SpanAggregation
+from tracesearch.query.span_aggregation import GroupBy, SeriesBucket, SpanAggregation
 from tracesearch.servicegraph.aggregator import Aggregator
 from tracesearch.servicegraph.model import Call, SpanRef
 from tracesearch.storage.contracts import AggregateReader, AggregateWriter, SpanLookup, SpanReader, SpanWriter
@@ -87,8 +87,8 @@ class Builder:
         kind: SpanKind = SpanKind.INTERNAL,
         status: StatusCode = StatusCode.UNSET,
         message: str = "",
-        attributes: dict | None = None,
-        resource: dict | None = None,
+        attributes: Attributes | None = None,
+        resource: Attributes | None = None,
         events: list[Event] | None = None,
         scope: Scope | None = None,
         at_ns: int | None = None,
@@ -298,7 +298,7 @@ class StorageConformance:
         assert found(Not(AttrEquals(("span.code",), text="500")), FieldEquals("name", "float")) == {"float"}
 
     def test_numeric_comparisons(self, store: Store, b: Builder) -> None:
-        values = {"neg": -5, "zero": 0, "small": 0.5, "ten": 10, "big": 2**53 + 2, "text": "12"}
+        values: dict[str, float | str] = {"neg": -5, "zero": 0, "small": 0.5, "ten": 10, "big": 2**53 + 2, "text": "12"}
         ids = self.one_each(store, b, [b.span("n", name, attributes={"v": v}) for name, v in values.items()])
         service = FieldEquals("service", b.service("n"))
 
@@ -450,7 +450,7 @@ class StorageConformance:
         only = (FieldEquals("service", b.service("agg")),)
         by_name = (GroupBy("name", field="name"),)
 
-        def run(function: str, quantiles: tuple[float, ...] = ()) -> dict:
+        def run(function: str, quantiles: tuple[float, ...] = ()) -> dict[str, list[SeriesBucket]]:
             request = SpanAggregation(only, start, start + 4 * MINUTE, MINUTE, function, quantiles, by_name)
             return {dict(s.labels)["name"]: s.buckets for s in store.reader.aggregate_spans(request)}
 

@@ -34,7 +34,9 @@ HEALTH 90:   s1 health "healthcheck" internal 0-1
 
 from __future__ import annotations
 
-from tracesearch.model import Event, Link, Resource, Scope, Span, SpanKind, StatusCode
+from collections.abc import Mapping
+
+from tracesearch.model import Attributes, AttrValue, Event, Link, Resource, Scope, Span, SpanKind, StatusCode
 
 SHOP, CART, LEGACY, GATEWAY = "a1" * 16, "b2" * 16, "c3" * 16, "d4" * 16
 MSG, ORPHAN, FANOUT, FEATURE = "e5" * 16, "f6" * 16, "07" * 16, "18" * 16
@@ -49,7 +51,7 @@ SERVER, CLIENT, INTERNAL = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.INTERNAL
 PRODUCER, CONSUMER, UNSPECIFIED = SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.UNSPECIFIED
 OK, ERROR = StatusCode.OK, StatusCode.ERROR
 
-RESOURCE_ATTRIBUTES: dict[str, dict[str, object]] = {
+RESOURCE_ATTRIBUTES: dict[str, Attributes] = {
     "frontend": {"deployment.environment": "production", "cloud.region": "us-east-1"},
     "checkout": {"deployment.environment": "production", "cloud.region": "us-west-1"},
     "payments": {"deployment.environment": "staging", "service.version": "1.2.0"},
@@ -80,8 +82,8 @@ class _Builder:
     def resource(self, trace_id: str, service: str) -> Resource:
         key = (trace_id, service)
         if key not in self.resources:
-            attributes = {"service.name": service, **RESOURCE_ATTRIBUTES.get(service, {})}
-            self.resources[key] = Resource(attributes, service)  # type: ignore[arg-type]
+            attributes: Attributes = {"service.name": service, **RESOURCE_ATTRIBUTES.get(service, {})}
+            self.resources[key] = Resource(attributes, service)
         return self.resources[key]
 
     def span(
@@ -95,7 +97,7 @@ class _Builder:
         kind: SpanKind = INTERNAL,
         status: StatusCode = StatusCode.UNSET,
         message: str = "",
-        attributes: dict[str, object] | None = None,
+        attributes: Mapping[str, AttrValue] | None = None,
         events: list[Event] | None = None,
         links: list[Link] | None = None,
         scope: Scope | None = None,
@@ -114,7 +116,7 @@ class _Builder:
             kind=kind,
             status_code=status,
             status_message=message,
-            attributes=dict(attributes or {}),  # type: ignore[arg-type]
+            attributes=dict(attributes or {}),
             events=events or [],
             links=links or [],
         )
@@ -242,7 +244,7 @@ def _cron(b: _Builder) -> list[Span]:
 
 
 def _ledger(b: _Builder) -> list[Span]:
-    attributes = {
+    attributes: Attributes = {
         "balance": -5,
         "attr with space": "yes",
         "user.name": "bob",
@@ -264,7 +266,7 @@ def _recursive(b: _Builder) -> list[Span]:
 
 def _upload(b: _Builder) -> list[Span]:
     link = Link(CART, sid(CART, 1))
-    attributes: dict[str, object] = {"bytes": 1048576}
+    attributes: Attributes = {"bytes": 1048576}
     return [b.span(UPLOAD, 1, "uploader", "upload", (0, 2500), kind=CLIENT, attributes=attributes, links=[link])]
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,21 +52,20 @@ def test_first_order_is_a_successful_fan_out() -> None:
     assert sum(order["card"] == batch[3]["card"] for order in batch) == 4
 
 
-def _result(**overrides: object) -> DemoResult:
-    fields: dict[str, object] = {
-        "base_url": "http://127.0.0.1:4318",
-        "services": ("frontend", "checkout", "inventory", "payments"),
-        "trace_ids": ("a" * 32, "b" * 32),
-        "error_trace_ids": ("b" * 32,),
-        "showcase_trace_id": "a" * 32,
-        "expected_span_ids": frozenset({"1" * 16}),
-        "searchable": True,
-        "wait_seconds": 0.4,
-        "failed_exports": {},
-        "missing_spans": {},
-    }
-    fields.update(overrides)
-    return DemoResult(**fields)  # type: ignore[arg-type]
+def _result(**overrides: Any) -> DemoResult:
+    result = DemoResult(
+        base_url="http://127.0.0.1:4318",
+        services=("frontend", "checkout", "inventory", "payments"),
+        trace_ids=("a" * 32, "b" * 32),
+        error_trace_ids=("b" * 32,),
+        showcase_trace_id="a" * 32,
+        expected_span_ids=frozenset({"1" * 16}),
+        searchable=True,
+        wait_seconds=0.4,
+        failed_exports={},
+        missing_spans={},
+    )
+    return dataclasses.replace(result, **overrides)
 
 
 def test_success_text_has_every_pointer() -> None:

@@ -111,8 +111,9 @@ def clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClone
     monkeypatch.setattr(elasticsearch, "layout", lambda settings: fake.es_layout(settings.es_version))
     monkeypatch.setattr(kafka, "layout", fake.kafka_layout)
     monkeypatch.setattr(locks, "locks_dir", lambda: tmp_path / "locks")
+    # AppProcess.build is typed (settings) -> spec; service_spec and ingester_spec also take the repo folder.
     apps = tuple(
-        service.AppProcess(app.name, in_folder(app.build, tmp_path), app.disabled_because)
+        service.AppProcess(app.name, in_folder(app.build, tmp_path), app.disabled_because)  # type: ignore[arg-type]
         for app in service.APP_PROCESSES
     )
     monkeypatch.setattr(service, "APP_PROCESSES", apps)

@@ -44,6 +44,12 @@ class KafkaStack(KafkaPipeline[Service]):
     def _start_receiver(self, env: dict[str, str]) -> Service:
         return start_service(self.es_url, self.prefix, self.folder, env)
 
+    @property
+    def receiver(self) -> Service:
+        """The service start_service() started (``service`` is None until then)."""
+        assert self.service is not None, "start_service() first"
+        return self.service
+
     def kill_ingester(self, ingester: IngesterProcess, sig: int = signal.SIGKILL) -> None:
         self.stop_ingester(ingester, sig)
 

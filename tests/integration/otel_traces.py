@@ -29,6 +29,25 @@ class ExportedTrace:
     def by_name(self, name: str) -> ReadableSpan:
         return next(s for s in self.spans + self.linked if s.name == name)
 
+    @property
+    def run(self) -> str:
+        """The ``test.run`` tag three_service_trace put on the resource of every span."""
+        tag = self.spans[0].resource.attributes["test.run"]
+        assert isinstance(tag, str)
+        return tag
+
+
+def start_ns(span: ReadableSpan) -> int:
+    """The SDK's start time: Optional in its type, set on every span that reached an exporter."""
+    assert span.start_time is not None
+    return span.start_time
+
+
+def end_ns(span: ReadableSpan) -> int:
+    """The SDK's end time: Optional in its type, set on every span that reached an exporter."""
+    assert span.end_time is not None
+    return span.end_time
+
 
 def _provider(service: str, exporter: SpanExporter, memory: InMemorySpanExporter, tag: str) -> TracerProvider:
     resource = Resource.create(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -13,14 +14,16 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from tests.integration.conftest import Service
+
 PROTO = "application/x-protobuf"
 JSON = "application/json"
 TRACE = "5b8efff798038103d269b633813fc60c"
 START_NS = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000_000
 
 
-def otlp_json(span: dict) -> bytes:
-    base = {
+def otlp_json(span: dict[str, Any]) -> bytes:
+    base: dict[str, Any] = {
         "traceId": TRACE,
         "spanId": "eee19b7ec3c1b174",
         "name": "x",
@@ -52,7 +55,7 @@ def otlp_json_with_raw_attribute(span_id: str, raw_value: str) -> bytes:
     return body.replace(marker, raw_value).encode()
 
 
-def proto_request(**span_fields) -> bytes:
+def proto_request(**span_fields: object) -> bytes:
     span = trace_pb2.Span(
         trace_id=bytes.fromhex(TRACE),
         span_id=bytes.fromhex("eee19b7ec3c1b174"),
@@ -66,10 +69,11 @@ def proto_request(**span_fields) -> bytes:
     resource_spans = request.resource_spans.add()
     resource_spans.resource.attributes.add(key="service.name", value=common_pb2.AnyValue(string_value="bad-input"))
     resource_spans.scope_spans.add().spans.append(span)
-    return request.SerializeToString()
+    body: bytes = request.SerializeToString()
+    return body
 
 
-def post(service, body: bytes, content_type: str | None, **headers) -> requests.Response:
+def post(service: Service, body: bytes, content_type: str | None, **headers: str) -> requests.Response:
     if content_type:
         headers["Content-Type"] = content_type
     return requests.post(f"{service.url}/v1/traces", data=body, headers=headers, timeout=60)
@@ -82,7 +86,8 @@ def json_error(answer: requests.Response) -> str:
 def proto_error(answer: requests.Response) -> str:
     status = status_pb2.Status()
     status.ParseFromString(answer.content)
-    return status.message
+    message: str = status.message
+    return message
 
 
 def partial(answer: requests.Response) -> tuple[int, str]:
@@ -115,7 +120,15 @@ def invalid_utf8_request() -> bytes:
         ("invalid UTF-8 in a string", invalid_utf8_request(), PROTO, {}, 400, "decode"),
     ],
 )
-def test_undecodable_requests(service, case, body, content_type, headers, status, says):
+def test_undecodable_requests(
+    service: Service,
+    case: str,
+    body: bytes,
+    content_type: str | None,
+    headers: dict[str, str],
+    status: int,
+    says: str | None,
+) -> None:
     answer = post(service, body, content_type, **headers)
     assert answer.status_code == status, (case, answer.text[:500])
     if says:
@@ -134,7 +147,7 @@ def test_undecodable_requests(service, case, body, content_type, headers, status
         ("end before start", {"endTimeUnixNano": str(START_NS - 1)}, "before"),
     ],
 )
-def test_span_level_problems_are_partial_success(service, case, span, says):
+def test_span_level_problems_are_partial_success(service: Service, case: str, span: dict[str, str], says: str) -> None:
     answer = post(service, otlp_json(span), JSON)
     assert answer.status_code == 200, answer.text
     rejected, message = partial(answer)
@@ -142,7 +155,7 @@ def test_span_level_problems_are_partial_success(service, case, span, says):
     assert says.replace("_", "") in message.lower().replace("_", ""), (case, message)
 
 
-def test_span_level_problem_in_protobuf_is_partial_success(service):
+def test_span_level_problem_in_protobuf_is_partial_success(service: Service) -> None:
     answer = post(service, proto_request(trace_id=b"\0" * 16), PROTO)
     assert answer.status_code == 200
     reply = trace_service_pb2.ExportTraceServiceResponse()
@@ -151,7 +164,7 @@ def test_span_level_problem_in_protobuf_is_partial_success(service):
     assert "trace_id" in reply.partial_success.error_message
 
 
-def test_ten_thousand_attributes_are_cut_to_the_limit_and_said(service):
+def test_ten_thousand_attributes_are_cut_to_the_limit_and_said(service: Service) -> None:
     attributes = [{"key": f"k{i}", "value": {"intValue": str(i)}} for i in range(10_000)]
     answer = post(service, otlp_json({"spanId": "aaaaaaaaaaaaaaa1", "attributes": attributes}), JSON)
     assert answer.status_code == 200, answer.text
@@ -163,7 +176,7 @@ def test_ten_thousand_attributes_are_cut_to_the_limit_and_said(service):
     assert 900 <= len(span["tags"]) <= 1100
 
 
-def test_deeply_nested_kvlist_is_refused_or_flattened_never_a_crash(service):
+def test_deeply_nested_kvlist_is_refused_or_flattened_never_a_crash(service: Service) -> None:
     shallow = post(
         service,
         otlp_json_with_raw_attribute("aaaaaaaaaaaaaaa2", nested_kvlist(20)),
@@ -181,7 +194,7 @@ def test_deeply_nested_kvlist_is_refused_or_flattened_never_a_crash(service):
     assert service.get("/health").status_code == 200
 
 
-def test_zipkin_bad_input(service):
+def test_zipkin_bad_input(service: Service) -> None:
     url = f"{service.url}/api/v2/spans"
     answer = requests.post(url, data=b"{not json", headers={"Content-Type": JSON}, timeout=30)
     assert answer.status_code == 400 and "Zipkin" in answer.json()["error"]["message"]
@@ -193,7 +206,7 @@ def test_zipkin_bad_input(service):
     assert requests.post(url, data=b"[]", headers={"Content-Type": JSON}, timeout=30).status_code == 202
 
 
-def test_jaeger_bad_parameters(service):
+def test_jaeger_bad_parameters(service: Service) -> None:
     answer = service.get("/api/traces", service="x", minDuration="fast")
     assert answer.status_code == 400 and "minDuration" in answer.json()["errors"][0]["msg"]
     answer = service.get("/api/traces", service="x", minDuration="2s", maxDuration="1s")

@@ -8,6 +8,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -38,7 +40,7 @@ def bootstrap() -> str:
 
 
 @pytest.fixture
-def stack(es_url, bootstrap, tmp_path):
+def stack(es_url: str, bootstrap: str, tmp_path: Path) -> Iterator[KafkaStack]:
     running = KafkaStack(es_url, bootstrap, tmp_path)
     running.start_service()
     yield running
@@ -49,7 +51,7 @@ def stack(es_url, bootstrap, tmp_path):
 class Load:
     """A real OpenTelemetry SDK exporting to the receiver at a steady rate, recording what was acked."""
 
-    def __init__(self, url: str, spans_per_s: int):
+    def __init__(self, url: str, spans_per_s: int) -> None:
         self.exporter = LedgerExporter(OTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=30))
         self.provider = TracerProvider(resource=Resource.create({"service.name": "load"}))
         self.provider.add_span_processor(
@@ -89,7 +91,9 @@ class Load:
         self.provider.shutdown()
 
 
-def assert_exactly_once(stack: KafkaStack, acked: set, timeout_s: float = 180) -> list:
+def assert_exactly_once(
+    stack: KafkaStack, acked: set[tuple[str, str]], timeout_s: float = 180
+) -> list[tuple[str, str]]:
     ids = wait_until_stored(stack.es_url, stack.prefix, acked, timeout_s)
     missing = acked - set(ids)
     assert not missing, f"{len(missing)} acknowledged spans never stored, e.g. {sorted(missing)[:3]}"
@@ -97,29 +101,29 @@ def assert_exactly_once(stack: KafkaStack, acked: set, timeout_s: float = 180) -
     return ids
 
 
-def test_spans_flow_through_kafka_and_two_ingesters_share_the_work(stack):
+def test_spans_flow_through_kafka_and_two_ingesters_share_the_work(stack: KafkaStack) -> None:
     first, second = stack.start_ingester(), stack.start_ingester()
-    load = Load(stack.service.url, 1000)
+    load = Load(stack.receiver.url, 1000)
     load.run_for(10)
     assert load.exporter.acked and not load.exporter.failed
     assert_exactly_once(stack, load.exporter.acked)
     assert first.indexed() > 0 and second.indexed() > 0, (first.indexed(), second.indexed())
-    metrics = requests.get(f"{stack.service.url}/metrics", timeout=10).text
+    metrics = requests.get(f"{stack.receiver.url}/metrics", timeout=10).text
     assert "tracesearch_spans_produced_total" in metrics
 
 
-def test_grafana_apis_answer_in_kafka_mode_service_map_included(stack):
+def test_grafana_apis_answer_in_kafka_mode_service_map_included(stack: KafkaStack) -> None:
     stack.start_ingester()
-    exported = three_service_trace(lambda: OTLPSpanExporter(endpoint=f"{stack.service.url}/v1/traces"), "kafka-map")
+    exported = three_service_trace(lambda: OTLPSpanExporter(endpoint=f"{stack.receiver.url}/v1/traces"), "kafka-map")
     wait_until_stored(stack.es_url, stack.prefix, span_ids(exported.spans))
     requests.post(f"{stack.es_url}/{stack.prefix}-*/_refresh", timeout=30)
     now = int(time.time())
-    search = stack.service.get("/api/search", q="{status=error}", start=now - 600, end=now + 60).json()
+    search = stack.receiver.get("/api/search", q="{status=error}", start=now - 600, end=now + 60).json()
     assert exported.trace_id in {t["traceID"] for t in search["traces"]}
     expected = {("frontend", "checkout"), ("checkout", "inventory"), ("user", "frontend")}
     deadline = time.monotonic() + 60
     while True:  # the ingester pairs and flushes within a few seconds (2 s window, 1 s flush)
-        answer = stack.service.get("/api/dependencies")
+        answer = stack.receiver.get("/api/dependencies")
         assert answer.status_code == 200, answer.text
         links = answer.json()["data"]
         found = {(link["parent"], link["child"]) for link in links}
@@ -130,9 +134,9 @@ def test_grafana_apis_answer_in_kafka_mode_service_map_included(stack):
     assert all(link["callCount"] == 1 for link in links)
 
 
-def test_ingester_killed_mid_batch_loses_and_duplicates_nothing(stack):
+def test_ingester_killed_mid_batch_loses_and_duplicates_nothing(stack: KafkaStack) -> None:
     victim = stack.start_ingester()
-    load = Load(stack.service.url, 1000)
+    load = Load(stack.receiver.url, 1000)
     load.thread.start()
     time.sleep(4)
     stack.kill_ingester(victim, signal.SIGKILL)
@@ -144,9 +148,9 @@ def test_ingester_killed_mid_batch_loses_and_duplicates_nothing(stack):
     assert_exactly_once(stack, load.exporter.acked)
 
 
-def test_ingester_stopped_with_sigterm_commits_what_it_stored_and_nothing_more(stack):
+def test_ingester_stopped_with_sigterm_commits_what_it_stored_and_nothing_more(stack: KafkaStack) -> None:
     first = stack.start_ingester()
-    load = Load(stack.service.url, 1000)
+    load = Load(stack.receiver.url, 1000)
     load.thread.start()
     time.sleep(4)
     stack.kill_ingester(first, signal.SIGTERM)  # mid-load: a batch is being written, the next one read
@@ -162,14 +166,14 @@ def test_ingester_stopped_with_sigterm_commits_what_it_stored_and_nothing_more(s
     assert second.indexed() > 0
 
 
-def test_poison_span_goes_to_the_dead_letter_topic_and_the_rest_is_stored(stack):
+def test_poison_span_goes_to_the_dead_letter_topic_and_the_rest_is_stored(stack: KafkaStack) -> None:
     stack.start_ingester()
     trace_id = f"{random.getrandbits(128):032x}"
     good = spans_for(trace_id, 10, time.time_ns())
     # Start time past 2262: a valid OTLP fixed64 that Elasticsearch's long field refuses.
     poison = {"trace_id": trace_id, "span_id": "f" * 16, "start": 2**63 + 10, "end": 2**63 + 20}
     answer = requests.post(
-        f"{stack.service.url}/v1/traces",
+        f"{stack.receiver.url}/v1/traces",
         data=request_of([*good, poison]),
         headers={"Content-Type": "application/x-protobuf"},
         timeout=30,
@@ -190,7 +194,7 @@ def test_poison_span_goes_to_the_dead_letter_topic_and_the_rest_is_stored(stack)
     assert headers["span_id"] == b"f" * 16 and b"start_ns" in headers["reason"], headers
 
 
-def test_a_span_too_big_for_a_kafka_message_is_refused_alone_not_retried_for_ever(stack):
+def test_a_span_too_big_for_a_kafka_message_is_refused_alone_not_retried_for_ever(stack: KafkaStack) -> None:
     """1.2 MB of attributes is within the default limits (and stored in direct mode), but over what a
     Kafka message holds: that span is refused with the reason, the rest of the request is stored."""
     stack.start_ingester()
@@ -200,7 +204,7 @@ def test_a_span_too_big_for_a_kafka_message_is_refused_alone_not_retried_for_eve
     huge = {f"blob.{i}": "x" * 60_000 for i in range(20)}
     big = spans_for(big_trace, 1, time.time_ns(), attributes=huge)
     answer = requests.post(
-        f"{stack.service.url}/v1/traces",
+        f"{stack.receiver.url}/v1/traces",
         data=request_of([*good, *big]),
         headers={"Content-Type": "application/x-protobuf"},
         timeout=30,
@@ -214,11 +218,11 @@ def test_a_span_too_big_for_a_kafka_message_is_refused_alone_not_retried_for_eve
 
 
 @pytest.mark.skipif(not OWN_STACK, reason="stops the dev stack's Elasticsearch")
-def test_elasticsearch_down_for_a_minute_under_load_loses_nothing(stack):
+def test_elasticsearch_down_for_a_minute_under_load_loses_nothing(stack: KafkaStack) -> None:
     from devstack import elasticsearch
 
     stack.start_ingester()
-    load = Load(stack.service.url, 1000)
+    load = Load(stack.receiver.url, 1000)
     load.thread.start()
     time.sleep(30)
     stop_elasticsearch(stack.es_url)
@@ -234,11 +238,11 @@ def test_elasticsearch_down_for_a_minute_under_load_loses_nothing(stack):
 
 
 @pytest.mark.skipif(not OWN_STACK, reason="stops the dev stack's Kafka")
-def test_broker_down_gets_503_then_the_sdk_retries_and_nothing_acked_is_lost(stack):
+def test_broker_down_gets_503_then_the_sdk_retries_and_nothing_acked_is_lost(stack: KafkaStack) -> None:
     from devstack import kafka
 
     stack.start_ingester()
-    load = Load(stack.service.url, 500)
+    load = Load(stack.receiver.url, 500)
     load.thread.start()
     time.sleep(5)
     kafka.stop()
@@ -247,7 +251,7 @@ def test_broker_down_gets_503_then_the_sdk_retries_and_nothing_acked_is_lost(sta
             KafkaConsumer(bootstrap_servers=stack.bootstrap, request_timeout_ms=2000, bootstrap_timeout_ms=2000)
         time.sleep(3)
         answer = requests.post(
-            f"{stack.service.url}/v1/traces",
+            f"{stack.receiver.url}/v1/traces",
             data=request_of(spans_for(f"{random.getrandbits(128):032x}", 3, time.time_ns())),
             headers={"Content-Type": "application/x-protobuf"},
             timeout=60,

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter as JsonExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as ProtoExporter
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter
 
-from tests.integration.otel_traces import LONG_NOTE, ExportedTrace, three_service_trace
+from tests.integration.conftest import Service
+from tests.integration.otel_traces import LONG_NOTE, ExportedTrace, end_ns, start_ns, three_service_trace
 
-EXPORTERS = {
+EXPORTERS: dict[str, Callable[[str], Callable[[], SpanExporter]]] = {
     "protobuf": lambda url: lambda: ProtoExporter(endpoint=f"{url}/v1/traces"),
     "json": lambda url: lambda: JsonExporter(endpoint=f"{url}/v1/traces"),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(EXPORTERS))
-def exported(request, service) -> tuple[ExportedTrace, str]:
+def exported(request: pytest.FixtureRequest, service: Service) -> tuple[ExportedTrace, str]:
     tag = f"run-{uuid.uuid4().hex[:8]}"
     trace = three_service_trace(EXPORTERS[request.param](service.url), tag)
     assert len(trace.spans) == 4 and len(trace.linked) == 1
@@ -27,19 +31,22 @@ def exported(request, service) -> tuple[ExportedTrace, str]:
     return trace, tag
 
 
-def jaeger_trace(service, trace_id: str) -> dict:
+def jaeger_trace(service: Service, trace_id: str) -> dict[str, Any]:
     answer = service.get(f"/api/traces/{trace_id}")
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["errors"] is None and len(body["data"]) == 1
-    return body["data"][0]
+    trace: dict[str, Any] = body["data"][0]
+    return trace
 
 
-def tags_of(span: dict) -> dict:
+def tags_of(span: dict[str, Any]) -> dict[str, tuple[str, Any]]:
     return {t["key"]: (t["type"], t["value"]) for t in span["tags"]}
 
 
-def test_every_span_comes_back_with_exact_times_and_parents(service, exported):
+def test_every_span_comes_back_with_exact_times_and_parents(
+    service: Service, exported: tuple[ExportedTrace, str]
+) -> None:
     trace, _ = exported
     got = jaeger_trace(service, trace.trace_id)
     assert got["traceID"] == trace.trace_id
@@ -48,8 +55,8 @@ def test_every_span_comes_back_with_exact_times_and_parents(service, exported):
     for sdk_span in trace.spans:
         span = by_id[f"{sdk_span.context.span_id:016x}"]
         assert span["operationName"] == sdk_span.name
-        assert span["startTime"] == sdk_span.start_time // 1000
-        assert span["duration"] == (sdk_span.end_time - sdk_span.start_time) // 1000
+        assert span["startTime"] == start_ns(sdk_span) // 1000
+        assert span["duration"] == (end_ns(sdk_span) - start_ns(sdk_span)) // 1000
         parent = [r for r in span["references"] if r["refType"] == "CHILD_OF"]
         if sdk_span.parent is None:
             assert parent == []
@@ -59,7 +66,7 @@ def test_every_span_comes_back_with_exact_times_and_parents(service, exported):
         assert process["serviceName"] == sdk_span.resource.attributes["service.name"]
 
 
-def test_one_process_per_service(service, exported):
+def test_one_process_per_service(service: Service, exported: tuple[ExportedTrace, str]) -> None:
     trace, _ = exported
     got = jaeger_trace(service, trace.trace_id)
     names = sorted(p["serviceName"] for p in got["processes"].values())
@@ -68,7 +75,7 @@ def test_one_process_per_service(service, exported):
     assert {"key": "host.name", "type": "string", "value": "frontend-1"} in frontend["tags"]
 
 
-def test_typed_tags_events_status_and_links(service, exported):
+def test_typed_tags_events_status_and_links(service: Service, exported: tuple[ExportedTrace, str]) -> None:
     trace, _ = exported
     got = jaeger_trace(service, trace.trace_id)
     spans = {s["operationName"]: s for s in got["spans"]}
@@ -98,13 +105,13 @@ def test_typed_tags_events_status_and_links(service, exported):
     assert follows[0]["traceID"] == f"{batch.context.trace_id:032x}"
 
 
-def search(svc, **params) -> list[str]:
+def search(svc: Service, **params: str | int) -> list[str]:
     answer = svc.get("/api/traces", **params)
     assert answer.status_code == 200, answer.text
     return [t["traceID"] for t in answer.json()["data"]]
 
 
-def test_services_and_operations_are_listed(service, exported):
+def test_services_and_operations_are_listed(service: Service, exported: tuple[ExportedTrace, str]) -> None:
     services = service.get("/api/services").json()["data"]
     assert {"frontend", "checkout", "inventory"} <= set(services)
     operations = service.get("/api/services/checkout/operations").json()["data"]
@@ -136,7 +143,9 @@ def test_services_and_operations_are_listed(service, exported):
         ("frontend", {"span.kind": "server"}, True),
     ],
 )
-def test_search_finds_the_whole_trace_by_tags(service, exported, service_name, tags, found):
+def test_search_finds_the_whole_trace_by_tags(
+    service: Service, exported: tuple[ExportedTrace, str], service_name: str, tags: dict[str, str], found: bool
+) -> None:
     trace, tag = exported
     query = json.dumps({**tags, "test.run": tag})
     answer = service.get("/api/traces", service=service_name, tags=query, limit=100)
@@ -147,7 +156,7 @@ def test_search_finds_the_whole_trace_by_tags(service, exported, service_name, t
         assert len(data[0]["spans"]) == len(trace.spans)
 
 
-def test_search_by_operation_and_duration(service, exported):
+def test_search_by_operation_and_duration(service: Service, exported: tuple[ExportedTrace, str]) -> None:
     trace, tag = exported
     tags = json.dumps({"test.run": tag})
     assert search(service, service="frontend", operation="GET /cart", tags=tags) == [trace.trace_id]
@@ -156,13 +165,13 @@ def test_search_by_operation_and_duration(service, exported):
     assert search(service, service="frontend", tags=tags, minDuration="1h") == []
 
 
-def test_long_value_word_search_reaches_text(service, exported):
+def test_long_value_word_search_reaches_text(service: Service, exported: tuple[ExportedTrace, str]) -> None:
     trace, _ = exported
     word = LONG_NOTE.split()[-1]
     assert trace.trace_id in search(service, service="frontend", tags=json.dumps({"_text": word}))
 
 
-def test_unknown_trace_is_404_in_jaeger_shape(service):
+def test_unknown_trace_is_404_in_jaeger_shape(service: Service) -> None:
     answer = service.get(f"/api/traces/{'ab' * 16}")
     assert answer.status_code == 404
     body = answer.json()

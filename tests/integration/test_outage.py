@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.integration.conftest import REPO, stop_elasticsearch
+from tests.integration.conftest import REPO, Service, stop_elasticsearch
 from tests.integration.test_storage_properties import request_of, spans_for
 
 pytestmark = pytest.mark.skipif(
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_elasticsearch_outage_answers_503_then_recovers(service):
+def test_elasticsearch_outage_answers_503_then_recovers(service: Service) -> None:
     sys.path.insert(0, str(REPO))
     from devstack import elasticsearch
 

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -56,12 +57,15 @@ def export(service: Service, spans_at: list[tuple[str, int]]) -> trace_service_p
         timeout=60,
     )
     assert answer.status_code == 200, answer.text
-    return trace_service_pb2.ExportTraceServiceResponse.FromString(answer.content)
+    response: trace_service_pb2.ExportTraceServiceResponse = trace_service_pb2.ExportTraceServiceResponse.FromString(
+        answer.content
+    )
+    return response
 
 
-def stored_spans(service: Service, trace_id: str) -> list[dict]:
+def stored_spans(service: Service, trace_id: str) -> list[dict[str, Any]]:
     """The trace's spans through the Jaeger API, once searchable (refresh is 1 s)."""
-    spans: list[dict] = []
+    spans: list[dict[str, Any]] = []
     deadline = time.monotonic() + 15
     while not spans and time.monotonic() < deadline:
         data = requests.get(f"{service.url}/api/traces/{trace_id}", timeout=30).json()["data"]
@@ -115,7 +119,7 @@ def test_expired_days_are_deleted_and_spans_of_deleted_days_refused(es_url: str,
         assert "TRACESEARCH_RETENTION" in answer.partial_success.error_message
         assert f"{prefix}-span-{day(RETENTION_DAYS + 1)}" not in indices(es_url, prefix), "a refused span was stored"
 
-        zipkin = {
+        zipkin: dict[str, str | int] = {
             "traceId": uuid.uuid4().hex,
             "id": "a" * 16,
             "name": "old",

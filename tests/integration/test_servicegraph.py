@@ -9,11 +9,13 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 import requests
+from elastic_transport import ObjectApiResponse
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
@@ -24,6 +26,10 @@ from tracesearch.servicegraph.histogram import quantile
 from tracesearch.settings import Settings
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
 from tracesearch.storage.es.client import make_client
+
+# The spans sent, and the brute-force (client, server, connection type) call and error counts.
+Topology = tuple[list[Span], Counter[tuple[str, str, str]], Counter[tuple[str, str, str]]]
+T = TypeVar("T")
 
 WAIT_S = 3.0
 FLUSH_S = 1.0
@@ -86,7 +92,7 @@ def metric_samples(service: Service, name: str) -> dict[tuple[str, str, str], fl
     return found
 
 
-def wait_for(check, expected):  # type: ignore[no-untyped-def]
+def wait_for(check: Callable[[], T], expected: T) -> T | None:
     """Poll until the flushes caught up; a daily aggregate index just being created may answer 503."""
     deadline = time.monotonic() + SETTLE_S
     while True:
@@ -102,7 +108,7 @@ def wait_for(check, expected):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def topology(graph_service: Service) -> tuple[list[Span], Counter[tuple[str, str, str]], Counter[tuple[str, str, str]]]:
+def topology(graph_service: Service) -> Topology:
     now = time.time_ns()
     spans = random_traces(seed=42, count=40, t0=now - 5 * 60 * 1_000_000_000)
     send(graph_service, spans)
@@ -117,7 +123,7 @@ def by_pair(calls: Counter[tuple[str, str, str]]) -> dict[tuple[str, str], int]:
     return dict(summed)
 
 
-def test_jaeger_dependencies_equal_the_brute_force_edges(graph_service: Service, topology) -> None:  # type: ignore[no-untyped-def]
+def test_jaeger_dependencies_equal_the_brute_force_edges(graph_service: Service, topology: Topology) -> None:
     _, calls, _ = topology
     expected = by_pair(calls)
     assert wait_for(lambda: dependencies(graph_service), expected) == expected
@@ -131,7 +137,7 @@ def test_jaeger_dependencies_equal_the_brute_force_edges(graph_service: Service,
     assert len(answer["aggregations"]["p"]["buckets"]) == 2
 
 
-def test_prometheus_series_carry_the_same_counts(graph_service: Service, topology) -> None:  # type: ignore[no-untyped-def]
+def test_prometheus_series_carry_the_same_counts(graph_service: Service, topology: Topology) -> None:
     _, calls, errors = topology
     expected_calls = {k: float(v) for k, v in calls.items()}
     got = wait_for(lambda: metric_samples(graph_service, "traces_service_graph_request_total"), expected_calls)
@@ -142,7 +148,7 @@ def test_prometheus_series_carry_the_same_counts(graph_service: Service, topolog
     assert counts == expected_calls
 
 
-def test_a_replayed_batch_does_not_count_twice(graph_service: Service, topology) -> None:  # type: ignore[no-untyped-def]
+def test_a_replayed_batch_does_not_count_twice(graph_service: Service, topology: Topology) -> None:
     spans, calls, _ = topology
     expected = by_pair(calls)
     assert wait_for(lambda: dependencies(graph_service), expected) == expected
@@ -154,7 +160,7 @@ def test_a_replayed_batch_does_not_count_twice(graph_service: Service, topology)
     }
 
 
-def test_dependencies_filtered_by_service_and_empty_ranges(graph_service: Service, topology) -> None:  # type: ignore[no-untyped-def]
+def test_dependencies_filtered_by_service_and_empty_ranges(graph_service: Service, topology: Topology) -> None:
     _, calls, _ = topology
     expected = {pair: n for pair, n in by_pair(calls).items() if "web" in pair}
     wait_for(lambda: dependencies(graph_service), by_pair(calls))
@@ -166,7 +172,7 @@ def test_dependencies_filtered_by_service_and_empty_ranges(graph_service: Servic
     assert bad.status_code == 400 and bad.json()["errors"][0]["code"] == 400
 
 
-def test_span_metrics_and_edges_from_the_reader(graph_service: Service, topology) -> None:  # type: ignore[no-untyped-def]
+def test_span_metrics_and_edges_from_the_reader(graph_service: Service, topology: Topology) -> None:
     spans, calls, errors = topology
     wait_for(lambda: dependencies(graph_service), by_pair(calls))
     time.sleep(2 * FLUSH_S)  # span metrics go with the same flushes; one more for the refresh
@@ -214,11 +220,11 @@ def test_a_flush_bigger_than_one_bulk_request_is_stored_whole(es_url: str) -> No
         sizes: list[int] = []
         real_bulk = client.bulk
 
-        def counted_bulk(**kwargs):  # type: ignore[no-untyped-def]
+        def counted_bulk(**kwargs: Any) -> ObjectApiResponse[Any]:
             sizes.append(kwargs["operations"].count(b"\n") // 2)
             return real_bulk(**kwargs)
 
-        client.bulk = counted_bulk  # type: ignore[method-assign]
+        client.bulk = counted_bulk  # type: ignore[method-assign]  # counting the requests the writer sends
         EsAggregateWriter(client, prefix).write(snapshot, "test")
         # Elasticsearch refuses requests over http.max_content_length (100 MB by default); a backfill
         # flush can exceed it, so requests are bounded in documents.

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
+
+from tests.integration.conftest import Service
 
 NS = 1_000_000_000
 
@@ -18,7 +21,7 @@ def new_trace_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-def value(v) -> common_pb2.AnyValue:
+def value(v: object) -> common_pb2.AnyValue:
     if isinstance(v, bool):
         return common_pb2.AnyValue(bool_value=v)
     if isinstance(v, int):
@@ -28,7 +31,7 @@ def value(v) -> common_pb2.AnyValue:
     return common_pb2.AnyValue(string_value=str(v))
 
 
-def request_of(spans: list[dict], service: str = "props") -> bytes:
+def request_of(spans: list[dict[str, Any]], service: str = "props") -> bytes:
     request = trace_service_pb2.ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
     resource_spans.resource.attributes.add(key="service.name", value=value(service))
@@ -44,10 +47,11 @@ def request_of(spans: list[dict], service: str = "props") -> bytes:
         )
         for key, v in s.get("attributes", {}).items():
             span.attributes.add(key=key, value=value(v))
-    return request.SerializeToString()
+    body: bytes = request.SerializeToString()
+    return body
 
 
-def send(service, body: bytes) -> dict:
+def send(service: Service, body: bytes) -> None:
     answer = requests.post(
         f"{service.url}/v1/traces",
         data=body,
@@ -58,10 +62,9 @@ def send(service, body: bytes) -> dict:
     reply = trace_service_pb2.ExportTraceServiceResponse()
     reply.ParseFromString(answer.content)
     assert reply.partial_success.rejected_spans == 0, reply.partial_success.error_message
-    return {}
 
 
-def spans_for(trace_id: str, count: int, start: int, **extra) -> list[dict]:
+def spans_for(trace_id: str, count: int, start: int, **extra: Any) -> list[dict[str, Any]]:
     return [
         {"trace_id": trace_id, "span_id": f"{i + 1:016x}", "start": start + i * 1000, **extra} for i in range(count)
     ]
@@ -71,7 +74,7 @@ def now_ns() -> int:
     return int(datetime.now(tz=UTC).timestamp()) * NS
 
 
-def test_replayed_batch_does_not_duplicate_spans(service):
+def test_replayed_batch_does_not_duplicate_spans(service: Service) -> None:
     trace_id = new_trace_id()
     body = request_of(spans_for(trace_id, 50, now_ns()))
     send(service, body)
@@ -80,7 +83,7 @@ def test_replayed_batch_does_not_duplicate_spans(service):
     assert len(service.get(f"/api/traces/{trace_id}").json()["data"][0]["spans"]) == 50
 
 
-def test_ten_thousand_distinct_keys_keep_the_mapping_small(service):
+def test_ten_thousand_distinct_keys_keep_the_mapping_small(service: Service) -> None:
     trace_id = new_trace_id()
     start = now_ns()
     spans = []
@@ -94,14 +97,14 @@ def test_ten_thousand_distinct_keys_keep_the_mapping_small(service):
         assert count_fields(index["mappings"]) < 200
 
 
-def count_fields(mapping: dict) -> int:
+def count_fields(mapping: dict[str, Any]) -> int:
     total = 0
     for field in mapping.get("properties", {}).values():
         total += 1 + count_fields(field)
     return total
 
 
-def test_conflicting_types_and_dotted_keys_are_all_indexed(service):
+def test_conflicting_types_and_dotted_keys_are_all_indexed(service: Service) -> None:
     trace_id = new_trace_id()
     start = now_ns()
     spans = [
@@ -133,7 +136,7 @@ def test_conflicting_types_and_dotted_keys_are_all_indexed(service):
         assert [t["traceID"] for t in found] == [trace_id], tags
 
 
-def test_a_trace_of_more_than_ten_thousand_spans_comes_back_whole(service):
+def test_a_trace_of_more_than_ten_thousand_spans_comes_back_whole(service: Service) -> None:
     trace_id = new_trace_id()
     start = now_ns() - 60 * NS
     all_spans = spans_for(trace_id, 10_250, start)
@@ -145,10 +148,10 @@ def test_a_trace_of_more_than_ten_thousand_spans_comes_back_whole(service):
     assert len({s["spanID"] for s in got["spans"]}) == 10_250
 
 
-def test_a_trace_across_midnight_utc_comes_back_whole(service):
+def test_a_trace_across_midnight_utc_comes_back_whole(service: Service) -> None:
     trace_id = new_trace_id()
     midnight = int(datetime.now(tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()) * NS
-    root = {
+    root: dict[str, Any] = {
         "trace_id": trace_id,
         "span_id": "a" * 16,
         "start": midnight - 2 * NS,
@@ -156,7 +159,7 @@ def test_a_trace_across_midnight_utc_comes_back_whole(service):
         "name": "nightly",
         "attributes": {"job": "midnight"},
     }
-    child = {
+    child: dict[str, Any] = {
         "trace_id": trace_id,
         "span_id": "b" * 16,
         "parent": "a" * 16,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -42,11 +43,11 @@ def fixture_service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     drop_prefix(es_url, prefix)
 
 
-def search(service: Service, base_ns: int, q: str) -> dict:
+def search(service: Service, base_ns: int, q: str) -> dict[str, Any]:
     start = base_ns // NS_PER_S - 3600
     answer = service.get("/api/search", q=q, limit=100, spss=100, start=start, end=start + 3 * 3600)
     assert answer.status_code == 200, f"{q}: {answer.status_code} {answer.text}"
-    body = answer.json()
+    body: dict[str, Any] = answer.json()
     assert search_schema_problems(body) == []
     return body
 
@@ -54,7 +55,7 @@ def search(service: Service, base_ns: int, q: str) -> dict:
 @pytest.mark.parametrize(
     ("query", "expected"), traceql_fixture.CONFORMANCE, ids=[q for q, _ in traceql_fixture.CONFORMANCE]
 )
-def test_conformance_trace_sets(fixture_service, query, expected):
+def test_conformance_trace_sets(fixture_service: tuple[Service, int], query: str, expected: frozenset[str]) -> None:
     service, base_ns = fixture_service
     found = {t["traceID"] for t in search(service, base_ns, query)["traces"]}
     assert found == set(expected)
@@ -63,7 +64,9 @@ def test_conformance_trace_sets(fixture_service, query, expected):
 @pytest.mark.parametrize(
     ("query", "expected"), traceql_fixture.CONFORMANCE_SPANS, ids=[q for q, _ in traceql_fixture.CONFORMANCE_SPANS]
 )
-def test_conformance_matched_spans(fixture_service, query, expected):
+def test_conformance_matched_spans(
+    fixture_service: tuple[Service, int], query: str, expected: dict[str, frozenset[str]]
+) -> None:
     service, base_ns = fixture_service
     found: dict[str, set[str]] = {}
     for trace in search(service, base_ns, query)["traces"]:
@@ -72,7 +75,7 @@ def test_conformance_matched_spans(fixture_service, query, expected):
     assert found == {t: set(s) for t, s in expected.items()}
 
 
-def test_the_table_is_big_enough():
+def test_the_table_is_big_enough() -> None:
     assert len(traceql_fixture.CONFORMANCE) >= 60
     operators = ("} >", "} <", "} ~", "} &", "} !")
     structural = [q for q, _ in traceql_fixture.CONFORMANCE if any(op in q for op in operators)]

@@ -18,6 +18,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import requests
@@ -37,13 +38,16 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
+from tests.integration.conftest import Service
+from tests.integration.otel_traces import end_ns, start_ns
+
 HOUR_MS = 3_600_000
 
 
 # ------------------------------------------------------------------------------------- Grafana's side
 
 
-def grafana_get(service, path: str, params: dict[str, str] | None = None) -> requests.Response:
+def grafana_get(service: Service, path: str, params: dict[str, str] | None = None) -> requests.Response:
     """The URL as Go builds it: ``url.JoinPath`` then ``url.Values.Encode`` (keys sorted, QueryEscape)."""
     url = service.url + path
     if params:
@@ -51,7 +55,7 @@ def grafana_get(service, path: str, params: dict[str, str] | None = None) -> req
     return requests.get(url, timeout=30)
 
 
-def go_decode_span(span: dict) -> dict:
+def go_decode_span(span: dict[str, Any]) -> dict[str, Any]:
     """What zipkin-go's ``model.SpanModel`` JSON decoding needs; one failure fails the whole trace."""
     assert isinstance(span["traceId"], str) and len(span["traceId"]) in (16, 32), span
     int(span["traceId"], 16)
@@ -73,7 +77,7 @@ def go_decode_span(span: dict) -> dict:
     return span
 
 
-def cascader_label(trace: list[dict]) -> tuple[str, str]:
+def cascader_label(trace: list[dict[str, Any]]) -> tuple[str, str]:
     """``src/QueryField.tsx`` findTraces: (label, trace id) of one trace; a trace without a span
     lacking ``parentId`` throws there."""
     root = next((s for s in trace if not s.get("parentId")), None)
@@ -81,7 +85,7 @@ def cascader_label(trace: list[dict]) -> tuple[str, str]:
     return f"{root['name']} [{math.floor(root['duration'] / 1000)} ms]", root["traceId"]
 
 
-def grafana_frame(spans: list[dict]) -> list[dict]:
+def grafana_frame(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``pkg/zipkin/handler_querydata.go`` transformResponse: one row per span."""
     rows = []
     for span in map(go_decode_span, spans):
@@ -132,7 +136,9 @@ class World:
     missing_parent: str
 
 
-def _providers(names: list[str], exporter: Callable[[], SpanExporter], tag: str, memory: InMemorySpanExporter):
+def _providers(
+    names: list[str], exporter: Callable[[], SpanExporter], tag: str, memory: InMemorySpanExporter
+) -> dict[str, TracerProvider]:
     providers = {}
     for name in names:
         resource = Resource.create({"service.name": name, "test.run": tag, "host.name": f"{name}-1"})
@@ -185,7 +191,7 @@ def _headless_trace(inventory_name: str, url: str, tag: str) -> tuple[Sent, str]
 
 
 @pytest.fixture(scope="module")
-def world(service) -> World:
+def world(service: Service) -> World:
     tag = uuid.uuid4().hex[:8]
     names = {"frontend": f"frontend-{tag}", "checkout": f"checkout-{tag}", "inventory": f"inventory-{tag}"}
     zipkin = _shop_trace(names, lambda: ZipkinExporter(endpoint=f"{service.url}/api/v2/spans"), tag)
@@ -195,20 +201,20 @@ def world(service) -> World:
     return World(tag, zipkin=zipkin, otlp=otlp, headless=headless, missing_parent=missing_parent, **names)
 
 
-def post_zipkin(service, spans: list[dict]) -> None:
+def post_zipkin(service: Service, spans: list[dict[str, Any]]) -> None:
     answer = requests.post(f"{service.url}/api/v2/spans", json=spans, timeout=30)
     assert answer.status_code == 202, answer.text
     service.refresh()
 
 
-def ids_of(traces: list[list[dict]]) -> set[str]:
+def ids_of(traces: list[list[dict[str, Any]]]) -> set[str]:
     return {trace[0]["traceId"].rjust(32, "0") for trace in traces}
 
 
 # ------------------------------------------------------------------------------------- Grafana's four calls
 
 
-def test_grafana_picker_and_trace_view(service, world):
+def test_grafana_picker_and_trace_view(service: Service, world: World) -> None:
     # 1. Save & test, then cascader level 1.
     services = grafana_get(service, "/api/v2/services")
     assert services.status_code == 200 and services.headers["Content-Type"] == "application/json"
@@ -229,7 +235,7 @@ def test_grafana_picker_and_trace_view(service, world):
         root = sent.by_name("GET /cart")
         [api_root] = [s for t in traces for s in t if s["id"] == f"{root.context.span_id:016x}"]
         # Zipkin carries whole microseconds; the label is the root span's duration in whole ms.
-        assert abs(api_root["duration"] - (root.end_time - root.start_time) / 1000) <= 1
+        assert abs(api_root["duration"] - (end_ns(root) - start_ns(root)) / 1000) <= 1
         assert labels[sent.trace_id] == f"GET /cart [{api_root['duration'] // 1000} ms]"
         assert api_root["duration"] // 1000 >= 12
         trace_id = sent.trace_id
@@ -244,8 +250,8 @@ def test_grafana_picker_and_trace_view(service, world):
             assert row["operationName"] == sdk_span.name
             assert row["serviceName"] == sdk_span.resource.attributes["service.name"]
             assert row["parentSpanID"] == (f"{sdk_span.parent.span_id:016x}" if sdk_span.parent else None)
-            assert abs(row["startTime"] - sdk_span.start_time / 1e6) <= 0.002  # 1 µs, and float ms
-            assert abs(row["duration"] - (sdk_span.end_time - sdk_span.start_time) / 1e6) <= 0.002
+            assert abs(row["startTime"] - start_ns(sdk_span) / 1e6) <= 0.002  # 1 µs, and float ms
+            assert abs(row["duration"] - (end_ns(sdk_span) - start_ns(sdk_span)) / 1e6) <= 0.002
         failing = rows[f"{sent.by_name('checkout').context.span_id:016x}"]
         assert {"key": "error", "value": True} in failing["tags"]
         assert {"key": "errorValue", "value": "payment backend down"} in failing["tags"]
@@ -254,7 +260,7 @@ def test_grafana_picker_and_trace_view(service, world):
         assert root_row["logs"] and "cache.miss" in root_row["logs"][0]["fields"][0]["value"]
 
 
-def test_a_trace_whose_root_was_never_sent_still_has_a_root_for_the_picker(service, world):
+def test_a_trace_whose_root_was_never_sent_still_has_a_root_for_the_picker(service: Service, world: World) -> None:
     answer = grafana_get(service, "/api/v2/traces", {"serviceName": world.inventory, "spanName": "reserve"})
     traces = answer.json()
     assert ids_of(traces) == {world.zipkin.trace_id, world.otlp.trace_id, world.headless.trace_id}
@@ -273,14 +279,14 @@ def test_a_trace_whose_root_was_never_sent_still_has_a_root_for_the_picker(servi
     assert next(s for s in stored if s["name"] == "reserve")["parentId"] == world.missing_parent
 
 
-def test_shared_client_and_server_halves_come_back_as_zipkin_merges_them(service, world):
+def test_shared_client_and_server_halves_come_back_as_zipkin_merges_them(service: Service, world: World) -> None:
     """B3 instrumentation (Brave, zipkin-go) reports one span id for the client and the server side."""
     trace_id, root_id, shared_id, other_id = (f"{random.getrandbits(64):016x}" for _ in range(4))
     now_us = time.time_ns() // 1000
     web, api = f"web-{world.tag}", f"api-{world.tag}"
 
-    def span(span_id, kind, service_name, start, **extra):
-        body = {"traceId": trace_id, "id": span_id, "name": f"{kind.lower()} call", "kind": kind}
+    def span(span_id: str, kind: str, service_name: str, start: int, **extra: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"traceId": trace_id, "id": span_id, "name": f"{kind.lower()} call", "kind": kind}
         body |= {"timestamp": now_us + start, "duration": 1000, "localEndpoint": {"serviceName": service_name}}
         return body | extra
 
@@ -317,13 +323,13 @@ def test_shared_client_and_server_halves_come_back_as_zipkin_merges_them(service
     assert ids_of(remote) == {trace_id.rjust(32, "0")}
 
 
-def test_unknown_trace_is_a_404_with_a_json_error(service):
+def test_unknown_trace_is_a_404_with_a_json_error(service: Service) -> None:
     answer = grafana_get(service, f"/api/v2/trace/{'ab' * 16}")
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == 404 and "not found" in answer.json()["error"]["message"]
 
 
-def test_trace_many_returns_the_known_traces(service, world):
+def test_trace_many_returns_the_known_traces(service: Service, world: World) -> None:
     ids = ",".join([world.zipkin.trace_id, "cd" * 16, world.otlp.trace_id, world.zipkin.trace_id])
     answer = grafana_get(service, "/api/v2/traceMany", {"traceIds": ids})
     assert answer.status_code == 200, answer.text
@@ -333,13 +339,13 @@ def test_trace_many_returns_the_known_traces(service, world):
 # ------------------------------------------------------------------------------------- Zipkin's defaults
 
 
-def test_without_a_time_range_the_window_is_one_day_and_the_limit_ten(service, world):
+def test_without_a_time_range_the_window_is_one_day_and_the_limit_ten(service: Service, world: World) -> None:
     svc = f"batch-{world.tag}"
     now_us = time.time_ns() // 1000
     old_id = f"{random.getrandbits(64):016x}"
     recent = [f"{random.getrandbits(64):016x}" for _ in range(12)]
 
-    def single(trace_id: str, start_us: int) -> dict:
+    def single(trace_id: str, start_us: int) -> dict[str, Any]:
         span = {"traceId": trace_id, "id": trace_id, "name": "tick", "timestamp": start_us, "duration": 5}
         return span | {"localEndpoint": {"serviceName": svc}}
 
@@ -374,7 +380,9 @@ def test_without_a_time_range_the_window_is_one_day_and_the_limit_ten(service, w
         ("inventory", {"spanName": "SELECT stock"}, {"headless"}),
     ],
 )
-def test_search_parameters(service, world, service_key, params, expected):
+def test_search_parameters(
+    service: Service, world: World, service_key: str, params: dict[str, str], expected: set[str]
+) -> None:
     query = {"serviceName": getattr(world, service_key), **params}
     if "annotationQuery" in query:
         query["annotationQuery"] += f" and test.run={world.tag}"
@@ -411,7 +419,9 @@ def test_search_parameters(service, world, service_key, params, expected):
         ("/api/v2/dependencies", {"endTs": "1", "lookback": "0"}, "lookback"),
     ],
 )
-def test_bad_parameters_are_a_400_naming_the_parameter(service, path, params, field):
+def test_bad_parameters_are_a_400_naming_the_parameter(
+    service: Service, path: str, params: dict[str, str], field: str
+) -> None:
     answer = grafana_get(service, path, params)
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
@@ -422,12 +432,12 @@ def test_bad_parameters_are_a_400_naming_the_parameter(service, path, params, fi
 # ------------------------------------------------------------------------------------- service graph
 
 
-def test_dependencies_and_remote_services_come_from_the_service_graph(service, world):
+def test_dependencies_and_remote_services_come_from_the_service_graph(service: Service, world: World) -> None:
     client, server = f"shop-{world.tag}", f"payments-{world.tag}"
     trace_id, root_id, client_id, server_id = (f"{random.getrandbits(64):016x}" for _ in range(4))
     start_us = time.time_ns() // 1000
 
-    def span(span_id: str, name: str, kind: str, service_name: str, offset_us: int, **extra) -> dict:
+    def span(span_id: str, name: str, kind: str, service_name: str, offset_us: int, **extra: Any) -> dict[str, Any]:
         body = {"traceId": trace_id, "id": span_id, "name": name, "kind": kind, "duration": 2000}
         return body | {"timestamp": start_us + offset_us, "localEndpoint": {"serviceName": service_name}} | extra
 
@@ -441,7 +451,8 @@ def test_dependencies_and_remote_services_come_from_the_service_graph(service, w
     )
     # The service graph pairs spans and writes its aggregates in the background: wait for them.
     params = {"endTs": str(time.time_ns() // 1_000_000 + 60_000), "lookback": str(HOUR_MS)}
-    deadline, links = time.monotonic() + 90, []
+    deadline = time.monotonic() + 90
+    links: list[dict[str, Any]] = []
     while time.monotonic() < deadline and not links:
         answer = grafana_get(service, "/api/v2/dependencies", params)
         assert answer.status_code == 200, answer.text
@@ -457,7 +468,7 @@ def test_dependencies_and_remote_services_come_from_the_service_graph(service, w
     ] == []
 
 
-def test_service_and_span_names_match_ignoring_case_as_in_zipkin(service):
+def test_service_and_span_names_match_ignoring_case_as_in_zipkin(service: Service) -> None:
     """Zipkin lowercases names at ingest and in its query; ours keep the case they were sent with."""
     tag = uuid.uuid4().hex[:8]
     name, trace_id = f"Frontend-{tag}", f"{random.getrandbits(64):016x}"

@@ -121,7 +121,7 @@ def traceql_targets() -> list[tuple[str, str, str]]:
 # ------------------------------------------------------------------------------------- data sources
 
 
-def test_datasource_file_has_the_documented_shape():
+def test_datasource_file_has_the_documented_shape() -> None:
     document = load_yaml(DATASOURCES)
     assert document["apiVersion"] == 1
     assert set(document) <= {"apiVersion", "datasources", "deleteDatasources", "prune"}
@@ -138,13 +138,13 @@ def test_datasource_file_has_the_documented_shape():
     assert sum(bool(s.get("isDefault")) for s in document["datasources"]) <= 1
 
 
-def test_trace_datasources_point_at_tracesearch_through_the_environment():
+def test_trace_datasources_point_at_tracesearch_through_the_environment() -> None:
     for source in datasources():
         if source["type"] in TRACE_TYPES:
             assert source["url"] == "${TRACESEARCH_URL}"
 
 
-def test_only_documented_environment_variables_and_escaped_grafana_variables():
+def test_only_documented_environment_variables_and_escaped_grafana_variables() -> None:
     """Grafana expands ``$VAR``/``${VAR}`` in provisioning files; its own ``${__trace.traceId}`` must be
     written ``$${...}`` or it is replaced by an (empty) environment variable."""
     text = DATASOURCES.read_text()
@@ -154,7 +154,7 @@ def test_only_documented_environment_variables_and_escaped_grafana_variables():
         assert f"${{{name}}}" in text and name in README.read_text(), name
 
 
-def test_tempo_has_streaming_off_node_graph_and_a_prometheus_service_map():
+def test_tempo_has_streaming_off_node_graph_and_a_prometheus_service_map() -> None:
     [tempo] = of_type("tempo")
     json_data = tempo["jsonData"]
     assert json_data["streamingEnabled"] == {"search": False, "metrics": False}
@@ -162,13 +162,13 @@ def test_tempo_has_streaming_off_node_graph_and_a_prometheus_service_map():
     assert by_uid()[json_data["serviceMap"]["datasourceUid"]]["type"] == "prometheus"
 
 
-def test_jaeger_has_the_node_graph():
+def test_jaeger_has_the_node_graph() -> None:
     [jaeger] = of_type("jaeger")
     assert jaeger["jsonData"]["nodeGraph"] == {"enabled": True}
 
 
 @pytest.mark.parametrize("kind", sorted(TRACE_TYPES))
-def test_traces_link_to_logs_by_trace_id(kind):
+def test_traces_link_to_logs_by_trace_id(kind: str) -> None:
     [source] = of_type(kind)
     logs = source["jsonData"]["tracesToLogsV2"]
     assert by_uid()[logs["datasourceUid"]]["type"] == "elasticsearch"
@@ -179,7 +179,7 @@ def test_traces_link_to_logs_by_trace_id(kind):
         assert re.fullmatch(r"-?\d+(ms|s|m|h)", logs[shift]), shift
 
 
-def test_logs_datasource_reads_ecs_logs_and_links_back_to_the_trace():
+def test_logs_datasource_reads_ecs_logs_and_links_back_to_the_trace() -> None:
     [logs] = of_type("elasticsearch")
     json_data = logs["jsonData"]
     assert json_data["index"] == "${LOGS_ES_INDEX}"
@@ -193,7 +193,7 @@ def test_logs_datasource_reads_ecs_logs_and_links_back_to_the_trace():
 # ------------------------------------------------------------------------------------- dashboard provider
 
 
-def test_dashboard_provider_loads_the_repository_dashboards():
+def test_dashboard_provider_loads_the_repository_dashboards() -> None:
     document = load_yaml(PROVIDERS)
     assert document["apiVersion"] == 1
     [provider] = document["providers"]
@@ -209,13 +209,13 @@ def test_dashboard_provider_loads_the_repository_dashboards():
 # ------------------------------------------------------------------------------------- dashboards
 
 
-def test_there_are_the_two_dashboards():
+def test_there_are_the_two_dashboards() -> None:
     titles = {json.loads(p.read_text())["title"] for p in DASHBOARDS}
     assert titles == {"Service overview", "Trace search"}
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_dashboard_is_valid_json_with_identity(path):
+def test_dashboard_is_valid_json_with_identity(path: Path) -> None:
     dashboard = json.loads(path.read_text())
     assert re.fullmatch(r"[a-zA-Z0-9_-]{1,40}", dashboard["uid"])
     assert dashboard["title"] and isinstance(dashboard["schemaVersion"], int) and dashboard["schemaVersion"] >= 36
@@ -228,12 +228,12 @@ def test_dashboard_is_valid_json_with_identity(path):
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24 and grid["h"] > 0
 
 
-def test_dashboard_uids_are_unique():
+def test_dashboard_uids_are_unique() -> None:
     uids = [json.loads(p.read_text())["uid"] for p in DASHBOARDS]
     assert len(set(uids)) == len(uids)
 
 
-def test_every_target_uses_a_provisioned_datasource_and_a_query_type_it_has():
+def test_every_target_uses_a_provisioned_datasource_and_a_query_type_it_has() -> None:
     sources = by_uid()
     assert targets()
     for name, panel, target in targets():
@@ -245,7 +245,7 @@ def test_every_target_uses_a_provisioned_datasource_and_a_query_type_it_has():
         assert target.get("queryType", "") in QUERY_TYPES[source["type"]], where
 
 
-def test_each_panel_shows_what_its_query_returns():
+def test_each_panel_shows_what_its_query_returns() -> None:
     """Grafana's Tempo data source runs only the first TraceQL target of a panel, and sends a query
     that is hex only as a trace id, one with ``| rate(`` & co. to the metrics API, the rest to search."""
     for name, panel, target in targets():
@@ -266,7 +266,7 @@ def test_each_panel_shows_what_its_query_returns():
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_variables_are_defined_and_fed_by_provisioned_datasources(path):
+def test_variables_are_defined_and_fed_by_provisioned_datasources(path: Path) -> None:
     dashboard = json.loads(path.read_text())
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     for variable in variables.values():
@@ -280,7 +280,7 @@ def test_variables_are_defined_and_fed_by_provisioned_datasources(path):
     assert used <= set(variables), used - set(variables)
 
 
-def test_service_overview_covers_rate_errors_latency_map_and_traces():
+def test_service_overview_covers_rate_errors_latency_map_and_traces() -> None:
     [dashboard] = [json.loads(p.read_text()) for p in DASHBOARDS if "service-overview" in p.name]
     queries = " ".join(t["query"] for p in panels(dashboard) for t in p.get("targets", []) if "query" in t)
     assert '{resource.service.name="$service"} | rate()' in queries
@@ -296,14 +296,14 @@ def test_service_overview_covers_rate_errors_latency_map_and_traces():
 
 
 @pytest.mark.parametrize(("dashboard", "title", "query"), traceql_targets())
-def test_traceql_queries_parse_with_our_parser(dashboard, title, query):
+def test_traceql_queries_parse_with_our_parser(dashboard: str, title: str, query: str) -> None:
     text = interpolate(query)
     if re.fullmatch(r"[0-9a-fA-F]+", text):
         return  # a trace id, not TraceQL (Grafana's own test)
     parse(text)
 
 
-def test_our_parser_refuses_what_grafana_would_send_broken():
+def test_our_parser_refuses_what_grafana_would_send_broken() -> None:
     """The check above can fail: a query with an unbalanced brace does not parse."""
     with pytest.raises(TraceQLError):
         parse('{resource.service.name="frontend" | rate()')

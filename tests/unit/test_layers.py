@@ -47,7 +47,9 @@ def test_the_package_keeps_every_contract(copy_of_the_package: Path) -> None:
         ("pipeline/store.py", "from tracesearch import components", "Only the entry points"),
     ],
 )
-def test_a_wrong_import_breaks_its_contract(copy_of_the_package: Path, module: str, wrong_import: str, contract: str):
+def test_a_wrong_import_breaks_its_contract(
+    copy_of_the_package: Path, module: str, wrong_import: str, contract: str
+) -> None:
     path = copy_of_the_package / "tracesearch" / module
     path.write_text(path.read_text() + f"\n{wrong_import}  # the wrong import\n")
     answer = lint_imports(copy_of_the_package)

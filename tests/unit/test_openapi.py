@@ -5,7 +5,7 @@ from tracesearch.app import create_app
 from tracesearch.settings import Settings
 
 
-def test_every_route_is_in_the_openapi_document():
+def test_every_route_is_in_the_openapi_document() -> None:
     app = create_app(Settings())
     documented = set(build_spec()["paths"])
     routes = {
@@ -16,6 +16,6 @@ def test_every_route_is_in_the_openapi_document():
     assert routes - {"/openapi.json"} == documented
 
 
-def test_search_parameters_come_from_the_request_schema():
+def test_search_parameters_come_from_the_request_schema() -> None:
     parameters = build_spec()["paths"]["/api/traces"]["get"]["parameters"]
     assert {"service", "tags", "minDuration", "start", "end", "limit"} <= {p["name"] for p in parameters}

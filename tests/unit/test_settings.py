@@ -3,7 +3,9 @@ import re
 import runpy
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,32 +27,32 @@ GUNICORN_CONF = REPO / "gunicorn.conf.py"
 NAMES = [v.name for v in VARIABLES]
 
 
-def test_every_field_is_declared_once_with_its_variable():
+def test_every_field_is_declared_once_with_its_variable() -> None:
     assert list(VARIABLES_BY_FIELD) == [f.name for f in dataclasses.fields(Settings)]
     assert len(set(NAMES)) == len(NAMES)
 
 
 @pytest.mark.parametrize("field_name", list(VARIABLES_BY_FIELD))
-def test_every_variable_parses_its_default_into_the_field_default(field_name):
+def test_every_variable_parses_its_default_into_the_field_default(field_name: str) -> None:
     variable = VARIABLES_BY_FIELD[field_name]
     assert variable.parse(variable.name, variable.default) == getattr(Settings(), field_name)
 
 
-def test_no_arguments_give_what_an_empty_environment_gives():
+def test_no_arguments_give_what_an_empty_environment_gives() -> None:
     assert Settings() == Settings.from_env({})
 
 
-def test_fields_can_still_be_given_by_name():
+def test_fields_can_still_be_given_by_name() -> None:
     settings = Settings(index_prefix="p", retention_s=0, es_urls=("http://es:9200",))
     assert (settings.index_prefix, settings.retention_s, settings.es_urls) == ("p", 0, ("http://es:9200",))
     assert settings.port == Settings().port
 
 
-def test_extra_is_gone():
+def test_extra_is_gone() -> None:
     assert "extra" not in {f.name for f in dataclasses.fields(Settings)}
 
 
-def test_values_are_parsed_from_the_environment():
+def test_values_are_parsed_from_the_environment() -> None:
     settings = Settings.from_env(
         {
             "TRACESEARCH_PORT": "5000",
@@ -87,13 +89,13 @@ def test_values_are_parsed_from_the_environment():
         ("TRACESEARCH_ES_URL", " , ", "TRACESEARCH_ES_URL is empty"),
     ],
 )
-def test_a_bad_value_names_the_variable(name, value, message):
+def test_a_bad_value_names_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)):
         Settings.from_env({name: value})
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_whatever_a_variable_refuses_the_message_names_it(name):
+def test_whatever_a_variable_refuses_the_message_names_it(name: str) -> None:
     for junk in ("-1", "x!", ""):
         try:
             Settings.from_env({name: junk})
@@ -101,13 +103,13 @@ def test_whatever_a_variable_refuses_the_message_names_it(name):
             assert name in str(exc)
 
 
-def test_an_unknown_variable_names_the_closest_setting():
+def test_an_unknown_variable_names_the_closest_setting() -> None:
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({"TRACESEARCH_RETENTON": "30d"})
     assert str(raised.value) == "unknown setting TRACESEARCH_RETENTON: did you mean TRACESEARCH_RETENTION?"
 
 
-def test_every_unknown_variable_is_named_at_once():
+def test_every_unknown_variable_is_named_at_once() -> None:
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({"TRACESEARCH_WORKER": "4", "TRACESEARCH_ES_URLS": "http://es:9200", "TRACESEARCH_PORT": "1"})
     assert str(raised.value) == (
@@ -116,17 +118,17 @@ def test_every_unknown_variable_is_named_at_once():
     )
 
 
-def test_the_process_environment_is_checked_by_default(monkeypatch):
+def test_the_process_environment_is_checked_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRACESEARCH_KAFKA_TOPICS", "spans")
     with pytest.raises(SettingsError, match="did you mean TRACESEARCH_KAFKA_TOPIC"):
         Settings.from_env()
 
 
-def test_other_prefixes_are_not_ours():
+def test_other_prefixes_are_not_ours() -> None:
     Settings.from_env({"TRACESEARCHX": "1", "OTEL_SERVICE_NAME": "x", "tracesearch_port": "x"})
 
 
-def test_the_dev_stack_grafana_and_demo_names_are_accepted():
+def test_the_dev_stack_grafana_and_demo_names_are_accepted() -> None:
     names = {value for key, value in vars(devstack.settings).items() if key.startswith("ENV_")}
     # devstack.stack (ENV_BASE_URL) is not imported: it drags kafka-python in, noisy for a unit test.
     names |= {"TRACESEARCH_BASE_URL", demo_config.BASE_URL_ENV, "TRACESEARCH_URL"}
@@ -146,7 +148,7 @@ SKIPPED_DIRS = {".git", ".venv", ".devstack", "__pycache__", ".pytest_cache", ".
 SKIPPED_DIRS |= {"build", "dist", "node_modules"}
 
 
-def _repository_files():
+def _repository_files() -> Iterator[Path]:
     for path in REPO.rglob("*"):
         parts = set(path.relative_to(REPO).parts)
         ignored = parts & SKIPPED_DIRS or any(part.endswith(".egg-info") for part in parts) or path.suffix == ".pyc"
@@ -154,8 +156,8 @@ def _repository_files():
             yield path
 
 
-def test_every_tracesearch_name_in_the_repository_is_a_setting_or_another_tools():
-    found = {}
+def test_every_tracesearch_name_in_the_repository_is_a_setting_or_another_tools() -> None:
+    found: dict[str, str] = {}
     for path in _repository_files():
         if path == Path(__file__).resolve():
             continue  # the misspellings above are on purpose
@@ -171,27 +173,29 @@ def test_every_tracesearch_name_in_the_repository_is_a_setting_or_another_tools(
     assert refused == [], "declare them in tracesearch/settings.py, or reserve them there for their tool"
 
 
-def test_the_readme_names_every_reserved_name():
+def test_the_readme_names_every_reserved_name() -> None:
     section = readme.README.read_text().split("## Configuration", 1)[1]
     for name in [*OTHER_TOOLS_NAMES, *(prefix + "*" for prefix in OTHER_TOOLS_PREFIXES)]:
         assert f"`{name}`" in section
 
 
-def _gunicorn_conf(monkeypatch, tmp_path, **env):
+def _gunicorn_conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> dict[str, Any]:
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # or the file makes a temporary folder
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return runpy.run_path(str(GUNICORN_CONF))
 
 
-def test_gunicorn_reads_port_workers_and_threads_from_the_settings(monkeypatch, tmp_path):
+def test_gunicorn_reads_port_workers_and_threads_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     conf = _gunicorn_conf(
         monkeypatch, tmp_path, TRACESEARCH_PORT="5001", TRACESEARCH_WORKERS="3", TRACESEARCH_THREADS="4"
     )
     assert (conf["bind"], conf["workers"], conf["threads"]) == ("127.0.0.1:5001", 3, 4)
 
 
-def test_gunicorn_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
+def test_gunicorn_defaults_are_the_settings_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in NAMES:
         monkeypatch.delenv(name, raising=False)
     conf = _gunicorn_conf(monkeypatch, tmp_path)
@@ -205,12 +209,14 @@ def test_gunicorn_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
         ("TRACESEARCH_RETENTON", "1d", "did you mean TRACESEARCH_RETENTION?"),
     ],
 )
-def test_gunicorn_conf_stops_on_a_bad_setting(monkeypatch, tmp_path, name, value, message):
+def test_gunicorn_conf_stops_on_a_bad_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str, message: str
+) -> None:
     with pytest.raises(SystemExit, match=re.escape(message)):
         _gunicorn_conf(monkeypatch, tmp_path, **{name: value})
 
 
-def test_a_gunicorn_start_with_a_misspelt_variable_fails_at_once_with_the_message(tmp_path):
+def test_a_gunicorn_start_with_a_misspelt_variable_fails_at_once_with_the_message(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "TRACESEARCH_RETENTON": "1d"}
     argv = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", "127.0.0.1:0", "app:app"]
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -35,8 +37,8 @@ ALL_TYPES = {
 }
 
 
-def make_span(**overrides: object) -> Span:
-    values: dict[str, object] = dict(
+def make_span(**overrides: Any) -> Span:
+    span = Span(
         trace_id=TRACE_ID,
         span_id=SPAN_ID,
         parent_span_id=PARENT_ID,
@@ -57,8 +59,7 @@ def make_span(**overrides: object) -> Span:
         dropped_events_count=4,
         dropped_links_count=5,
     )
-    values.update(overrides)
-    return Span(**values)  # type: ignore[arg-type]
+    return dataclasses.replace(span, **overrides)
 
 
 def any_value(value: object) -> AnyValue:

@@ -6,12 +6,12 @@ from tracesearch.codecs.common import attribute_json, attribute_text, group_span
 from tracesearch.model import Resource, Scope
 
 
-def test_attribute_json_spells_bytes_as_base64_and_non_finite_as_null():
+def test_attribute_json_spells_bytes_as_base64_and_non_finite_as_null() -> None:
     assert attribute_json({"b": b"\x01", "l": [1, 2.5, True, None, "x"]}) == '{"b":"AQ==","l":[1,2.5,true,null,"x"]}'
     assert attribute_json([math.nan, math.inf]) == "[null,null]"
 
 
-def test_attribute_json_survives_what_orjson_refuses():
+def test_attribute_json_survives_what_orjson_refuses() -> None:
     assert attribute_json([2**70]) == "[1180591620717411303424]"
     deep: Any = "x"
     for _ in range(300):
@@ -19,12 +19,12 @@ def test_attribute_json_survives_what_orjson_refuses():
     assert attribute_json(deep) == "[" * 300 + '"x"' + "]" * 300
 
 
-def test_attribute_text():
+def test_attribute_text() -> None:
     values: tuple[Any, ...] = ("s", True, False, 7, 2.5, 3.0, b"\x01", None, ["a"])
     assert [attribute_text(v) for v in values] == ["s", "true", "false", "7", "2.5", "3", "AQ==", "", '["a"]']
 
 
-def test_group_spans_by_object_identity_in_first_seen_order():
+def test_group_spans_by_object_identity_in_first_seen_order() -> None:
     r1, r2 = Resource({"service.name": "a"}, "a"), Resource({"service.name": "a"}, "a")  # equal, not same
     s1, s2 = Scope("x"), Scope("y")
     spans = [

@@ -133,14 +133,14 @@ EXPECTED = {
 }
 
 
-def test_three_span_trace_exact_json():
+def test_three_span_trace_exact_json() -> None:
     got = trace_to_jaeger(three_span_trace())
     assert got == EXPECTED
     # The document must be serialisable as is (no bytes, no NaN left behind).
     assert orjson.loads(orjson.dumps(got)) == EXPECTED
 
 
-def test_processes_are_deduplicated_by_content_not_object():
+def test_processes_are_deduplicated_by_content_not_object() -> None:
     spans = three_span_trace()
     spans[0].resource = Resource({"service.name": "frontend", "host.name": "web-1"}, "frontend")
     got = trace_to_jaeger(spans)
@@ -148,33 +148,33 @@ def test_processes_are_deduplicated_by_content_not_object():
     assert {span["processID"] for span in got["spans"]} == {"p1"}
 
 
-def test_same_service_with_other_attributes_is_another_process():
+def test_same_service_with_other_attributes_is_another_process() -> None:
     spans = three_span_trace()
     spans[0].resource = Resource({"service.name": "frontend", "host.name": "web-2"}, "frontend")
     assert list(trace_to_jaeger(spans)["processes"]) == ["p1", "p2"]
 
 
-def test_long_trace_ids_stay_32_chars_and_empty_trace_is_harmless():
+def test_long_trace_ids_stay_32_chars_and_empty_trace_is_harmless() -> None:
     span = three_span_trace()[1]
     span.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace_to_jaeger([span])["traceID"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace_to_jaeger([]) == {"traceID": "", "spans": [], "processes": {}, "warnings": None}
 
 
-def test_unspecified_kind_and_unset_status_add_no_tags():
+def test_unspecified_kind_and_unset_status_add_no_tags() -> None:
     span = three_span_trace()[1]
     span.kind, span.scope, span.attributes = SpanKind.UNSPECIFIED, Scope(), {}
     assert span_to_jaeger_tags(span) == []
 
 
-def test_child_of_link_reference_type():
+def test_child_of_link_reference_type() -> None:
     span = three_span_trace()[2]
     span.links = [Link("3" * 32, "4" * 16, attributes={"opentracing.ref_type": "child_of"})]
     refs = trace_to_jaeger([span])["spans"][0]["references"]
     assert [r["refType"] for r in refs] == ["CHILD_OF", "CHILD_OF"]
 
 
-def test_tag_types():
+def test_tag_types() -> None:
     assert jaeger_tag("n", -(2**53) + 1)["value"] == -(2**53) + 1
     assert jaeger_tag("n", -(2**53))["value"] == "-9007199254740992"
     assert jaeger_tag("f", float("nan")) == {"key": "f", "type": "float64", "value": "nan"}

@@ -1,7 +1,7 @@
 import base64
 import copy
 import math
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -11,7 +11,7 @@ from tests.unit.codecs.test_otlp_proto import full_request
 from tracesearch.admission import Limits
 from tracesearch.codecs import otlp_json, otlp_proto
 from tracesearch.codecs.errors import DecodeError
-from tracesearch.model import Event, Link, Resource, Scope, SpanKind, StatusCode
+from tracesearch.model import DecodedBatch, Event, Link, Resource, Scope, SpanKind, StatusCode
 
 LIMITS = Limits()
 
@@ -43,7 +43,7 @@ EXAMPLE: dict[str, Any] = {
 }
 
 
-def decode(doc: object, limits: Limits = LIMITS):
+def decode(doc: object, limits: Limits = LIMITS) -> DecodedBatch:
     return otlp_json.decode_export_request(orjson.dumps(doc), limits)
 
 
@@ -53,7 +53,7 @@ def with_span(**fields: object) -> dict[str, Any]:
     return doc
 
 
-def test_the_reference_example_decodes():
+def test_the_reference_example_decodes() -> None:
     batch = decode(EXAMPLE)
     assert batch.rejected == [] and batch.warnings == []
     [span] = batch.spans
@@ -70,7 +70,7 @@ def test_the_reference_example_decodes():
     assert span.scope == Scope("io.example.http", "1.2.0")
 
 
-def test_every_any_value_shape():
+def test_every_any_value_shape() -> None:
     attributes = [
         {"key": "s", "value": {"stringValue": "GET"}},
         {"key": "i", "value": {"intValue": "500"}},
@@ -92,19 +92,19 @@ def test_every_any_value_shape():
     got = span.attributes
     assert got["s"] == "GET" and got["i"] == 500 and got["i_number"] == 500 and got["big"] == -(2**63)
     assert got["d"] == 0.25 and got["d_int"] == 3.0 and type(got["d_int"]) is float
-    assert math.isnan(got["nan"]) and got["inf"] == math.inf and got["ninf"] == -math.inf
+    assert math.isnan(cast(float, got["nan"])) and got["inf"] == math.inf and got["ninf"] == -math.inf
     assert got["b"] is True
     assert got["arr"] == ["a", 1] and got["map"] == {"k": "v"}
     assert got["raw"] == b"\xde\xad\xbe\xef"
     assert got["empty"] is None and got["no_value"] is None
 
 
-def test_enum_names_are_accepted():
+def test_enum_names_are_accepted() -> None:
     [span] = decode(with_span(kind="SPAN_KIND_CLIENT", status={"code": "STATUS_CODE_OK"})).spans
     assert (span.kind, span.status_code) == (SpanKind.CLIENT, StatusCode.OK)
 
 
-def test_snake_case_keys_are_accepted():
+def test_snake_case_keys_are_accepted() -> None:
     doc = {
         "resource_spans": [
             {
@@ -133,19 +133,19 @@ def test_snake_case_keys_are_accepted():
     assert span.links == [Link("1" * 32, "2" * 16)]
 
 
-def test_hex_ids_are_case_insensitive():
+def test_hex_ids_are_case_insensitive() -> None:
     [span] = decode(with_span(traceId="0AF7651916CD43DD8448EB211C80319C", spanId="B7AD6B7169203331")).spans
     assert (span.trace_id, span.span_id) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
 
 
-def test_unknown_fields_are_ignored():
+def test_unknown_fields_are_ignored() -> None:
     doc = with_span(futureField={"x": 1}, droppedWhatever=3)
     doc["resourceSpans"][0]["futureField"] = [1, 2]
     doc["somethingElse"] = True
     assert len(decode(doc).spans) == 1
 
 
-def test_events_links_flags_and_trace_state():
+def test_events_links_flags_and_trace_state() -> None:
     [span] = decode(
         with_span(
             traceState="congo=t61",
@@ -204,7 +204,7 @@ def test_events_links_flags_and_trace_state():
         ),
     ],
 )
-def test_bad_ids_and_times_reject_the_span_not_the_request(fields, reason):
+def test_bad_ids_and_times_reject_the_span_not_the_request(fields: dict[str, object], reason: str) -> None:
     doc = copy.deepcopy(EXAMPLE)
     spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
     bad = {**spans[0], **fields}
@@ -216,29 +216,29 @@ def test_bad_ids_and_times_reject_the_span_not_the_request(fields, reason):
     assert rejection.reason == reason
 
 
-def test_invalid_json_is_a_decode_error_with_a_position():
+def test_invalid_json_is_a_decode_error_with_a_position() -> None:
     with pytest.raises(DecodeError, match=r"invalid JSON at line 1 column \d+"):
         otlp_json.decode_export_request(b'{"resourceSpans": [', LIMITS)
 
 
-def test_invalid_utf8_is_a_decode_error():
+def test_invalid_utf8_is_a_decode_error() -> None:
     body = orjson.dumps(EXAMPLE).replace(b"GET /cart", b"GET /\xff\xfe")
     with pytest.raises(DecodeError, match="UTF-8"):
         otlp_json.decode_export_request(body, LIMITS)
 
 
 @pytest.mark.parametrize("body", [b"[]", b'"text"', b"42", b"null"])
-def test_json_that_is_not_an_object_is_a_decode_error(body):
+def test_json_that_is_not_an_object_is_a_decode_error(body: bytes) -> None:
     with pytest.raises(DecodeError, match="must be a JSON object"):
         otlp_json.decode_export_request(body, LIMITS)
 
 
-def test_empty_object_is_an_empty_request():
+def test_empty_object_is_an_empty_request() -> None:
     batch = otlp_json.decode_export_request(b"{}", LIMITS)
     assert (batch.spans, batch.rejected) == ([], [])
 
 
-def test_structure_of_the_wrong_type_names_the_path():
+def test_structure_of_the_wrong_type_names_the_path() -> None:
     with pytest.raises(DecodeError) as caught:
         decode({"resourceSpans": {"not": "a list"}})
     assert caught.value.field == "resourceSpans"
@@ -249,7 +249,7 @@ def test_structure_of_the_wrong_type_names_the_path():
     assert caught.value.field == "resourceSpans[0].scopeSpans[0].spans[1]"
 
 
-def test_parse_dict_errors_become_decode_errors_with_the_path():
+def test_parse_dict_errors_become_decode_errors_with_the_path() -> None:
     with pytest.raises(DecodeError) as caught:
         decode(with_span(startTimeUnixNano="soon"))
     assert caught.value.field == "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano"
@@ -277,7 +277,7 @@ def _nested(depth: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("depth", [200, 2000])
-def test_deep_nesting_is_a_decode_error_not_a_recursion_error(depth):
+def test_deep_nesting_is_a_decode_error_not_a_recursion_error(depth: int) -> None:
     body = orjson.dumps(with_span(attributes=[{"key": "deep", "value": _nested(10)}])).replace(
         b'{"stringValue":"bottom"}', _nested_text(depth)
     )
@@ -287,7 +287,7 @@ def test_deep_nesting_is_a_decode_error_not_a_recursion_error(depth):
     assert len(caught.value.field) < 300
 
 
-def test_moderate_nesting_is_collapsed_by_the_limits():
+def test_moderate_nesting_is_collapsed_by_the_limits() -> None:
     batch = decode(with_span(attributes=[{"key": "deep", "value": _nested(20)}]), Limits(max_nesting_depth=8))
     [span] = batch.spans
     value = span.attributes["deep"]
@@ -298,12 +298,12 @@ def test_moderate_nesting_is_collapsed_by_the_limits():
     assert batch.warnings
 
 
-def test_deprecated_instrumentation_library_spans_are_reported():
+def test_deprecated_instrumentation_library_spans_are_reported() -> None:
     doc: dict[str, Any] = {"resourceSpans": [{"instrumentationLibrarySpans": [{"spans": []}]}]}
     assert "instrumentationLibrarySpans" in decode(doc).warnings[0]
 
 
-def test_json_and_protobuf_decoders_agree():
+def test_json_and_protobuf_decoders_agree() -> None:
     request = full_request()
     doc = json_format.MessageToDict(request)
     span = doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
@@ -321,7 +321,7 @@ def test_json_and_protobuf_decoders_agree():
 # --------------------------------------------------------------------------------------------- encode
 
 
-def test_encode_writes_otlp_json_conventions():
+def test_encode_writes_otlp_json_conventions() -> None:
     [span] = decode(
         with_span(
             events=[{"timeUnixNano": "1700000000100000000", "name": "e"}],
@@ -360,12 +360,12 @@ def test_encode_writes_otlp_json_conventions():
     ]
 
 
-def test_encode_then_decode_is_lossless():
+def test_encode_then_decode_is_lossless() -> None:
     original = otlp_proto.decode_export_request(full_request().SerializeToString(), LIMITS).spans
     again = decode(otlp_json.encode_traces_json(original)).spans
     assert repr(again) == repr(original)
 
 
-def test_unset_status_is_an_empty_object():
+def test_unset_status_is_an_empty_object() -> None:
     [span] = decode(with_span(status={})).spans
     assert otlp_json.encode_traces_json([span])["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["status"] == {}

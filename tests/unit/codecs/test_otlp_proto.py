@@ -22,12 +22,12 @@ from tests.unit.codecs.factories import (
 from tracesearch.admission import Limits
 from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.errors import DecodeError
-from tracesearch.model import UNKNOWN_SERVICE, Event, Link, Resource, Scope, Span, SpanKind, StatusCode
+from tracesearch.model import UNKNOWN_SERVICE, DecodedBatch, Event, Link, Resource, Scope, Span, SpanKind, StatusCode
 
 LIMITS = Limits()
 
 
-def decode(request: ExportTraceServiceRequest, limits: Limits = LIMITS):
+def decode(request: ExportTraceServiceRequest, limits: Limits = LIMITS) -> DecodedBatch:
     return otlp_proto.decode_export_request(request.SerializeToString(), limits)
 
 
@@ -70,7 +70,7 @@ def full_request() -> ExportTraceServiceRequest:
     return request
 
 
-def test_every_field_is_decoded():
+def test_every_field_is_decoded() -> None:
     batch = decode(full_request())
     assert batch.rejected == [] and batch.warnings == []
     [span] = batch.spans
@@ -89,7 +89,7 @@ def test_every_field_is_decoded():
     assert span.links == [Link("1" * 32, "2" * 16, "a=b", {"kind": "batch"}, 1, 0x101)]
 
 
-def test_attribute_values_keep_their_otlp_types():
+def test_attribute_values_keep_their_otlp_types() -> None:
     [span] = decode(full_request()).spans
     # repr() compares NaN equal to NaN and tells True from 1.
     assert repr(span.attributes) == repr(ALL_TYPES)
@@ -97,7 +97,7 @@ def test_attribute_values_keep_their_otlp_types():
     assert type(span.attributes["d"]) is float
 
 
-def test_empty_and_zero_values_are_not_mistaken_for_other_types():
+def test_empty_and_zero_values_are_not_mistaken_for_other_types() -> None:
     values = {"empty": "", "zero": 0, "zero_float": 0.0, "false": False, "no_bytes": b""}
     request = request_with([{"attributes": [key_value(k, v) for k, v in values.items()]}])
     request.resource_spans[0].scope_spans[0].spans[0].attributes.append(key_value("unset", None))
@@ -105,7 +105,7 @@ def test_empty_and_zero_values_are_not_mistaken_for_other_types():
     assert repr(span.attributes) == repr({**values, "unset": None})
 
 
-def test_spans_of_one_resource_and_scope_share_the_objects():
+def test_spans_of_one_resource_and_scope_share_the_objects() -> None:
     request = request_with([{"span_id": bytes([0, 0, 0, 0, 0, 0, 0, i])} for i in range(1, 4)])
     spans = decode(request).spans
     assert len(spans) == 3
@@ -113,25 +113,25 @@ def test_spans_of_one_resource_and_scope_share_the_objects():
     assert spans[0].scope is spans[1].scope is spans[2].scope
 
 
-def test_resource_without_service_name_gets_unknown_service():
+def test_resource_without_service_name_gets_unknown_service() -> None:
     [span] = decode(request_with([{}], service=None)).spans
     assert span.service_name == UNKNOWN_SERVICE
     assert span.resource.attributes["service.name"] == UNKNOWN_SERVICE
 
 
-def test_empty_body_is_an_empty_request():
+def test_empty_body_is_an_empty_request() -> None:
     batch = otlp_proto.decode_export_request(b"", LIMITS)
     assert (batch.spans, batch.rejected, batch.warnings) == ([], [], [])
 
 
-def test_truncated_body_is_a_decode_error():
+def test_truncated_body_is_a_decode_error() -> None:
     body = full_request().SerializeToString()
     with pytest.raises(DecodeError, match="cannot decode ExportTraceServiceRequest") as caught:
         otlp_proto.decode_export_request(body[:-7], LIMITS)
     assert caught.value.field == ""
 
 
-def test_invalid_utf8_in_a_string_field_is_a_decode_error():
+def test_invalid_utf8_in_a_string_field_is_a_decode_error() -> None:
     body = request_with([{"name": "caf\u00e9"}]).SerializeToString()
     broken = body.replace("caf\u00e9".encode(), b"caf\xff\xfe")
     assert len(broken) == len(body)
@@ -139,7 +139,7 @@ def test_invalid_utf8_in_a_string_field_is_a_decode_error():
         otlp_proto.decode_export_request(broken, LIMITS)
 
 
-def test_garbage_is_a_decode_error():
+def test_garbage_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
         otlp_proto.decode_export_request(b"\xff" * 20, LIMITS)
 
@@ -160,7 +160,7 @@ def test_garbage_is_a_decode_error():
         ({"start_time_unix_nano": 0}, "start_time_unix_nano is 0"),
     ],
 )
-def test_invalid_spans_are_rejected_alone(fields, reason):
+def test_invalid_spans_are_rejected_alone(fields: dict[str, object], reason: str) -> None:
     request = request_with([{}, fields, {"span_id": bytes.fromhex("00000000000000aa")}])
     batch = decode(request)
     assert [span.span_id for span in batch.spans] == [SPAN_ID, "00000000000000aa"]
@@ -169,7 +169,7 @@ def test_invalid_spans_are_rejected_alone(fields, reason):
     assert rejection.reason.startswith(reason)
 
 
-def test_rejection_path_counts_resources_and_scopes():
+def test_rejection_path_counts_resources_and_scopes() -> None:
     request = ExportTraceServiceRequest()
     request.resource_spans.append(request_with([{}]).resource_spans[0])
     second = request.resource_spans.add()
@@ -179,19 +179,19 @@ def test_rejection_path_counts_resources_and_scopes():
     assert rejection.where == "resourceSpans[1].scopeSpans[1].spans[0]"
 
 
-def test_parent_equal_to_self_becomes_a_root():
+def test_parent_equal_to_self_becomes_a_root() -> None:
     [span] = decode(request_with([{"parent_span_id": bytes.fromhex(SPAN_ID)}])).spans
     assert span.parent_span_id == ""
 
 
-def test_unknown_enum_numbers_fall_back_to_unspecified_and_unset():
+def test_unknown_enum_numbers_fall_back_to_unspecified_and_unset() -> None:
     status: Any = Status()
     status.code = 7
     [span] = decode(request_with([{"kind": 42, "status": status}])).spans
     assert (span.kind, span.status_code) == (SpanKind.UNSPECIFIED, StatusCode.UNSET)
 
 
-def test_ten_thousand_attributes_are_cut_to_the_limit_with_a_warning():
+def test_ten_thousand_attributes_are_cut_to_the_limit_with_a_warning() -> None:
     attributes = [key_value(f"k{i}", i) for i in range(10_000)]
     batch = decode(request_with([{"attributes": attributes, "dropped_attributes_count": 1}]))
     [span] = batch.spans
@@ -211,14 +211,14 @@ def _nested_kvlist(depth: int) -> AnyValue:
     return value
 
 
-def test_kvlist_nested_200_deep_is_a_decode_error_not_a_crash():
+def test_kvlist_nested_200_deep_is_a_decode_error_not_a_crash() -> None:
     request = request_with([{}])
     request.resource_spans[0].scope_spans[0].spans[0].attributes.add(key="deep").value.CopyFrom(_nested_kvlist(200))
     with pytest.raises(DecodeError):
         decode(request)
 
 
-def test_kvlist_deeper_than_the_limit_is_collapsed_to_json_text():
+def test_kvlist_deeper_than_the_limit_is_collapsed_to_json_text() -> None:
     request = request_with([{}])
     request.resource_spans[0].scope_spans[0].spans[0].attributes.add(key="deep").value.CopyFrom(_nested_kvlist(12))
     batch = decode(request, Limits(max_nesting_depth=3))
@@ -234,19 +234,19 @@ def test_kvlist_deeper_than_the_limit_is_collapsed_to_json_text():
 # --------------------------------------------------------------------------------------------- encode
 
 
-def test_export_request_round_trip_is_lossless():
+def test_export_request_round_trip_is_lossless() -> None:
     original = decode(full_request()).spans
     again = otlp_proto.decode_export_request(otlp_proto.encode_export_request(original), LIMITS).spans
     assert repr(again) == repr(original)
 
 
-def test_round_trip_of_a_hand_built_model_span():
+def test_round_trip_of_a_hand_built_model_span() -> None:
     span = make_span(attributes=dict(ALL_TYPES))
     [again] = otlp_proto.decode_export_request(otlp_proto.encode_export_request([span]), LIMITS).spans
     assert repr(again) == repr(span)
 
 
-def test_round_trip_keeps_resource_and_scope_sharing():
+def test_round_trip_keeps_resource_and_scope_sharing() -> None:
     first, second = make_span(), make_span(span_id="1" * 16)
     second.resource, second.scope = first.resource, first.scope
     third = make_span(span_id="2" * 16, resource=Resource({"service.name": "db"}, "db"))
@@ -256,7 +256,7 @@ def test_round_trip_keeps_resource_and_scope_sharing():
     assert spans[2].service_name == "db"
 
 
-def test_resource_spans_grouping_scopes_and_statuses():
+def test_resource_spans_grouping_scopes_and_statuses() -> None:
     shared_resource = Resource({"host.name": "web-1"}, "cart")  # service.name missing on purpose
     scope_a, scope_b = Scope("a"), Scope("b", "2")
     spans = [
@@ -275,7 +275,7 @@ def test_resource_spans_grouping_scopes_and_statuses():
         assert all(span.HasField("status") for span in ss.spans)
 
 
-def test_encode_traces_data_is_a_parsable_traces_data():
+def test_encode_traces_data_is_a_parsable_traces_data() -> None:
     span = make_span()
     data = TracesData.FromString(otlp_proto.encode_traces_data([span]))
     [rs] = data.resource_spans
@@ -287,17 +287,17 @@ def test_encode_traces_data_is_a_parsable_traces_data():
     assert rs.scope_spans[0].scope.name == "io.example"
 
 
-def test_out_of_range_integers_are_encoded_as_doubles():
+def test_out_of_range_integers_are_encoded_as_doubles() -> None:
     span = make_span(attributes={"big": 2**70, "ok": 2**63 - 1})
     [again] = otlp_proto.decode_export_request(otlp_proto.encode_export_request([span]), LIMITS).spans
     assert again.attributes == {"big": float(2**70), "ok": 2**63 - 1}
 
 
-def test_any_value_helper_agrees_with_decoder():
+def test_any_value_helper_agrees_with_decoder() -> None:
     assert otlp_proto.value_from_pb(any_value({"a": [1, "x"]})) == {"a": [1, "x"]}
 
 
-def test_model_field_order_matches_positional_construction():
+def test_model_field_order_matches_positional_construction() -> None:
     # span_from_pb, _event_from_pb and _link_from_pb pass arguments by position for speed.
     assert [f.name for f in dataclasses.fields(Span)] == [
         "trace_id", "span_id", "name", "start_ns", "end_ns", "resource", "scope", "parent_span_id", "kind",
@@ -350,7 +350,7 @@ def _by_id(spans: list[Span]) -> dict[str, Span]:
 
 
 @pytest.mark.parametrize("framing", ["request bytes", "model spans"])
-def test_per_trace_messages_decode_to_the_accepted_spans_of_their_trace(framing):
+def test_per_trace_messages_decode_to_the_accepted_spans_of_their_trace(framing: str) -> None:
     batch = decode(_mixed_request())
     assert len(batch.rejected) == 1 and len(batch.spans) == 14
     assert batch.per_trace is not None
@@ -380,7 +380,7 @@ def test_per_trace_messages_decode_to_the_accepted_spans_of_their_trace(framing)
 
 
 @pytest.mark.parametrize("framing", ["request bytes", "model spans"])
-def test_a_trace_bigger_than_the_message_bound_is_split_into_valid_halves(framing):
+def test_a_trace_bigger_than_the_message_bound_is_split_into_valid_halves(framing: str) -> None:
     request = request_with([{"span_id": bytes.fromhex(f"{n + 1:016x}"), "name": "x" * 300} for n in range(40)])
     batch = decode(request)
     assert batch.per_trace is not None
@@ -393,7 +393,7 @@ def test_a_trace_bigger_than_the_message_bound_is_split_into_valid_halves(framin
     assert sum(count for _, _, count in messages) == 40
 
 
-def test_a_request_the_limits_trimmed_has_no_per_trace_bytes():
+def test_a_request_the_limits_trimmed_has_no_per_trace_bytes() -> None:
     request = request_with([{"name": "GET /cart"}])
     request.resource_spans[0].scope_spans[0].spans[0].attributes.extend(key_value(f"k{i}", i) for i in range(200))
     batch = decode(request, Limits(max_attributes_per_span=10))

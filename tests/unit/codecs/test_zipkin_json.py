@@ -10,11 +10,13 @@ from tracesearch.codecs import zipkin_json
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import (
     UNKNOWN_SERVICE,
+    Attributes,
     DecodedBatch,
     Event,
     Link,
     Resource,
     Scope,
+    Span,
     SpanKind,
     StatusCode,
 )
@@ -41,7 +43,7 @@ def decode(spans: list[Any]) -> DecodedBatch:
     return zipkin_json.decode_spans(orjson.dumps(spans), LIMITS)
 
 
-def one(**changes: object):
+def one(**changes: object) -> Span:
     item = {**copy.deepcopy(TYPICAL), **changes}
     batch = decode([item])
     assert batch.rejected == [], batch.rejected
@@ -49,7 +51,7 @@ def one(**changes: object):
     return span
 
 
-def test_typical_span_maps_onto_the_model():
+def test_typical_span_maps_onto_the_model() -> None:
     span = one()
     assert (span.trace_id, span.span_id, span.parent_span_id) == (
         "0af7651916cd43dd8448eb211c80319c",
@@ -70,11 +72,11 @@ def test_typical_span_maps_onto_the_model():
     assert span.status_code is StatusCode.UNSET
 
 
-def test_typical_span_round_trips_to_the_same_json():
+def test_typical_span_round_trips_to_the_same_json() -> None:
     assert zipkin_json.encode_spans([one()]) == [TYPICAL]
 
 
-def test_otel_exported_error_span_round_trips_to_the_same_json():
+def test_otel_exported_error_span_round_trips_to_the_same_json() -> None:
     item = {
         **TYPICAL,
         "tags": {"http.method": "GET", "otel.status_code": "ERROR", "error": "upstream timeout"},
@@ -82,7 +84,7 @@ def test_otel_exported_error_span_round_trips_to_the_same_json():
     assert zipkin_json.encode_spans(decode([item]).spans) == [item]
 
 
-def test_error_tag_sets_error_status_with_its_value_as_message():
+def test_error_tag_sets_error_status_with_its_value_as_message() -> None:
     span = one(tags={"error": "upstream timeout", "http.method": "GET"})
     assert (span.status_code, span.status_message) == (StatusCode.ERROR, "upstream timeout")
     assert "error" not in span.attributes
@@ -92,7 +94,7 @@ def test_error_tag_sets_error_status_with_its_value_as_message():
     assert span.status_code is StatusCode.UNSET and span.attributes["error"] == "false"
 
 
-def test_otel_status_tags_set_the_status():
+def test_otel_status_tags_set_the_status() -> None:
     span = one(tags={"otel.status_code": "OK", "otel.status_description": "fine"})
     assert (span.status_code, span.status_message) == (StatusCode.OK, "fine")
     assert "otel.status_code" not in span.attributes and "otel.status_description" not in span.attributes
@@ -100,7 +102,7 @@ def test_otel_status_tags_set_the_status():
     assert (span.status_code, span.status_message) == (StatusCode.ERROR, "why")
 
 
-def test_scope_trace_state_and_dropped_count_tags():
+def test_scope_trace_state_and_dropped_count_tags() -> None:
     span = one(
         tags={
             "otel.scope.name": "io.example",
@@ -118,12 +120,12 @@ def test_scope_trace_state_and_dropped_count_tags():
     assert span.attributes == {"k": "v", "network.peer.address": "10.0.0.9", "network.peer.port": 51234}
 
 
-def test_legacy_library_tags_are_the_scope():
+def test_legacy_library_tags_are_the_scope() -> None:
     span = one(tags={"otel.library.name": "old.lib", "otel.library.version": "0.1"})
     assert span.scope == Scope("old.lib", "0.1")
 
 
-def test_remote_endpoint_becomes_peer_attributes_unless_tags_say_otherwise():
+def test_remote_endpoint_becomes_peer_attributes_unless_tags_say_otherwise() -> None:
     span = one(remoteEndpoint={"serviceName": "postgres", "ipv6": "::1", "port": 5432})
     assert span.attributes["peer.service"] == "postgres"
     assert span.attributes["network.peer.address"] == "::1"
@@ -132,7 +134,7 @@ def test_remote_endpoint_becomes_peer_attributes_unless_tags_say_otherwise():
     assert span.attributes["peer.service"] == "pg-primary"
 
 
-def test_shared_and_debug_flags():
+def test_shared_and_debug_flags() -> None:
     span = one(shared=True, debug=True)
     assert span.attributes["zipkin.shared"] is True and span.attributes["zipkin.debug"] is True
     [encoded] = zipkin_json.encode_spans([span])
@@ -140,7 +142,7 @@ def test_shared_and_debug_flags():
     assert "zipkin.shared" not in encoded["tags"]
 
 
-def test_a_trace_marks_the_server_half_of_a_shared_span():
+def test_a_trace_marks_the_server_half_of_a_shared_span() -> None:
     client = one(kind="CLIENT", id="b7ad6b7169203331")
     server = one(kind="SERVER", id="b7ad6b7169203331", parentId=None)
     other = one(kind="SERVER", id="00f067aa0ba902b7", parentId=None)
@@ -152,7 +154,7 @@ def test_a_trace_marks_the_server_half_of_a_shared_span():
     ("ip", "expected"),
     [("10.0.0.7", {"ipv4": "10.0.0.7"}), ("::1", {"ipv6": "::1"}), ("pod-7.local", {}), ("10.0.0", {}), ("1::x", {})],
 )
-def test_the_local_endpoint_carries_only_addresses(ip, expected):
+def test_the_local_endpoint_carries_only_addresses(ip: str, expected: dict[str, str]) -> None:
     """Grafana decodes ipv4/ipv6 as Go's net.IP: one unparsable address would fail the whole trace."""
     span = one()
     span.resource = Resource({**span.resource.attributes, "net.host.ip": ip}, span.resource.service_name)
@@ -160,20 +162,20 @@ def test_the_local_endpoint_carries_only_addresses(ip, expected):
     assert {k: v for k, v in encoded["localEndpoint"].items() if k in ("ipv4", "ipv6")} == expected
 
 
-def test_absent_kind_is_internal_and_stays_absent():
+def test_absent_kind_is_internal_and_stays_absent() -> None:
     item = {k: v for k, v in TYPICAL.items() if k not in ("kind", "remoteEndpoint")}
     [span] = decode([item]).spans
     assert span.kind is SpanKind.INTERNAL
     assert zipkin_json.encode_spans([span]) == [item]
 
 
-def test_missing_local_endpoint_is_unknown_service():
+def test_missing_local_endpoint_is_unknown_service() -> None:
     span = one(localEndpoint=None)
     assert span.service_name == UNKNOWN_SERVICE
     assert span.resource.attributes == {"service.name": UNKNOWN_SERVICE}
 
 
-def test_spans_with_the_same_local_endpoint_share_one_resource_and_scope():
+def test_spans_with_the_same_local_endpoint_share_one_resource_and_scope() -> None:
     items = [
         {**TYPICAL, "id": "0000000000000001"},
         {**TYPICAL, "id": "0000000000000002", "localEndpoint": {"serviceName": "db"}},
@@ -184,7 +186,7 @@ def test_spans_with_the_same_local_endpoint_share_one_resource_and_scope():
     assert spans[1].resource is not spans[0].resource and spans[1].service_name == "db"
 
 
-def test_64_bit_ids_are_padded():
+def test_64_bit_ids_are_padded() -> None:
     span = one(traceId="48485a3953bb6124", id="53bb6124", parentId="1")
     assert span.trace_id == "000000000000000048485a3953bb6124"
     assert (span.span_id, span.parent_span_id) == ("0000000053bb6124", "0000000000000001")
@@ -207,7 +209,7 @@ def test_64_bit_ids_are_padded():
         ({"annotations": [{"timestamp": 1}]}, "annotations[0] must be an object with a string value"),
     ],
 )
-def test_bad_spans_are_rejected_alone(changes, reason):
+def test_bad_spans_are_rejected_alone(changes: dict[str, object], reason: str) -> None:
     batch = decode([TYPICAL, {**TYPICAL, **changes}, "not a span"])
     assert len(batch.spans) == 1
     assert [r.where for r in batch.rejected] == ["[1]", "[2]"]
@@ -216,24 +218,24 @@ def test_bad_spans_are_rejected_alone(changes, reason):
 
 
 @pytest.mark.parametrize("body", [b"", b"  \n", b"[]"])
-def test_empty_bodies_are_no_spans(body):
+def test_empty_bodies_are_no_spans(body: bytes) -> None:
     batch = zipkin_json.decode_spans(body, LIMITS)
     assert (batch.spans, batch.rejected) == ([], [])
 
 
-def test_zipkin_v1_is_refused_with_a_pointer_to_v1():
+def test_zipkin_v1_is_refused_with_a_pointer_to_v1() -> None:
     v1 = [{"traceId": "1", "id": "1", "name": "x", "annotations": [], "binaryAnnotations": []}]
     with pytest.raises(DecodeError, match="/api/v1/spans"):
         zipkin_json.decode_spans(orjson.dumps(v1), LIMITS)
 
 
 @pytest.mark.parametrize("body", [b"{}", b'{"traceId": "1"}', b'"x"', b"3"])
-def test_body_that_is_not_a_list_is_a_decode_error(body):
+def test_body_that_is_not_a_list_is_a_decode_error(body: bytes) -> None:
     with pytest.raises(DecodeError, match="expected a JSON list"):
         zipkin_json.decode_spans(body, LIMITS)
 
 
-def test_invalid_json_is_a_decode_error():
+def test_invalid_json_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match="invalid JSON"):
         zipkin_json.decode_spans(b"[{", LIMITS)
 
@@ -252,14 +254,16 @@ def test_invalid_json_is_a_decode_error():
         ('ev {"n":{"m":[1,"x"]}}', "ev", {"n": {"m": [1, "x"]}}, 0),
     ],
 )
-def test_annotation_values_in_otel_exporter_spellings(value, name, attributes, dropped):
+def test_annotation_values_in_otel_exporter_spellings(
+    value: str, name: str, attributes: Attributes, dropped: int
+) -> None:
     assert zipkin_json.parse_annotation(value) == (name, attributes, dropped)
 
 
 # --------------------------------------------------------------------------------------------- encode
 
 
-def test_encode_an_otlp_span():
+def test_encode_an_otlp_span() -> None:
     span = make_span(
         kind=SpanKind.CLIENT,
         start_ns=1_700_000_000_123_456_789,
@@ -313,7 +317,7 @@ def test_encode_an_otlp_span():
     ]
 
 
-def test_encode_root_internal_span_with_ok_status():
+def test_encode_root_internal_span_with_ok_status() -> None:
     span = make_span(
         parent_span_id="",
         kind=SpanKind.INTERNAL,
@@ -330,7 +334,7 @@ def test_encode_root_internal_span_with_ok_status():
     assert out["tags"]["otel.dropped_attributes_count"] == "3"
 
 
-def test_encode_client_span_names_remote_service_from_server_address():
+def test_encode_client_span_names_remote_service_from_server_address() -> None:
     span = make_span(kind=SpanKind.CLIENT, attributes={"server.address": "api.example.com"})
     [out] = zipkin_json.encode_spans([span])
     assert out["remoteEndpoint"] == {"serviceName": "api.example.com"}
@@ -338,7 +342,7 @@ def test_encode_client_span_names_remote_service_from_server_address():
     assert "remoteEndpoint" not in zipkin_json.encode_spans([server])[0]
 
 
-def test_encode_then_decode_keeps_events_and_status():
+def test_encode_then_decode_keeps_events_and_status() -> None:
     span = make_span(
         links=[],
         trace_state="",

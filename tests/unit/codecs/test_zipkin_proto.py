@@ -60,7 +60,7 @@ def _wire_span(kind: int = 1, ipv4: bytes = bytes([10, 0, 0, 7])) -> bytes:
     )
 
 
-def test_hand_encoded_span_decodes_field_by_field():
+def test_hand_encoded_span_decodes_field_by_field() -> None:
     batch = zipkin_proto.decode_spans(_len_field(1, _wire_span()), LIMITS)
     assert batch.rejected == []
     [span] = batch.spans
@@ -90,14 +90,14 @@ def test_hand_encoded_span_decodes_field_by_field():
 
 
 @pytest.mark.parametrize(("number", "kind"), [(1, "CLIENT"), (2, "SERVER"), (3, "PRODUCER"), (4, "CONSUMER")])
-def test_kind_numbers_follow_zipkin_proto(number, kind):
+def test_kind_numbers_follow_zipkin_proto(number: int, kind: str) -> None:
     assert zipkin_proto.ZipkinSpan.Kind.Name(number) == kind
     body = _len_field(1, _wire_span(kind=number))
     [span] = zipkin_proto.decode_spans(body, LIMITS).spans
     assert span.kind is SpanKind[kind]
 
 
-def test_proto_and_json_decoders_agree():
+def test_proto_and_json_decoders_agree() -> None:
     from_json = zipkin_json.decode_spans(orjson.dumps([TYPICAL]), LIMITS).spans
     body = zipkin_proto.encode_spans(from_json)
     from_proto = zipkin_proto.decode_spans(body, LIMITS).spans
@@ -105,16 +105,16 @@ def test_proto_and_json_decoders_agree():
     assert zipkin_json.encode_spans(from_proto) == [TYPICAL]
 
 
-def test_empty_body_is_no_spans():
+def test_empty_body_is_no_spans() -> None:
     assert zipkin_proto.decode_spans(b"", LIMITS).spans == []
 
 
-def test_truncated_body_is_a_decode_error():
+def test_truncated_body_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match="ListOfSpans"):
         zipkin_proto.decode_spans(_len_field(1, _wire_span())[:-3], LIMITS)
 
 
-def test_missing_ids_and_bad_addresses():
+def test_missing_ids_and_bad_addresses() -> None:
     no_trace_id = _len_field(3, bytes.fromhex("b7ad6b7169203331")) + _fixed64_field(6, 1)
     body = _len_field(1, no_trace_id) + _len_field(1, _wire_span(ipv4=bytes([10, 0, 7])))
     batch = zipkin_proto.decode_spans(body, LIMITS)

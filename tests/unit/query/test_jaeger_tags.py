@@ -1,6 +1,6 @@
 import pytest
 
-from tracesearch.query.conditions import AttrEquals, AttrRange, FieldEquals, Not, Text
+from tracesearch.query.conditions import AttrEquals, AttrRange, Condition, FieldEquals, Not, Text
 from tracesearch.query.durations import parse_go_duration
 from tracesearch.query.jaeger_tags import parse_tag
 
@@ -28,7 +28,7 @@ def ANY(key: str) -> tuple[str, ...]:
         ("otel.scope.name", "lib", [FieldEquals("instrumentation:name", "lib")]),
     ],
 )
-def test_tag_syntax(key, value, expected):
+def test_tag_syntax(key: str, value: str, expected: list[Condition]) -> None:
     assert parse_tag(key, value) == expected
 
 
@@ -43,11 +43,11 @@ def test_tag_syntax(key, value, expected):
         ("100µs", 100_000),
     ],
 )
-def test_go_durations(text, ns):
+def test_go_durations(text: str, ns: int) -> None:
     assert parse_go_duration(text) == ns
 
 
 @pytest.mark.parametrize("text", ["", "5", "ms", "1x", "1s garbage"])
-def test_bad_go_durations_say_so(text):
+def test_bad_go_durations_say_so(text: str) -> None:
     with pytest.raises(ValueError):
         parse_go_duration(text)

@@ -2,6 +2,7 @@
 
 import contextlib
 import random
+from typing import TypeVar
 
 import pytest
 
@@ -14,6 +15,7 @@ from tracesearch.query.traceql import (
     Coalesce,
     Compare,
     Const,
+    FieldExpr,
     IntrinsicField,
     IsTrue,
     Literal,
@@ -30,9 +32,10 @@ from tracesearch.query.traceql import (
 )
 
 MS = 1_000_000
+S = TypeVar("S", SpansetFilter, SpansetOp, Aggregate)
 
 
-def only_filter(query: str):
+def only_filter(query: str) -> FieldExpr:
     parsed = parse(query)
     assert parsed.metrics is None
     [stage] = parsed.spansets.stages
@@ -40,31 +43,47 @@ def only_filter(query: str):
     return stage.expr
 
 
-def value_of(query: str) -> Literal:
+def compare_of(query: str) -> Compare:
     expr = only_filter(query)
     assert isinstance(expr, Compare)
-    return expr.value
+    return expr
 
 
-def test_empty_filter_matches_all():
+def value_of(query: str) -> Literal:
+    return compare_of(query).value
+
+
+def stage_of(query: str, index: int, kind: type[S]) -> S:
+    stage = parse(query).spansets.stages[index]
+    assert isinstance(stage, kind)
+    return stage
+
+
+def metrics_of(query: str) -> MetricsQuery:
+    metrics = parse(query).metrics
+    assert metrics is not None
+    return metrics
+
+
+def test_empty_filter_matches_all() -> None:
     assert parse("{}") == Query(Pipeline((SpansetFilter(Const(True)),)))
     assert only_filter("{ true }") == Const(True)
 
 
-def test_attribute_scopes_and_names():
+def test_attribute_scopes_and_names() -> None:
     assert only_filter('{ span.http.request.method = "GET" }') == Compare(
         Attribute("span", "http.request.method"), "=", Literal("string", "GET")
     )
-    assert only_filter("{ resource.service.name = `a` }").lhs == Attribute("resource", "service.name")
-    assert only_filter("{ .foo = 1 }").lhs == Attribute("", "foo")
-    assert only_filter("{ event.exception.type = 1 }").lhs == Attribute("event", "exception.type")
-    assert only_filter("{ link.ref = 1 }").lhs == Attribute("link", "ref")
-    assert only_filter("{ instrumentation.lang = 1 }").lhs == Attribute("instrumentation", "lang")
-    assert only_filter('{ span."attr with space" = 1 }').lhs == Attribute("span", "attr with space")
-    assert only_filter('{ span.a."b.c" = 1 }').lhs == Attribute("span", "a.b.c")
-    assert only_filter('{ span."q\\"uote" = 1 }').lhs == Attribute("span", 'q"uote')
-    assert only_filter("{ span.foo-bar = 1 }").lhs == Attribute("span", "foo-bar")
-    assert only_filter("{ span.status = 1 }").lhs == Attribute("span", "status")
+    assert compare_of("{ resource.service.name = `a` }").lhs == Attribute("resource", "service.name")
+    assert compare_of("{ .foo = 1 }").lhs == Attribute("", "foo")
+    assert compare_of("{ event.exception.type = 1 }").lhs == Attribute("event", "exception.type")
+    assert compare_of("{ link.ref = 1 }").lhs == Attribute("link", "ref")
+    assert compare_of("{ instrumentation.lang = 1 }").lhs == Attribute("instrumentation", "lang")
+    assert compare_of('{ span."attr with space" = 1 }').lhs == Attribute("span", "attr with space")
+    assert compare_of('{ span.a."b.c" = 1 }').lhs == Attribute("span", "a.b.c")
+    assert compare_of('{ span."q\\"uote" = 1 }').lhs == Attribute("span", 'q"uote')
+    assert compare_of("{ span.foo-bar = 1 }").lhs == Attribute("span", "foo-bar")
+    assert compare_of("{ span.status = 1 }").lhs == Attribute("span", "status")
 
 
 @pytest.mark.parametrize(
@@ -83,8 +102,8 @@ def test_attribute_scopes_and_names():
         ("instrumentation:version", "instrumentation:version"),
     ],
 )  # fmt: skip
-def test_intrinsics_are_normalised(text, canonical):
-    assert only_filter(f"{{ {text} != nil }}").lhs == IntrinsicField(canonical)
+def test_intrinsics_are_normalised(text: str, canonical: str) -> None:
+    assert compare_of(f"{{ {text} != nil }}").lhs == IntrinsicField(canonical)
 
 
 @pytest.mark.parametrize(
@@ -111,7 +130,7 @@ def test_intrinsics_are_normalised(text, canonical):
         ("minInt", Literal("int", -(2**63))),
     ],
 )
-def test_literals(text, literal):
+def test_literals(text: str, literal: Literal) -> None:
     assert value_of(f"{{ span.x = {text} }}") == literal
 
 
@@ -123,29 +142,29 @@ def test_literals(text, literal):
         (".5ms", MS // 2),
     ],
 )  # fmt: skip
-def test_durations_are_nanoseconds(text, ns):
+def test_durations_are_nanoseconds(text: str, ns: int) -> None:
     assert value_of(f"{{ duration > {text} }}") == Literal("duration", ns)
 
 
-def test_value_on_the_left_is_flipped():
+def test_value_on_the_left_is_flipped() -> None:
     assert only_filter("{ 5 < span.x }") == Compare(Attribute("span", "x"), ">", Literal("int", 5))
     assert only_filter("{ nil = span.x }") == Compare(Attribute("span", "x"), "=", Literal("nil", None))
 
 
-def test_and_or_share_one_level_left_to_right_as_in_tempo():
+def test_and_or_share_one_level_left_to_right_as_in_tempo() -> None:
     a, b, c = (IsTrue(Attribute("", n)) for n in "abc")
     assert only_filter("{ .a || .b && .c }") == And(Or(a, b), c)
     assert only_filter("{ .a && .b || .c }") == Or(And(a, b), c)
     assert only_filter("{ .a || (.b && .c) }") == Or(a, And(b, c))
 
 
-def test_not_binds_to_what_follows():
+def test_not_binds_to_what_follows() -> None:
     compare = Compare(Attribute("span", "a"), "=", Literal("int", 1))
     assert only_filter("{ !(span.a = 1) && .b }") == And(Not(compare), IsTrue(Attribute("", "b")))
     assert only_filter("{ !!span.flag }") == Not(Not(IsTrue(Attribute("span", "flag"))))
 
 
-def test_comparisons_bind_tighter_than_and():
+def test_comparisons_bind_tighter_than_and() -> None:
     expr = only_filter('{ span.a = 1 && name != "x" }')
     assert expr == And(
         Compare(Attribute("span", "a"), "=", Literal("int", 1)),
@@ -153,11 +172,11 @@ def test_comparisons_bind_tighter_than_and():
     )
 
 
-def filters(*names):
+def filters(*names: str) -> list[SpansetFilter]:
     return [SpansetFilter(IsTrue(Attribute("", n))) for n in names]
 
 
-def test_structural_binds_tighter_than_logical():
+def test_structural_binds_tighter_than_logical() -> None:
     a, b, c = filters("a", "b", "c")
     assert parse("{ .a } && { .b } >> { .c }").spansets.stages == (SpansetOp("&&", a, SpansetOp(">>", b, c)),)
     assert parse("{ .a } >> { .b } && { .c }").spansets.stages == (SpansetOp("&&", SpansetOp(">>", a, b), c),)
@@ -168,17 +187,17 @@ def test_structural_binds_tighter_than_logical():
 
 @pytest.mark.parametrize("op", [">", ">>", "<", "<<", "~", "&>", "&>>", "&<", "&<<", "&~", "!>", "!>>", "!<", "!<<",
                                 "!~", "&&", "||"])  # fmt: skip
-def test_every_spanset_operator(op):
+def test_every_spanset_operator(op: str) -> None:
     a, b = filters("a", "b")
     assert parse(f"{{ .a }} {op} {{ .b }}").spansets.stages == (SpansetOp(op, a, b),)
 
 
-def test_not_regex_inside_a_filter_and_not_sibling_between_filters():
-    assert only_filter('{ span.a !~ "x.*" }').op == "!~"
-    assert parse("{ .a }!~{ .b }").spansets.stages[0].op == "!~"
+def test_not_regex_inside_a_filter_and_not_sibling_between_filters() -> None:
+    assert compare_of('{ span.a !~ "x.*" }').op == "!~"
+    assert stage_of("{ .a }!~{ .b }", 0, SpansetOp).op == "!~"
 
 
-def test_pipelines():
+def test_pipelines() -> None:
     query = parse(
         "{ status = error } | by(resource.service.name) | count() > 1 | avg(duration) >= 20ms"
         " | coalesce() | select(span.http.url, name) | { kind = server }"
@@ -192,50 +211,53 @@ def test_pipelines():
     assert isinstance(stages[6], SpansetFilter)
 
 
-def test_bare_aggregate_and_flipped_aggregate():
+def test_bare_aggregate_and_flipped_aggregate() -> None:
     assert parse("count() > 10").spansets.stages == (Aggregate("count", None, ">", Literal("int", 10)),)
     assert parse("{} | 2 < count()").spansets.stages[1] == Aggregate("count", None, ">", Literal("int", 2))
-    assert parse("{} | sum(span.bytes) > 1.5").spansets.stages[1].value == Literal("float", 1.5)
+    assert stage_of("{} | sum(span.bytes) > 1.5", 1, Aggregate).value == Literal("float", 1.5)
 
 
-def test_parenthesised_pipelines_combine():
+def test_parenthesised_pipelines_combine() -> None:
     query = parse("({ .a } | count() > 1) && { .b }")
     [op] = query.spansets.stages
-    assert isinstance(op, SpansetOp) and isinstance(op.left, Pipeline) and op.left.stages[1].func == "count"
+    assert isinstance(op, SpansetOp) and isinstance(op.left, Pipeline)
+    stage = op.left.stages[1]
+    assert isinstance(stage, Aggregate) and stage.func == "count"
 
 
-def test_metrics_queries():
+def test_metrics_queries() -> None:
     query = parse('{ resource.service.name = "frontend" } | quantile_over_time(duration, .5, .95, 0.99) by (name)')
     assert query.metrics == MetricsQuery(
         query.spansets, "quantile_over_time", IntrinsicField("duration"), (0.5, 0.95, 0.99), (IntrinsicField("name"),)
     )
     assert parse("{} | rate()").metrics == MetricsQuery(Pipeline((SpansetFilter(Const(True)),)), "rate", None, (), ())
-    rate = parse("{ status = error } | rate() by (resource.service.name, span.http.route)").metrics
+    rate = metrics_of("{ status = error } | rate() by (resource.service.name, span.http.route)")
     assert rate.by == (Attribute("resource", "service.name"), Attribute("span", "http.route"))
     for func in ("histogram_over_time", "avg_over_time", "min_over_time", "max_over_time", "sum_over_time"):
-        assert parse(f"{{}} | {func}(span:duration)").metrics.field == IntrinsicField("duration")
-    assert parse("{} | count_over_time()").metrics.func == "count_over_time"
+        assert metrics_of(f"{{}} | {func}(span:duration)").field == IntrinsicField("duration")
+    assert metrics_of("{} | count_over_time()").func == "count_over_time"
 
 
-def test_labels_are_how_tempo_prints_fields():
+def test_labels_are_how_tempo_prints_fields() -> None:
     assert Attribute("span", "http.url").label == "span.http.url"
     assert Attribute("", "a").label == ".a"
     assert Attribute("span", 'a "b"').label == 'span."a \\"b\\""'
-    assert parse("{} | avg(span:duration) > 1").spansets.stages[1].label == "avg(duration)"
-    assert parse("{} | count() > 1").spansets.stages[1].label == "count()"
+    assert stage_of("{} | avg(span:duration) > 1", 1, Aggregate).label == "avg(duration)"
+    assert stage_of("{} | count() > 1", 1, Aggregate).label == "count()"
 
 
-def test_hints():
+def test_hints() -> None:
     assert parse("{} with (most_recent=true)").hints == (("most_recent", Literal("bool", True)),)
 
 
-def test_multiline_queries():
+def test_multiline_queries() -> None:
     query = parse('{\n  resource.service.name = "frontend" &&\n  name = "POST /api/orders"\n}')
-    assert isinstance(query.spansets.stages[0].expr, And)
+    stage = query.spansets.stages[0]
+    assert isinstance(stage, SpansetFilter) and isinstance(stage.expr, And)
 
 
 @pytest.mark.parametrize("query", [q for q, _ in CONFORMANCE] + [q for q, _ in CONFORMANCE_SPANS])
-def test_every_conformance_query_parses(query):
+def test_every_conformance_query_parses(query: str) -> None:
     parse(query)
 
 
@@ -283,7 +305,7 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("query", "position", "message"), ERRORS, ids=[q or "<empty>" for q, _, _ in ERRORS])
-def test_errors_say_where_and_what(query, position, message):
+def test_errors_say_where_and_what(query: str, position: int, message: str) -> None:
     with pytest.raises(TraceQLError) as caught:
         parse(query)
     error = caught.value
@@ -292,14 +314,14 @@ def test_errors_say_where_and_what(query, position, message):
     assert str(error).startswith(f"line 1, column {position + 1}: ")
 
 
-def test_error_lines_and_columns_on_multiline_queries():
+def test_error_lines_and_columns_on_multiline_queries() -> None:
     with pytest.raises(TraceQLError) as caught:
         parse("{\n  span.a = 1 &&\n  span.b = }")
     assert (caught.value.line, caught.value.column) == (3, 12)
     assert str(caught.value) == "line 3, column 12: expected a value after '=', found '}'"
 
 
-def test_error_is_a_value_error():
+def test_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         parse("{")
 
@@ -313,7 +335,7 @@ ALPHABET = [
 ]  # fmt: skip
 
 
-def test_fuzz_random_token_soup_only_raises_traceql_errors():
+def test_fuzz_random_token_soup_only_raises_traceql_errors() -> None:
     rng = random.Random(20240601)
     for _ in range(4000):
         query = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 25)))
@@ -323,7 +345,7 @@ def test_fuzz_random_token_soup_only_raises_traceql_errors():
             assert 0 <= error.position <= len(query)
 
 
-def test_fuzz_truncated_and_mutated_valid_queries():
+def test_fuzz_truncated_and_mutated_valid_queries() -> None:
     rng = random.Random(7)
     sources = [q for q, _ in CONFORMANCE] + ["{} | quantile_over_time(duration, .5, .9) by (name) with (a=1)"]
     for query in sources:
@@ -333,6 +355,6 @@ def test_fuzz_truncated_and_mutated_valid_queries():
                     parse(candidate)
 
 
-def test_deep_nesting_is_a_traceql_error():
+def test_deep_nesting_is_a_traceql_error() -> None:
     with pytest.raises(TraceQLError):
         parse("{ " + "(" * 5000 + "span.a = 1" + ")" * 5000 + " }")

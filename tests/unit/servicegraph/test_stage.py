@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 from tests.unit.servicegraph.topology import StoreLookup, span
 from tracesearch.model import SpanKind
 from tracesearch.servicegraph.aggregator import Snapshot
+from tracesearch.servicegraph.model import ParentInfo, SpanRef
 from tracesearch.servicegraph.stage import Counters, ServiceGraphStage, StageConfig
 
 
@@ -53,7 +55,7 @@ def test_a_failed_lookup_is_tried_again_at_the_next_flush() -> None:
     class DownThenUp(StoreLookup):
         calls = 0
 
-        def parents(self, refs):  # type: ignore[no-untyped-def]
+        def parents(self, refs: Sequence[SpanRef]) -> dict[tuple[str, str], ParentInfo]:
             self.calls += 1
             if self.calls == 1:
                 raise ConnectionError("Elasticsearch away")

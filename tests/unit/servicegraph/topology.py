@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tracesearch.model import Resource, Scope, Span, SpanKind, StatusCode
+from tracesearch.model import AttrValue, Resource, Scope, Span, SpanKind, StatusCode
 from tracesearch.servicegraph.model import ParentInfo, SpanRef
 
 SERVICES = ("web", "api", "auth", "billing", "worker")
@@ -27,7 +27,7 @@ def span(
     error: bool = False,
     start_ns: int = T0,
     duration_ns: int = 1_000_000,
-    attributes: dict[str, object] | None = None,
+    attributes: Mapping[str, AttrValue] | None = None,
     name: str = "op",
 ) -> Span:
     return Span(
@@ -41,7 +41,7 @@ def span(
         parent_span_id=parent,
         kind=kind,
         status_code=StatusCode.ERROR if error else StatusCode.UNSET,
-        attributes=dict(attributes or {}),  # type: ignore[arg-type]
+        attributes=dict(attributes or {}),
     )
 
 
@@ -52,7 +52,9 @@ class TraceBuilder:
     t0: int = T0
     spans: list[Span] = field(default_factory=list)
 
-    def add(self, service: str, kind: SpanKind, parent: Span | None, **extra: object) -> Span:
+    def add(
+        self, service: str, kind: SpanKind, parent: Span | None, attributes: Mapping[str, AttrValue] | None = None
+    ) -> Span:
         made = span(
             self.trace_id,
             f"{len(self.spans) + 1:016x}",
@@ -62,7 +64,7 @@ class TraceBuilder:
             error=self.rng.random() < 0.2,
             start_ns=self.t0 + self.rng.randrange(0, 3 * MINUTE_NS),
             duration_ns=int(self.rng.lognormvariate(15, 1.5)) + 1,
-            **extra,  # type: ignore[arg-type]
+            attributes=attributes,
         )
         self.spans.append(made)
         return made

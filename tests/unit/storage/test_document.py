@@ -1,4 +1,6 @@
+import dataclasses
 import math
+from typing import Any, cast
 
 import pytest
 
@@ -6,9 +8,9 @@ from tracesearch.model import Event, Link, Resource, Scope, Span, SpanKind, Stat
 from tracesearch.storage.es.document import document_id, encode_number, from_document, to_document
 
 
-def make_span(**overrides):
+def make_span(**overrides: Any) -> Span:
     resource = Resource({"service.name": "cart", "host.name": "web-1"}, "cart")
-    values = dict(
+    span = Span(
         trace_id="0af7651916cd43dd8448eb211c80319c",
         span_id="b7ad6b7169203331",
         parent_span_id="00f067aa0ba902b7",
@@ -42,24 +44,23 @@ def make_span(**overrides):
         dropped_events_count=4,
         dropped_links_count=5,
     )
-    values.update(overrides)
-    return Span(**values)
+    return dataclasses.replace(span, **overrides)
 
 
-def strip_derived(doc):
+def strip_derived(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("tags", "tags_num", "text")}
 
 
-def test_round_trip_keeps_every_field_and_type():
+def test_round_trip_keeps_every_field_and_type() -> None:
     span = make_span()
     back = from_document(strip_derived(to_document(span)))
-    assert math.isnan(back.attributes.pop("nan"))
+    assert math.isnan(cast(float, back.attributes.pop("nan")))
     original = make_span()
     original.attributes.pop("nan")
     assert back == original
 
 
-def test_search_fields_hold_scoped_keys_values_numbers_and_words():
+def test_search_fields_hold_scoped_keys_values_numbers_and_words() -> None:
     doc = to_document(make_span())
     assert "span.s=GET" in doc["tags"] and "span.s" in doc["tags"]
     assert "resource.host.name=web-1" in doc["tags"]
@@ -74,11 +75,11 @@ def test_search_fields_hold_scoped_keys_values_numbers_and_words():
 
 
 @pytest.mark.parametrize("values", [[-1e300, -5, -0.5, 0, 0.25, 1, 2, 500, 1e18], [-3, -2.5, -2, 0.0, -0.0]])
-def test_number_encoding_preserves_order(values):
+def test_number_encoding_preserves_order(values: list[float]) -> None:
     ordered = sorted(values)
     assert sorted(ordered, key=encode_number) == ordered
 
 
-def test_document_id_is_deterministic_and_tells_shared_zipkin_halves_apart():
+def test_document_id_is_deterministic_and_tells_shared_zipkin_halves_apart() -> None:
     assert document_id(make_span()) == document_id(make_span())
     assert document_id(make_span(kind=SpanKind.CLIENT)) != document_id(make_span())

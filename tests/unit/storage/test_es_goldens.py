@@ -382,7 +382,7 @@ def storage_outcomes() -> dict[str, Any]:
     recorder = reader._client  # type: ignore[assignment]
     reader.span_metrics(NOW_NS - 3600 * NS_PER_S, NOW_NS, 60 * NS_PER_S, {"span_kind": "server"}, ("service",))
     reader.service_edges(NOW_NS - 3600 * NS_PER_S, NOW_NS)
-    out["aggregates, span metrics and edges"] = recorder.sent  # type: ignore[attr-defined]
+    out["aggregates, span metrics and edges"] = recorder.sent
     return out
 
 
@@ -397,7 +397,9 @@ def outcomes(surface: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("surface", [*SURFACES, "storage"])
-def test_elasticsearch_requests_match_the_goldens(surface: str, frozen_clock: None, request: pytest.FixtureRequest):
+def test_elasticsearch_requests_match_the_goldens(
+    surface: str, frozen_clock: None, request: pytest.FixtureRequest
+) -> None:
     actual = orjson.loads(orjson.dumps(outcomes(surface)))
     path = GOLDENS / f"{surface}.json"
     if request.config.getoption("--update-goldens"):

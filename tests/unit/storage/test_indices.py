@@ -18,11 +18,11 @@ def ns(text: str) -> int:
         ("2024-02-29T12:00:00", "ts-span-2024-02-29"),
     ],
 )
-def test_daily_index_is_named_from_the_start_time_in_utc(start, expected):
+def test_daily_index_is_named_from_the_start_time_in_utc(start: str, expected: str) -> None:
     assert span_index_for("ts", ns(start)) == expected
 
 
-def test_read_indices_cover_every_day_of_the_range():
+def test_read_indices_cover_every_day_of_the_range() -> None:
     assert span_indices_between("ts", ns("1995-04-21T23:00:00"), ns("1995-04-23T01:00:00")) == [
         "ts-span-1995-04-21",
         "ts-span-1995-04-22",
@@ -30,11 +30,11 @@ def test_read_indices_cover_every_day_of_the_range():
     ]
 
 
-def test_read_indices_within_one_day_name_one_index():
+def test_read_indices_within_one_day_name_one_index() -> None:
     assert span_indices_between("ts", ns("1995-04-21T01:00:00"), ns("1995-04-21T02:00:00")) == ["ts-span-1995-04-21"]
 
 
-def test_reversed_range_is_normalised():
+def test_reversed_range_is_normalised() -> None:
     assert span_indices_between("ts", ns("1995-04-22T01:00:00"), ns("1995-04-21T02:00:00")) == [
         "ts-span-1995-04-21",
         "ts-span-1995-04-22",

@@ -52,7 +52,7 @@ def search(service: QueryService, base_ns: int, q: str) -> dict[str, set[str]]:
 )
 def test_traceql_conformance_trace_sets(
     fixture_service: tuple[QueryService, int], query: str, expected: frozenset[str]
-):
+) -> None:
     service, base_ns = fixture_service
     assert set(search(service, base_ns, query)) == set(expected)
 
@@ -60,6 +60,8 @@ def test_traceql_conformance_trace_sets(
 @pytest.mark.parametrize(
     ("query", "expected"), traceql_fixture.CONFORMANCE_SPANS, ids=[q for q, _ in traceql_fixture.CONFORMANCE_SPANS]
 )
-def test_traceql_conformance_matched_spans(fixture_service: tuple[QueryService, int], query: str, expected: dict):
+def test_traceql_conformance_matched_spans(
+    fixture_service: tuple[QueryService, int], query: str, expected: dict[str, frozenset[str]]
+) -> None:
     service, base_ns = fixture_service
     assert search(service, base_ns, query) == {t: set(s) for t, s in expected.items()}
