@@ -19,18 +19,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask("tracesearch")
     app.config["MAX_CONTENT_LENGTH"] = None  # receivers enforce our own limit, after decompression
     app.extensions[EXTENSION] = Components(settings)
-    for blueprint in (
-        health.bp,
-        prometheus.bp,
-        openapi.bp,
-        otlp_http.bp,
-        zipkin_http.bp,
-        jaeger.bp,
-        zipkin.bp,
-        tempo.bp,
-    ):
-        app.register_blueprint(blueprint)
-    errors.register(app)
+    blueprints = (health.bp, prometheus.bp, otlp_http.bp, zipkin_http.bp, jaeger.bp, zipkin.bp, tempo.bp)
+    openapi.register(app, blueprints)
+    errors.register(app)  # after the Api: its own handler of HTTPException is replaced by ours
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One line per Elasticsearch request would cost more than the request on the ingest path.
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)

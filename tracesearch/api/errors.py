@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import orjson
 from flask import Blueprint, Flask, Response
+from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from tracesearch.api.context import settings
@@ -52,6 +53,18 @@ def json_error(status: int, message: str, field: str = "", retry_after_s: int | 
     return response
 
 
+class JsonErrorDetail(Schema):
+    code = fields.Integer(metadata={"description": "the HTTP status"})
+    message = fields.String()
+    field = fields.String(metadata={"description": "the parameter (or body part, header) at fault, if one is"})
+
+
+class JsonError(Schema):
+    """Our JSON error shape (``json_error``)."""
+
+    error = fields.Nested(JsonErrorDetail)
+
+
 def render_json(error: ApiError) -> Response:
     return json_error(error.status, error.message, error.field, error.retry_after_s)
 
@@ -68,7 +81,9 @@ def handle(target: Blueprint | Flask, render: Render, query_field: str = "") -> 
 
 
 def register(app: Flask) -> None:
-    """App-wide: our JSON shape for errors no blueprint renders itself, and a logged 500 for bugs."""
+    """App-wide: our JSON shape for errors no blueprint renders itself, and a logged 500 for bugs.
+    Call it after flask-smorest's ``Api`` is made: that registers its own handler of ``HTTPException``,
+    which this one replaces."""
     handle(app, render_json)
 
     @app.errorhandler(HTTPException)

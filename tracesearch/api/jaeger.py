@@ -7,28 +7,30 @@ Every answer uses Jaeger's envelope ``{"data", "total", "limit", "offset", "erro
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from flask import Response
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from tracesearch.api import errors, tempo
+from tracesearch.api import tempo
+from tracesearch.api.blueprint import REQUIRED, Blueprint, ErrorFormat
 from tracesearch.api.context import query, settings
 from tracesearch.api.http_errors import ApiError, BadRequest, NotFound
+from tracesearch.api.params import TRACE_ID_PATH, GoDuration, Name, TraceId, path_parameter
 from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
 from tracesearch.query.conditions import TraceQuery, span_fields
-from tracesearch.query.durations import parse_go_duration
 from tracesearch.query.jaeger_tags import parse_tags
 
 # Times are kept in nanosecond longs, which end in 2262.
 MAX_MS = (2**63 - 1) // 1_000_000
-bp = Blueprint("jaeger", __name__)
-
 NS_PER_US = 1_000
+NS_PER_MS = 1_000_000
 MAX_LIMIT = 1_500
 DEFAULT_LIMIT = 100
+DEFAULT_DEPENDENCIES_LOOKBACK_MS = 86_400_000
 
 
 def envelope(data: Any, status: int = 200, errors: list[dict[str, Any]] | None = None) -> Response:
@@ -44,17 +46,30 @@ def jaeger_error(error: ApiError) -> Response:
     return response
 
 
-errors.handle(bp, jaeger_error)
+class JaegerErrorItem(Schema):
+    code = fields.Integer(metadata={"description": "the HTTP status"})
+    msg = fields.String()
 
 
-class GoDuration(fields.Field[int]):
-    """A Go duration string (``1.2ms``) deserialized to nanoseconds."""
+class JaegerEnvelope(Schema):
+    """Every Jaeger answer, errors included."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        try:
-            return parse_go_duration(str(value))
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from exc
+    data = fields.Raw(metadata={"description": "the answer; null on error"})
+    total = fields.Integer()
+    limit = fields.Integer()
+    offset = fields.Integer()
+    errors = fields.List(fields.Nested(JaegerErrorItem), allow_none=True)
+
+
+bp = Blueprint(
+    "jaeger",
+    __name__,
+    description="Jaeger query API (search times in µs; Jaeger's envelope)",
+    errors=ErrorFormat(jaeger_error, JaegerEnvelope),
+)
+
+
+# ---------------------------------------------------------------------------------------------- parameters
 
 
 class TagsJson(fields.Field[dict[str, str]]):
@@ -70,114 +85,88 @@ class TagsJson(fields.Field[dict[str, str]]):
         return {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in parsed.items()}
 
 
+class RangeHint(fields.Field[int | None]):
+    """An integer that only narrows a lookup: anything else is no hint rather than an error."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | None:
+        text = str(value)
+        if not text.removeprefix("-").isdecimal():
+            return None
+        return int(text)
+
+
 class SearchParams(Schema):
     class Meta:
         unknown = EXCLUDE  # Grafana adds lookback=custom and friends
 
-    service = fields.String(load_default=None)
-    operation = fields.String(load_default=None)
-    tags = TagsJson(load_default=None)
-    minDuration = GoDuration(load_default=None)
-    maxDuration = GoDuration(load_default=None)
-    limit = fields.Integer(load_default=DEFAULT_LIMIT)
-    start = fields.Integer(load_default=None)
-    end = fields.Integer(load_default=None)
+    traceID = fields.List(
+        TraceId(), load_default=list, metadata={"description": "repeatable; when given, these traces and nothing else"}
+    )
+    service = fields.String(load_default=None, metadata={"description": "required unless traceID is given"})
+    operation = fields.String(load_default=None, metadata={"description": "span name"})
+    tags = TagsJson(
+        load_default=None,
+        metadata={
+            "description": 'JSON object of tag conditions {"http.status_code":"500"}; values also take `>=N`, '
+            "`>N`, `<=N`, `<N`, `!=v`; the `_text` key searches words"
+        },
+    )
+    tag = fields.List(fields.String(), load_default=list, metadata={"description": "repeatable `key:value`"})
+    minDuration = GoDuration(load_default=None, metadata={"description": "shortest span, Go duration (1.2ms)"})
+    maxDuration = GoDuration(load_default=None, metadata={"description": "longest span, Go duration (1s)"})
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(min=0, error="must not be negative"),
+        metadata={"description": f"at most this many traces (0: {DEFAULT_LIMIT}; cut to {MAX_LIMIT})"},
+    )
+    start = fields.Integer(load_default=None, metadata={"description": "start of the range, unix µs"})
+    end = fields.Integer(load_default=None, metadata={"description": "end of the range, unix µs (default now)"})
+
+    @pre_load
+    def _ids_alone(self, data: Mapping[str, Any], **kwargs: Any) -> Mapping[str, Any]:
+        # A lookup by ids is not a search: the search parameters are not read at all.
+        return {"traceID": data["traceID"]} if "traceID" in data else data
 
     @validates_schema
     def check(self, data: dict[str, Any], **kwargs: Any) -> None:
-        low, high = data.get("minDuration"), data.get("maxDuration")
+        low, high = data["minDuration"], data["maxDuration"]
         if low is not None and high is not None and high < low:
             raise ValidationError("maxDuration must be greater than or equal to minDuration", "maxDuration")
-        if data.get("limit", DEFAULT_LIMIT) < 0:
-            raise ValidationError("must not be negative", "limit")
+        if not data["traceID"] and not data["service"]:
+            raise ValidationError(REQUIRED, "service")
+
+    @post_load
+    def _all_tags(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Jaeger also takes ``tag=key:value`` (repeatable), over the same keys of ``tags``."""
+        tags = dict(data["tags"] or {})
+        for item in data["tag"]:
+            key, _, value = item.partition(":")
+            tags[key] = value
+        return {**data, "tags": tags}
 
 
-def _load(schema: Schema, args: Any) -> dict[str, Any]:
-    try:
-        loaded: dict[str, Any] = schema.load(args)
-    except ValidationError as exc:
-        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        field, problems = next(iter(messages.items()))
-        raise BadRequest(f"parameter {field!r}: {' '.join(map(str, problems))}", field=str(field)) from exc
-    return loaded
+class OperationsParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
 
-
-def _repeated_tags(values: list[str]) -> dict[str, str]:
-    """Jaeger also takes ``tag=key:value`` (repeatable)."""
-    tags: dict[str, str] = {}
-    for item in values:
-        key, _, value = item.partition(":")
-        tags[key] = value
-    return tags
-
-
-@bp.get("/api/services")
-def services() -> Response:
-    return envelope(query().services())
-
-
-@bp.get("/api/services/<path:service>/operations")
-def service_operations(service: str) -> Response:
-    return envelope(query().span_names(service))
-
-
-@bp.get("/api/operations")
-def operations() -> Response:
-    service = request.args.get("service")
-    if not service:
-        raise BadRequest("parameter 'service' is required", field="service")
-    kind = request.args.get("spanKind") or None
-    pairs = query().operations(service, kind.lower() if kind else None)
-    return envelope([{"name": name, "spanKind": span_kind} for name, span_kind in pairs])
-
-
-@bp.get("/api/traces/<trace_id>")
-def get_trace(trace_id: str) -> Response:
-    if tempo.wants_protobuf():
-        # Grafana's Tempo data source falls back to this path and decodes protobuf only.
-        return tempo.trace_v1_protobuf(trace_id)
-    tid = parse_trace_id(trace_id)
-    start, end = _optional_range_ns()
-    spans = query().trace(tid, start, end)
-    if not spans:
-        raise NotFound(f"trace not found: {trace_id}")
-    return envelope([trace_to_jaeger(spans)])
-
-
-def _optional_range_ns() -> tuple[int | None, int | None]:
-    """Grafana sends ms from its backend and µs from old frontends; Jaeger means µs."""
-    values = []
-    for name in ("start", "end"):
-        raw = request.args.get(name)
-        if raw is None or not raw.lstrip("-").isdigit():
-            return None, None
-        number = int(raw)
-        values.append(number * (1_000_000 if number < 10**14 else NS_PER_US))
-    return values[0], values[1]
-
-
-@bp.get("/api/traces")
-def search_traces() -> Response:
-    trace_ids = request.args.getlist("traceID")
-    if trace_ids:
-        found = query().traces([parse_trace_id(t) for t in trace_ids])
-        return envelope([trace_to_jaeger(spans) for spans in found])
-    params = _load(SearchParams(), request.args)
-    if not params["service"]:
-        raise BadRequest("parameter 'service' is required", field="service")
-    tags = dict(params["tags"] or {})
-    tags.update(_repeated_tags(request.args.getlist("tag")))
-    now_ns = time.time_ns()
-    end_ns = params["end"] * NS_PER_US if params["end"] is not None else now_ns
-    start_ns = (
-        params["start"] * NS_PER_US if params["start"] is not None else end_ns - int(settings().search_lookback_s * 1e9)
+    service = Name(metadata={"description": "the service whose span names to list"})
+    spanKind = fields.String(
+        load_default=None, metadata={"description": "only spans of this kind: server, client, producer, consumer..."}
     )
-    if end_ns < start_ns:
-        raise BadRequest("parameter 'end' is before 'start'", field="end")
-    fields = span_fields(params["service"], params["operation"] or None, params["minDuration"], params["maxDuration"])
-    limit = min(params["limit"] or DEFAULT_LIMIT, MAX_LIMIT)
-    found = query().find_traces(TraceQuery(start_ns, end_ns, fields + parse_tags(tags), limit))
-    return envelope([trace_to_jaeger(spans) for spans in found])
+
+
+class TraceParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    start = RangeHint(
+        load_default=None,
+        metadata={
+            "description": "narrows the lookup: unix µs, or ms (Grafana's backend); with "
+            "Accept: application/protobuf (Tempo) unix seconds"
+        },
+    )
+    end = RangeHint(load_default=None, metadata={"description": "as start"})
 
 
 class JaegerDependenciesParams(Schema):
@@ -197,18 +186,102 @@ class JaegerDependenciesParams(Schema):
     service = fields.String(load_default=None, metadata={"description": "only the links this service is a side of"})
 
 
-DEFAULT_DEPENDENCIES_LOOKBACK_MS = 86_400_000
-NS_PER_MS = 1_000_000
+# ---------------------------------------------------------------------------------------------- routes
+
+
+@bp.get("/api/services")
+@bp.answers("service names in data", JaegerEnvelope)
+@bp.fails(503)
+def services() -> Response:
+    """Service names"""
+    return envelope(query().services())
+
+
+@bp.get("/api/services/<path:service>/operations", parameters=[path_parameter("service", "a service name")])
+@bp.answers("span names in data", JaegerEnvelope)
+@bp.fails(503)
+def service_operations(service: str) -> Response:
+    """Span names of a service"""
+    return envelope(query().span_names(service))
+
+
+@bp.get("/api/operations")
+@bp.query(OperationsParams)
+@bp.answers('[{"name", "spanKind"}] in data', JaegerEnvelope)
+@bp.fails(400, 503)
+def operations(args: dict[str, Any]) -> Response:
+    """Span names and kinds of a service"""
+    kind = args["spanKind"] or None
+    pairs = query().operations(args["service"], kind.lower() if kind else None)
+    return envelope([{"name": name, "spanKind": span_kind} for name, span_kind in pairs])
+
+
+@bp.get("/api/traces/<trace_id>", parameters=[TRACE_ID_PATH])
+@bp.query(TraceParams)
+@bp.answers("the trace, every span, in data", JaegerEnvelope)
+@bp.answers(
+    "for Accept: application/protobuf (Tempo's path): TraceByIDResponse (tempopb)",
+    {"type": "string", "format": "binary"},
+    content_type=tempo.PROTOBUF,
+)
+@bp.fails(400, 404, 503)
+def get_trace(args: dict[str, Any], trace_id: str) -> Response:
+    """One trace, every span"""
+    if tempo.wants_protobuf():
+        # Grafana's Tempo data source falls back to this path and decodes protobuf only.
+        return tempo.trace_v1_protobuf(trace_id)
+    tid = parse_trace_id(trace_id)
+    start, end = _optional_range_ns(args["start"], args["end"])
+    spans = query().trace(tid, start, end)
+    if not spans:
+        raise NotFound(f"trace not found: {trace_id}")
+    return envelope([trace_to_jaeger(spans)])
+
+
+def _optional_range_ns(start: int | None, end: int | None) -> tuple[int | None, int | None]:
+    """Grafana sends ms from its backend and µs from old frontends; Jaeger means µs."""
+    if start is None or end is None:
+        return None, None
+    return _as_ns(start), _as_ns(end)
+
+
+def _as_ns(number: int) -> int:
+    return number * (1_000_000 if number < 10**14 else NS_PER_US)
+
+
+def _search_window(args: dict[str, Any]) -> tuple[int, int]:
+    """The range asked for; without an end, now; without a start, the configured lookback before the end."""
+    end_ns = args["end"] * NS_PER_US if args["end"] is not None else time.time_ns()
+    lookback_ns = int(settings().search_lookback_s * 1e9)
+    start_ns = args["start"] * NS_PER_US if args["start"] is not None else end_ns - lookback_ns
+    if end_ns < start_ns:
+        raise BadRequest("parameter 'end' is before 'start'", field="end")
+    return start_ns, end_ns
+
+
+@bp.get("/api/traces")
+@bp.query(SearchParams)
+@bp.answers("whole traces with a span matching every condition, newest first, in data", JaegerEnvelope)
+@bp.fails(400, 503)
+def search_traces(args: dict[str, Any]) -> Response:
+    """Search traces (or look them up by traceID)"""
+    if args["traceID"]:
+        return envelope([trace_to_jaeger(spans) for spans in query().traces(args["traceID"])])
+    start_ns, end_ns = _search_window(args)
+    fields = span_fields(args["service"], args["operation"] or None, args["minDuration"], args["maxDuration"])
+    limit = min(args["limit"] or DEFAULT_LIMIT, MAX_LIMIT)
+    found = query().find_traces(TraceQuery(start_ns, end_ns, fields + parse_tags(args["tags"]), limit))
+    return envelope([trace_to_jaeger(spans) for spans in found])
 
 
 @bp.get("/api/dependencies")
-def dependencies() -> Response:
-    """Calls between services (from the service-graph aggregates), duplicates summed."""
-    params = _load(JaegerDependenciesParams(), request.args)
-    end_ms = params["endTs"] if params["endTs"] is not None else time.time_ns() // NS_PER_MS
-    lookback_ms = params["lookback"] if params["lookback"] is not None else DEFAULT_DEPENDENCIES_LOOKBACK_MS
-    if lookback_ms < 0:
-        raise BadRequest("parameter 'lookback' must not be negative", field="lookback")
-    links = query().dependencies((end_ms - lookback_ms) * NS_PER_MS, end_ms * NS_PER_MS, params["service"] or None)
+@bp.query(JaegerDependenciesParams)
+@bp.answers('[{"parent", "child", "callCount"}] in data', JaegerEnvelope)
+@bp.fails(400, 503)
+def dependencies(args: dict[str, Any]) -> Response:
+    """Calls between services over [endTs - lookback, endTs], from the service-graph aggregates"""
+    end_ms = args["endTs"] if args["endTs"] is not None else time.time_ns() // NS_PER_MS
+    lookback_ms = args["lookback"] if args["lookback"] is not None else DEFAULT_DEPENDENCIES_LOOKBACK_MS
+    links = query().dependencies((end_ms - lookback_ms) * NS_PER_MS, end_ms * NS_PER_MS, args["service"] or None)
     data = [{"parent": link.parent, "child": link.child, "callCount": link.call_count} for link in links]
     return envelope(data)

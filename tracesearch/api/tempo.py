@@ -15,16 +15,25 @@ from typing import Any
 from urllib.parse import unquote
 
 import orjson
-from flask import Blueprint, Response, request
+from flask import Response, request
+from marshmallow import Schema, fields
 
-from tracesearch.api import errors, tempo_params
+from tracesearch.api.blueprint import Blueprint, ErrorFormat, parse_query
 from tracesearch.api.context import query, settings
-from tracesearch.api.http_errors import ApiError, BadRequest, NotFound
+from tracesearch.api.http_errors import ApiError, NotFound
+from tracesearch.api.params import TRACE_ID_PATH, path_parameter
 from tracesearch.api.params import trace_id as parse_trace_id
+from tracesearch.api.tempo_params import (
+    Metrics,
+    MetricsArgs,
+    Search,
+    SearchArgs,
+    TagNamesArgs,
+    TagValuesArgs,
+    TraceRangeArgs,
+)
 from tracesearch.codecs import tempo as tempo_codec
-from tracesearch.services.autocomplete import ATTRIBUTE_SCOPES, INTRINSICS
-
-bp = Blueprint("tempo", __name__)
+from tracesearch.services.autocomplete import INTRINSICS
 
 PROTOBUF = "application/protobuf"
 TEMPO_VERSION = "2.9.0"
@@ -32,8 +41,6 @@ try:
     TRACESEARCH_VERSION = version("tracesearch")
 except PackageNotFoundError:  # running from a checkout that was never installed
     TRACESEARCH_VERSION = "0.0.0"
-DEFAULT_TAG_LIMIT = 5_000
-MAX_TAG_LIMIT = 10_000
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -50,17 +57,53 @@ def tempo_error(error: ApiError) -> Response:
     return response
 
 
-# A query Elasticsearch cannot run comes from ``q``: the client's to change, not ours to hide.
-errors.handle(bp, tempo_error, query_field="q")
+class TempoErrorDetail(Schema):
+    code = fields.Integer(metadata={"description": "the HTTP status"})
+    message = fields.String()
+    field = fields.String(metadata={"description": "the parameter at fault, if one is"})
+
+
+class TempoError(Schema):
+    message = fields.String(metadata={"description": "what Grafana's old frontend shows"})
+    error = fields.Nested(TempoErrorDetail)
+
+
+class BuildInfo(Schema):
+    version = fields.String(metadata={"description": "a Tempo semver (Grafana gates features on it)"})
+    revision = fields.String()
+    branch = fields.String()
+    buildUser = fields.String()
+    buildDate = fields.String()
+    goVersion = fields.String()
+
+
+bp = Blueprint(
+    "tempo",
+    __name__,
+    description="Tempo query API (times in unix seconds; JSON as tempopb's)",
+    # A query Elasticsearch cannot run comes from ``q``: the client's to change, not ours to hide.
+    errors=ErrorFormat(tempo_error, TempoError, query_field="q"),
+)
+_TAG = path_parameter("tag", "a scoped attribute (span.http.route) or an intrinsic (name); may be URL-encoded twice")
+_TAG_V1 = path_parameter("tag", "an unscoped attribute (http.route) or an intrinsic; may be URL-encoded twice")
+_PROTOBUF_BODY = {"type": "string", "format": "binary"}
+
+
+def _object(description: str) -> dict[str, Any]:
+    return {"type": "object", "description": description}
 
 
 @bp.get("/api/echo")
+@bp.answers("the text echo", {"type": "string"}, content_type="text/plain")
 def echo() -> Response:
+    """Grafana's save & test"""
     return Response("echo", 200, mimetype="text/plain")
 
 
 @bp.get("/api/status/buildinfo")
+@bp.answers("Tempo's version with ours as build metadata", BuildInfo)
 def buildinfo() -> Response:
+    """Tempo-style build info"""
     # Grafana gates features on a Tempo semver; the build metadata says who really answers.
     return _json(
         {
@@ -78,68 +121,62 @@ def wants_protobuf() -> bool:
     return PROTOBUF in request.headers.get("Accept", "")
 
 
-def seconds_range() -> tuple[int | None, int | None]:
-    start, end = request.args.get("start"), request.args.get("end")
-    if not start or not end or start == "0" or end == "0":
-        return None, None
-    return tempo_params.unix_ns(start, "start"), tempo_params.unix_ns(end, "end")
+def _trace(trace_id: str, args: dict[str, Any]) -> Any:
+    spans = query().trace(parse_trace_id(trace_id), args["start"], args["end"])
+    if not spans:
+        raise NotFound(f"trace not found: {trace_id}")
+    return spans
 
 
 def trace_v1_protobuf(trace_id: str) -> Response:
-    """``/api/traces/{id}`` for Tempo clients (called by the Jaeger blueprint, which owns the path)."""
-    start, end = seconds_range()
-    spans = query().trace(parse_trace_id(trace_id), start, end)
-    if not spans:
-        raise NotFound(f"trace not found: {trace_id}")
+    """``/api/traces/{id}`` for Tempo clients (called by the Jaeger blueprint, which owns the path and
+    documents its parameters: the same names, here in Tempo's unit)."""
+    spans = _trace(trace_id, parse_query(TraceRangeArgs()))
     return Response(tempo_codec.trace_v1_protobuf(spans), 200, mimetype=PROTOBUF)
 
 
-@bp.get("/api/v2/traces/<trace_id>")
-def trace_v2(trace_id: str) -> Response:
-    start, end = seconds_range()
-    spans = query().trace(parse_trace_id(trace_id), start, end)
-    if not spans:
-        raise NotFound(f"trace not found: {trace_id}")
+@bp.get("/api/v2/traces/<trace_id>", parameters=[TRACE_ID_PATH])
+@bp.query(TraceRangeArgs)
+@bp.answers("TraceByIDResponse (tempopb)", _PROTOBUF_BODY, content_type=PROTOBUF)
+@bp.answers("the trace as OTLP JSON", _object('{"trace": OTLP TracesData}'))
+@bp.fails(400, 404, 503)
+def trace_v2(args: dict[str, Any], trace_id: str) -> Response:
+    """One trace: protobuf for Accept: application/protobuf, else OTLP JSON"""
+    spans = _trace(trace_id, args)
     if wants_protobuf():
         return Response(tempo_codec.trace_v2_protobuf(spans), 200, mimetype=PROTOBUF)
     return _json(tempo_codec.trace_v2_json(spans))
 
 
 @bp.get("/api/search")
-def search() -> Response:
-    params = tempo_params.search_params(request.args, time.time_ns(), settings().search_lookback_s)
-    result = query().search(params.query, params.start_ns, params.end_ns, params.limit, params.spss)
+@bp.query(SearchArgs)
+@bp.answers("SearchResponse: traces with their matching span sets", _object("tempopb SearchResponse"))
+@bp.fails(400, 503)
+def search(args: Search) -> Response:
+    """TraceQL search"""
+    start_ns, end_ns = args.window(time.time_ns(), settings().search_lookback_s)
+    result = query().search(args.query, start_ns, end_ns, args.limit, args.spss)
     return _json(tempo_codec.search_response(result))
 
 
-def _limit() -> int:
-    return tempo_params.positive_int(request.args, "limit", DEFAULT_TAG_LIMIT, MAX_TAG_LIMIT)
-
-
-def _scopes() -> list[str]:
-    scope = request.args.get("scope") or ""
-    if scope in ("", "all"):
-        return [*ATTRIBUTE_SCOPES, "intrinsic"]
-    if scope not in (*ATTRIBUTE_SCOPES, "intrinsic"):
-        raise BadRequest(f"invalid scope {scope!r}: one of resource, span, event, link, instrumentation, intrinsic")
-    return [scope]
-
-
-def _q() -> str:
-    return request.args.get("q") or ""
-
-
 @bp.get("/api/v2/search/tags")
-def tags_v2() -> Response:
-    start, end = seconds_range()
-    found = query().autocomplete.names_by_scope(_scopes(), start, end, _limit(), _q())
+@bp.query(TagNamesArgs)
+@bp.answers("attribute names per scope", _object('{"scopes": [{"name", "tags"}], "metrics"}'))
+@bp.fails(400, 503)
+def tags_v2(args: dict[str, Any]) -> Response:
+    """Attribute names per scope"""
+    found = query().autocomplete.names_by_scope(args["scopes"], args["start"], args["end"], args["limit"], args["q"])
     return _json({"scopes": [{"name": scope, "tags": names} for scope, names in found], "metrics": {}})
 
 
 @bp.get("/api/search/tags")
-def tags_v1() -> Response:
-    start, end = seconds_range()
-    return _json({"tagNames": query().autocomplete.names(_scopes(), start, end, _limit()), "metrics": {}})
+@bp.query(TagNamesArgs)
+@bp.answers("attribute names", _object('{"tagNames": [...], "metrics"}'))
+@bp.fails(400, 503)
+def tags_v1(args: dict[str, Any]) -> Response:
+    """Attribute names"""
+    names = query().autocomplete.names(args["scopes"], args["start"], args["end"], args["limit"])
+    return _json({"tagNames": names, "metrics": {}})
 
 
 def decoded_tag(raw: str) -> str:
@@ -152,26 +189,35 @@ def decoded_tag(raw: str) -> str:
     return raw
 
 
-def tag_values(tag: str, limit: int) -> list[dict[str, str]]:
-    start, end = seconds_range()
-    return [{"type": v.type, "value": v.value} for v in query().autocomplete.values(tag, start, end, limit, _q())]
+def tag_values(tag: str, args: dict[str, Any]) -> list[dict[str, str]]:
+    found = query().autocomplete.values(tag, args["start"], args["end"], args["limit"], args["q"])
+    return [{"type": v.type, "value": v.value} for v in found]
 
 
-@bp.get("/api/v2/search/tag/<path:tag>/values")
-def tag_values_v2(tag: str) -> Response:
-    return _json({"tagValues": tag_values(decoded_tag(tag), _limit()), "metrics": {}})
+@bp.get("/api/v2/search/tag/<path:tag>/values", parameters=[_TAG])
+@bp.query(TagValuesArgs)
+@bp.answers("typed values", _object('{"tagValues": [{"type", "value"}], "metrics"}'))
+@bp.fails(400, 503)
+def tag_values_v2(args: dict[str, Any], tag: str) -> Response:
+    """Typed values of a tag"""
+    return _json({"tagValues": tag_values(decoded_tag(tag), args), "metrics": {}})
 
 
-@bp.get("/api/search/tag/<path:tag>/values")
-def tag_values_v1(tag: str) -> Response:
+@bp.get("/api/search/tag/<path:tag>/values", parameters=[_TAG_V1])
+@bp.query(TagValuesArgs)
+@bp.answers("values as strings", _object('{"tagValues": [...], "metrics"}'))
+@bp.fails(400, 503)
+def tag_values_v1(args: dict[str, Any], tag: str) -> Response:
+    """Values of an unscoped tag"""
     name = decoded_tag(tag)
     # The v1 tag is an unscoped name: span or resource attribute, or an intrinsic.
     qualified = name if name in INTRINSICS else f".{name}"
-    values = sorted({e["value"] for e in tag_values(qualified, _limit())})
+    values = sorted({e["value"] for e in tag_values(qualified, args)})
     return _json({"tagValues": values, "metrics": {}})
 
 
-def _metrics(params: tempo_params.MetricsParams) -> Response:
+def _metrics(args: Metrics, instant: bool) -> Response:
+    params = args.resolve(time.time_ns(), instant)
     result = query().metrics(params.query, params.start_ns, params.end_ns, params.step_ns, params.instant)
     response = _json(tempo_codec.metrics_response(result))
     # Tempo's schema has no place for it; says whether the per-minute aggregates or the spans answered.
@@ -179,11 +225,23 @@ def _metrics(params: tempo_params.MetricsParams) -> Response:
     return response
 
 
+_SERIES = "QueryRangeResponse: series of samples"
+_SOURCE = {"X-Tracesearch-Metrics-Source": {"description": "span-metrics or spans", "schema": {"type": "string"}}}
+
+
 @bp.get("/api/metrics/query_range")
-def metrics_query_range() -> Response:
-    return _metrics(tempo_params.metrics_params(request.args, time.time_ns(), instant=False))
+@bp.query(MetricsArgs)
+@bp.answers(_SERIES, _object("tempopb QueryRangeResponse"), headers=_SOURCE)
+@bp.fails(400, 503)
+def metrics_query_range(args: Metrics) -> Response:
+    """TraceQL metrics, range"""
+    return _metrics(args, instant=False)
 
 
 @bp.get("/api/metrics/query")
-def metrics_query() -> Response:
-    return _metrics(tempo_params.metrics_params(request.args, time.time_ns(), instant=True))
+@bp.query(MetricsArgs)
+@bp.answers("QueryInstantResponse: one value per series", _object("tempopb QueryInstantResponse"), headers=_SOURCE)
+@bp.fails(400, 503)
+def metrics_query(args: Metrics) -> Response:
+    """TraceQL metrics, instant"""
+    return _metrics(args, instant=True)

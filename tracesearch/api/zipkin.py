@@ -13,12 +13,14 @@ import time
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, request
+from flask import Response
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from tracesearch.api import errors
+from tracesearch.api.blueprint import Blueprint, ErrorFormat
 from tracesearch.api.context import query, settings
-from tracesearch.api.http_errors import BadRequest, NotFound
+from tracesearch.api.http_errors import NotFound
+from tracesearch.api.params import TRACE_ID_PATH, Name, TraceIds
 from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.zipkin_json import encode_trace
 from tracesearch.query.conditions import TraceQuery, span_fields, tag_equals
@@ -26,7 +28,12 @@ from tracesearch.query.zipkin_annotations import annotation_conditions
 
 # Times are kept in nanosecond longs, which end in 2262.
 MAX_MS = (2**63 - 1) // 1_000_000
-bp = Blueprint("zipkin_query", __name__)
+bp = Blueprint(
+    "zipkin_query",
+    __name__,
+    description="Zipkin v2 read API (endTs/lookback in ms, durations in µs; JSON errors)",
+    errors=ErrorFormat(errors.render_json, errors.JsonError),
+)
 
 NS_PER_US = 1_000
 NS_PER_MS = 1_000_000
@@ -43,9 +50,6 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), 200, mimetype="application/json")
 
 
-errors.handle(bp, errors.render_json)
-
-
 # ---------------------------------------------------------------------------------------------- parameters
 
 
@@ -55,9 +59,11 @@ class TracesParams(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    serviceName = fields.String(load_default=None)
-    remoteServiceName = fields.String(load_default=None)
-    spanName = fields.String(load_default=None)
+    serviceName = fields.String(load_default=None, metadata={"description": "local service, ignoring case"})
+    remoteServiceName = fields.String(
+        load_default=None, metadata={"description": "the service called or calling, ignoring case"}
+    )
+    spanName = fields.String(load_default=None, metadata={"description": "ignoring case; all is any"})
     annotationQuery = fields.String(load_default=None, metadata={"description": "`key=value and word and ...`"})
     minDuration = fields.Integer(load_default=None, validate=validate.Range(min=0), metadata={"description": "µs"})
     maxDuration = fields.Integer(load_default=None, validate=validate.Range(min=0), metadata={"description": "µs"})
@@ -70,7 +76,9 @@ class TracesParams(Schema):
         metadata={"description": "ms before endTs, default TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK"},
     )
     limit = fields.Integer(
-        load_default=DEFAULT_LIMIT, validate=validate.Range(min=1), metadata={"description": "default 10, at most 1500"}
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(min=1),
+        metadata={"description": f"at most this many traces (larger is cut to {MAX_LIMIT})", "maximum": MAX_LIMIT},
     )
 
     @validates_schema
@@ -92,22 +100,18 @@ class DependenciesParams(Schema):
     )
 
 
-def _load(schema: Schema) -> dict[str, Any]:
-    try:
-        loaded: dict[str, Any] = schema.load(request.args)
-    except ValidationError as exc:
-        messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
-        field, problems = next(iter(messages.items()))
-        text = " ".join(map(str, problems)) if isinstance(problems, list) else str(problems)
-        raise BadRequest(f"parameter {field!r}: {text}", field=str(field)) from exc
-    return loaded
+class ServiceParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    serviceName = Name(strip=True, metadata={"description": "ignoring case"})
 
 
-def _required(name: str) -> str:
-    value = request.args.get(name, "").strip()
-    if not value:
-        raise BadRequest(f"parameter {name!r} is required", field=name)
-    return value
+class TraceManyParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    traceIds = TraceIds(MAX_TRACE_IDS, metadata={"description": f"comma-separated trace ids, at most {MAX_TRACE_IDS}"})
 
 
 def traces_query(params: dict[str, Any], default_lookback_ms: int, now_ms: int) -> TraceQuery:
@@ -138,35 +142,65 @@ def traces_query(params: dict[str, Any], default_lookback_ms: int, now_ms: int) 
 # ---------------------------------------------------------------------------------------------- routes
 
 
+class DependencyLink(Schema):
+    parent = fields.String()
+    child = fields.String()
+    callCount = fields.Integer()
+    errorCount = fields.Integer()
+
+
+_NAMES = {"type": "array", "items": {"type": "string"}}
+_TRACES = {"type": "array", "items": {"type": "array", "items": {"type": "object"}}}
+_SPANS = {"type": "array", "items": {"type": "object", "description": "a Zipkin v2 span"}}
+
+
 @bp.get("/api/v2/services")
+@bp.answers("service names", _NAMES)
+@bp.fails(503)
 def services() -> Response:
+    """Service names"""
     return _json(query().services())
 
 
 @bp.get("/api/v2/spans")
-def span_names() -> Response:
-    return _json(query().span_names(_required("serviceName"), ignore_case=True))
+@bp.query(ServiceParams)
+@bp.answers("span names", _NAMES)
+@bp.fails(400, 503)
+def span_names(args: dict[str, Any]) -> Response:
+    """Span names of a service"""
+    return _json(query().span_names(args["serviceName"], ignore_case=True))
 
 
 @bp.get("/api/v2/remoteServices")
-def remote_services() -> Response:
+@bp.query(ServiceParams)
+@bp.answers("remote service names", _NAMES)
+@bp.fails(400, 503)
+def remote_services(args: dict[str, Any]) -> Response:
     """The services this one called or was called by in the default window, from the service graph
     (Zipkin reads remoteEndpoint names; ours come from matched client/server pairs and peer.service)."""
-    service = _required("serviceName")
     end_ns = time.time_ns()
     return _json(
-        query().remote_services(service, end_ns - _default_lookback_ms() * NS_PER_MS, end_ns, ignore_case=True)
+        query().remote_services(
+            args["serviceName"], end_ns - _default_lookback_ms() * NS_PER_MS, end_ns, ignore_case=True
+        )
     )
 
 
 @bp.get("/api/v2/traces")
-def traces() -> Response:
-    search = traces_query(_load(TracesParams()), _default_lookback_ms(), time.time_ns() // NS_PER_MS)
+@bp.query(TracesParams)
+@bp.answers("traces (lists of spans) matching every parameter, newest first; each has a root span", _TRACES)
+@bp.fails(400, 503)
+def traces(args: dict[str, Any]) -> Response:
+    """Search traces"""
+    search = traces_query(args, _default_lookback_ms(), time.time_ns() // NS_PER_MS)
     return _json([encode_trace(spans) for spans in query().zipkin_search(search)])
 
 
-@bp.get("/api/v2/trace/<trace_id>")
+@bp.get("/api/v2/trace/<trace_id>", parameters=[TRACE_ID_PATH])
+@bp.answers("the trace's spans", _SPANS)
+@bp.fails(400, 404, 503)
 def trace(trace_id: str) -> Response:
+    """One trace"""
     spans = query().zipkin_trace(parse_trace_id(trace_id, "traceId"))
     if not spans:
         raise NotFound(f"trace {trace_id.strip()} not found", field="traceId")
@@ -174,19 +208,22 @@ def trace(trace_id: str) -> Response:
 
 
 @bp.get("/api/v2/traceMany")
-def trace_many() -> Response:
-    texts = [t for t in _required("traceIds").split(",") if t.strip()]
-    if len(texts) > MAX_TRACE_IDS:
-        raise BadRequest(f"parameter 'traceIds': at most {MAX_TRACE_IDS} ids, got {len(texts)}", field="traceIds")
-    trace_ids = list(dict.fromkeys(parse_trace_id(t, "traceIds") for t in texts))
-    return _json([encode_trace(spans) for spans in query().zipkin_traces(trace_ids)])
+@bp.query(TraceManyParams)
+@bp.answers("the traces found (unknown ids left out)", _TRACES)
+@bp.fails(400, 503)
+def trace_many(args: dict[str, Any]) -> Response:
+    """Several traces"""
+    return _json([encode_trace(spans) for spans in query().zipkin_traces(args["traceIds"])])
 
 
 @bp.get("/api/v2/dependencies")
-def dependencies() -> Response:
-    params = _load(DependenciesParams())
-    lookback_ms = params["lookback"] if params["lookback"] is not None else _default_lookback_ms()
-    end_ns = params["endTs"] * NS_PER_MS
+@bp.query(DependenciesParams)
+@bp.answers("service dependency links", DependencyLink(many=True))
+@bp.fails(400, 503)
+def dependencies(args: dict[str, Any]) -> Response:
+    """Service dependency links over [endTs - lookback, endTs], from the service graph"""
+    lookback_ms = args["lookback"] if args["lookback"] is not None else _default_lookback_ms()
+    end_ns = args["endTs"] * NS_PER_MS
     links = query().dependencies(max(0, end_ns - lookback_ms * NS_PER_MS), end_ns)
     return _json(
         [

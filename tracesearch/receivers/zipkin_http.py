@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 
 from tracesearch import prometheus
 from tracesearch.api import errors
+from tracesearch.api.blueprint import Blueprint, ErrorFormat
 from tracesearch.api.context import services
 from tracesearch.api.http_errors import BadRequest, UnsupportedMediaType
 from tracesearch.codecs import zipkin_json, zipkin_proto
@@ -13,17 +14,19 @@ from tracesearch.codecs.errors import DecodeError
 from tracesearch.pipeline.receive import receive
 from tracesearch.receivers.body import decompress, media_type, read_raw
 
-bp = Blueprint("zipkin_ingest", __name__)
-
+bp = Blueprint(
+    "zipkin_ingest",
+    __name__,
+    description="Zipkin v2 span receiver",
+    errors=ErrorFormat(errors.render_json, errors.JsonError),
+)
+PROTOBUF = "application/x-protobuf"
 _DECODERS = {
     "": zipkin_json.decode_spans,
     "application/json": zipkin_json.decode_spans,
-    "application/x-protobuf": zipkin_proto.decode_spans,
+    PROTOBUF: zipkin_proto.decode_spans,
     "application/protobuf": zipkin_proto.decode_spans,
 }
-
-
-errors.handle(bp, errors.render_json)
 
 
 @bp.after_request
@@ -34,7 +37,15 @@ def count_request(response: Response) -> Response:
 
 
 @bp.post("/api/v2/spans")
+@bp.body("a JSON list of Zipkin v2 spans (the default) or a proto3 ListOfSpans", ["application/json", PROTOBUF])
+@bp.answers("stored", status=202)
+@bp.fails(400, 413, 415, 429, 503)
 def post_spans() -> Response:
+    """Zipkin v2 spans
+
+    A span that cannot be stored makes the answer a 400 that names it; the others are stored (Zipkin has
+    no partial success).
+    """
     components = services()
     kind = media_type(request.content_type)
     decoder = _DECODERS.get(kind)
