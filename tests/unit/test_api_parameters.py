@@ -47,7 +47,7 @@ def get(client: FlaskClient, path: str, **params: Any) -> tuple[int, Any]:
         ({"q": "{ .a = }"}, "q", "invalid TraceQL query: "),
     ],
 )
-def test_tempo_search_refusals(client, params, field, message):
+def test_tempo_search_refusals(client: FlaskClient, params: dict[str, str], field: str, message: str) -> None:
     status, body = get(client, "/api/search", **params)
     assert status == 400
     assert body["message"].startswith(message) and body["error"]["message"] == body["message"]
@@ -71,12 +71,12 @@ def test_tempo_search_refusals(client, params, field, message):
         ("/api/v2/search/tag/name/values", {"start": "x", "end": "1"}, "start", "parameter 'start': 'x' is not"),
     ],
 )
-def test_tempo_refusals(client, path, params, field, message):
+def test_tempo_refusals(client: FlaskClient, path: str, params: dict[str, str], field: str, message: str) -> None:
     status, body = get(client, path, **params)
     assert status == 400 and body["message"].startswith(message) and body["error"]["field"] == field
 
 
-def test_tempo_lookups_ignore_half_ranges_and_empty_values(client):
+def test_tempo_lookups_ignore_half_ranges_and_empty_values(client: FlaskClient) -> None:
     assert get(client, "/api/v2/search/tags", start="garbage")[0] == 200  # no end: no range, as before
     assert get(client, "/api/v2/search/tags", start="0", end="garbage")[0] == 200
     assert get(client, "/api/search", q="", limit="", spss="", start="", end="")[0] == 200
@@ -100,23 +100,23 @@ def test_tempo_lookups_ignore_half_ranges_and_empty_values(client):
         ({"traceID": "xyz"}, "traceID: 'xyz' is not a trace id of 1 to 32 hex digits"),
     ],
 )
-def test_jaeger_search_refusals_use_the_envelope(client, params, message):
+def test_jaeger_search_refusals_use_the_envelope(client: FlaskClient, params: dict[str, str], message: str) -> None:
     status, body = get(client, "/api/traces", **params)
     assert status == 400
     assert body["data"] is None and body["errors"][0]["code"] == 400
     assert body["errors"][0]["msg"].startswith(message)
 
 
-def test_zipkin_trace_many_of_commas_alone_is_no_traces(client):
+def test_zipkin_trace_many_of_commas_alone_is_no_traces(client: FlaskClient) -> None:
     assert get(client, "/api/v2/traceMany", traceIds=",") == (200, [])
 
 
-def test_jaeger_lookup_by_ids_reads_no_search_parameter(client):
+def test_jaeger_lookup_by_ids_reads_no_search_parameter(client: FlaskClient) -> None:
     status, body = get(client, "/api/traces", traceID="ab", minDuration="fast", limit="many")
     assert status == 200 and body["data"] == []
 
 
-def test_jaeger_trace_range_is_only_a_hint(client):
+def test_jaeger_trace_range_is_only_a_hint(client: FlaskClient) -> None:
     assert get(client, "/api/traces/ab", start="yesterday", end="2")[0] == 404  # not found, not refused
 
 
@@ -134,7 +134,9 @@ def test_jaeger_trace_range_is_only_a_hint(client):
         ("/api/dependencies", {"endTs": "-1"}, "endTs", "parameter 'endTs': Must be greater than or equal to 0"),
     ],
 )
-def test_zipkin_and_dependencies_refusals(client, path, params, field, message):
+def test_zipkin_and_dependencies_refusals(
+    client: FlaskClient, path: str, params: dict[str, str], field: str, message: str
+) -> None:
     status, body = get(client, path, **params)
     assert status == 400
     if path == "/api/dependencies":  # Jaeger's
@@ -144,20 +146,20 @@ def test_zipkin_and_dependencies_refusals(client, path, params, field, message):
     assert body["error"]["message"].startswith(message)
 
 
-def test_unknown_parameters_are_ignored(client):
+def test_unknown_parameters_are_ignored(client: FlaskClient) -> None:
     assert get(client, "/api/traces", service="x", lookback="custom", maxDuration="")[0] in (200, 400)
     assert get(client, "/api/traces", service="x", lookback="custom")[0] == 200
     assert get(client, "/api/search", q="{}", whatever="1")[0] == 200
     assert get(client, "/api/v2/traces", serviceName="x", sortBy="x")[0] == 200
 
 
-def test_the_apps_http_errors_keep_our_json_shape(client):
+def test_the_apps_http_errors_keep_our_json_shape(client: FlaskClient) -> None:
     status, body = get(client, "/no/such/path")
     assert status == 404 and body == {"error": {"code": 404, "message": body["error"]["message"]}}
     answer = client.post("/api/search")
-    assert answer.status_code == 405 and answer.json["error"]["code"] == 405
+    assert answer.status_code == 405 and answer.json is not None and answer.json["error"]["code"] == 405
 
 
-def test_metrics_params_outside_a_request():
+def test_metrics_params_outside_a_request() -> None:
     params = metrics_params({"q": "{ } | rate()", "step": "60s"}, now_ns=3600 * 10**9, instant=False)
     assert (params.start_ns, params.end_ns, params.step_ns) == (0, 3600 * 10**9, 60 * 10**9)

@@ -55,7 +55,7 @@ class RecordingArgs(ImmutableMultiDict):  # type: ignore[type-arg]
         self.read.add(key)
         return super().__getitem__(key)
 
-    def get(self, key: Any, default: Any = None, type: Any = None) -> Any:
+    def get(self, key: Any, default: Any = None, type: Any = None) -> Any:  # type: ignore[override]  # records, same answer
         self.read.add(key)
         return super().get(key, default, type)
 
@@ -73,7 +73,7 @@ class RecordingRequest(Request):
     names_read: set[str] = set()
 
     @property
-    def args(self) -> RecordingArgs:  # type: ignore[override]
+    def args(self) -> RecordingArgs:
         args = super().args
         assert isinstance(args, RecordingArgs)
         args.read = RecordingRequest.names_read
@@ -120,14 +120,14 @@ def schema_fields(app: Flask, endpoint: str) -> set[str]:
     return {field.data_key or name for schema in instances for name, field in schema.load_fields.items()}
 
 
-def test_every_route_and_method_is_in_the_openapi_document(app, document):
+def test_every_route_and_method_is_in_the_openapi_document(app: Flask, document: dict[str, Any]) -> None:
     routes = {(path, method) for path, method, _ in operations(app)}
     documented = {(path, method) for path, item in document["paths"].items() for method in item if method in METHODS}
     assert routes == documented
     assert "/openapi.json" in document["paths"]
 
 
-def test_documented_query_parameters_are_the_fields_of_the_views_schema(app, document):
+def test_documented_query_parameters_are_the_fields_of_the_views_schema(app: Flask, document: dict[str, Any]) -> None:
     for path, method, endpoint in operations(app):
         operation = document["paths"][path][method]
         assert set(query_parameters(operation)) == schema_fields(app, endpoint), path
@@ -136,7 +136,7 @@ def test_documented_query_parameters_are_the_fields_of_the_views_schema(app, doc
             assert parameter.get("description"), f"{path} {parameter['name']}: no description"
 
 
-def test_views_read_no_parameter_the_document_does_not_list(app, document):
+def test_views_read_no_parameter_the_document_does_not_list(app: Flask, document: dict[str, Any]) -> None:
     app.request_class = RecordingRequest
     client = app.test_client()
     try:
@@ -153,7 +153,7 @@ def test_views_read_no_parameter_the_document_does_not_list(app, document):
         app.request_class = Request
 
 
-def test_tempo_search_parameters_are_typed(document):
+def test_tempo_search_parameters_are_typed(document: dict[str, Any]) -> None:
     parameters = query_parameters(document["paths"]["/api/search"]["get"])
     assert set(parameters) == {"q", "tags", "minDuration", "maxDuration", "start", "end", "limit", "spss"}
     assert parameters["limit"]["schema"] == {"type": "integer", "default": 20, "minimum": 1, "maximum": 1000}
@@ -163,7 +163,7 @@ def test_tempo_search_parameters_are_typed(document):
     assert "Go duration" in parameters["minDuration"]["description"]
 
 
-def test_units_are_said(document):
+def test_units_are_said(document: dict[str, Any]) -> None:
     jaeger = query_parameters(document["paths"]["/api/traces"]["get"])
     assert "µs" in jaeger["start"]["description"] and "µs" in jaeger["end"]["description"]
     zipkin = query_parameters(document["paths"]["/api/v2/traces"]["get"])
@@ -172,7 +172,7 @@ def test_units_are_said(document):
     assert set(metrics) == {"q", "start", "end", "since", "step"}
 
 
-def test_errors_are_documented_in_the_shape_each_surface_answers(app, document):
+def test_errors_are_documented_in_the_shape_each_surface_answers(app: Flask, document: dict[str, Any]) -> None:
     for path, method, endpoint in operations(app):
         operation = document["paths"][path][method]
         responses = operation["responses"]
@@ -190,7 +190,7 @@ def test_errors_are_documented_in_the_shape_each_surface_answers(app, document):
                 assert "Retry-After" in response["headers"], (path, status)
 
 
-def test_storage_and_ingest_answers_are_documented(document):
+def test_storage_and_ingest_answers_are_documented(document: dict[str, Any]) -> None:
     paths = document["paths"]
     for path in ("/api/search", "/api/traces", "/api/v2/traces", "/api/metrics/query_range", "/ready"):
         assert "503" in paths[path]["get"]["responses"], path
