@@ -185,6 +185,12 @@ class MetricsPoint:
         for index, count in buckets.items():
             self.bucket_counts[index] += count
 
+    def merge(self, other: MetricsPoint) -> None:
+        self.calls += other.calls
+        self.errors += other.errors
+        self.latency_sum_s += other.latency_sum_s
+        self.bucket_counts = [a + b for a, b in zip(self.bucket_counts, other.bucket_counts, strict=True)]
+
 
 @dataclass(slots=True)
 class SpanMetricsSeries:

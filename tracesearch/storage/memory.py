@@ -35,13 +35,8 @@ from tracesearch.servicegraph.model import (
     normalise_label,
     short_label,
 )
-from tracesearch.storage.contracts import (
-    DependencyLink,
-    EdgeStats,
-    MetricsPoint,
-    SpanMetricsSeries,
-    WriteResult,
-)
+from tracesearch.storage import aggregate_points
+from tracesearch.storage.contracts import DependencyLink, EdgeStats, SpanMetricsSeries, WriteResult
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -311,11 +306,8 @@ class MemoryStore:
     ) -> list[SpanMetricsSeries]:
         check_labels(SPAN_LABELS, [*(filters or {}), *by])
         wanted = {k: normalise_label(k, v) for k, v in (filters or {}).items()}
-        grouped = self._grouped("spanmetrics", start_ns, end_ns, step_ns, wanted, tuple(by))
-        return [
-            SpanMetricsSeries(dict(zip(by, labels, strict=True)), [points[i] for i in sorted(points)])
-            for labels, points in sorted(grouped.items())
-        ]
+        records = self._records("spanmetrics", start_ns, end_ns, wanted)
+        return aggregate_points.series(aggregate_points.group(records, start_ns, step_ns, by), by)
 
     def calls_per_step(
         self,
@@ -344,43 +336,18 @@ class MemoryStore:
         return [(labels, sorted(points.items())) for labels, points in sorted(per_group.items())[:max_groups]]
 
     def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
-        span = max(1, end_ns - start_ns + NS_PER_MINUTE)
-        edges = []
-        for (client, server, connection_type), points in sorted(
-            self._grouped("servicegraph", start_ns, end_ns, span, {}, EDGE_LABELS).items()
-        ):
-            total = MetricsPoint(start_ns)
-            for point in points.values():
-                total.add(point.calls, point.errors, point.latency_sum_s, dict(enumerate(point.bucket_counts)))
-            edges.append(
-                EdgeStats(
-                    client, server, connection_type, total.calls, total.errors, total.latency_sum_s, total.bucket_counts
-                )
-            )
-        return edges
+        step = aggregate_points.whole_range(start_ns, end_ns)
+        records = self._records("servicegraph", start_ns, end_ns, {})
+        return aggregate_points.edges(aggregate_points.group(records, start_ns, step, EDGE_LABELS), start_ns)
 
-    def _grouped(
-        self,
-        family: str,
-        start_ns: int,
-        end_ns: int,
-        step_ns: int,
-        wanted: Mapping[str, str],
-        by: tuple[str, ...],
-    ) -> dict[tuple[str, ...], dict[int, MetricsPoint]]:
-        if step_ns <= 0:
-            raise ValueError("step must be positive")
-        grouped: dict[tuple[str, ...], dict[int, MetricsPoint]] = {}
-        for r in self._aggregates_in(family, start_ns, end_ns):
-            if any(r.labels[k] != v for k, v in wanted.items()):
-                continue
-            step = max(0, (_ms(r.minute_ns) * NS_PER_MS - start_ns) // step_ns)
-            points = grouped.setdefault(tuple(r.labels[label] for label in by), {})
-            point = points.get(step)
-            if point is None:
-                point = points[step] = MetricsPoint(start_ns + step * step_ns)
-            point.add(r.calls, r.errors, r.latency_sum_s, r.buckets)
-        return grouped
+    def _records(
+        self, family: str, start_ns: int, end_ns: int, wanted: Mapping[str, str]
+    ) -> list[aggregate_points.Record]:
+        return [
+            aggregate_points.Record(_ms(r.minute_ns), r.labels, r.calls, r.errors, r.latency_sum_s, r.buckets)
+            for r in self._aggregates_in(family, start_ns, end_ns)
+            if all(r.labels[k] == v for k, v in wanted.items())
+        ]
 
     # -- Readiness
 

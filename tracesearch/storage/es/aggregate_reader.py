@@ -14,7 +14,8 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from tracesearch.servicegraph.model import EDGE_LABELS, SPAN_LABELS, check_labels, normalise_label, short_label
-from tracesearch.storage.contracts import DependencyLink, EdgeStats, MetricsPoint, SpanMetricsSeries
+from tracesearch.storage import aggregate_points
+from tracesearch.storage.contracts import DependencyLink, EdgeStats, SpanMetricsSeries
 from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS, aggregate_indices_between
 from tracesearch.storage.es.compiler import case_insensitive_term, term
 from tracesearch.storage.es.search import search
@@ -86,11 +87,8 @@ class EsAggregateReader:
         ``filters``. Steps start at ``start_ns``; a step shorter than a minute holds whole minutes."""
         check_labels(SPAN_LABELS, [*(filters or {}), *by])
         conditions = [{"term": {k: normalise_label(k, v)}} for k, v in (filters or {}).items()]
-        grouped = self._grouped(SPANMETRICS, start_ns, end_ns, step_ns, conditions, tuple(by))
-        return [
-            SpanMetricsSeries(dict(zip(by, labels, strict=True)), [points[i] for i in sorted(points)])
-            for labels, points in sorted(grouped.items())
-        ]
+        records = self._records(SPANMETRICS, start_ns, end_ns, conditions)
+        return aggregate_points.series(aggregate_points.group(records, start_ns, step_ns, by), by)
 
     def calls_per_step(
         self,
@@ -120,45 +118,19 @@ class EsAggregateReader:
 
     def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
         """Calls, errors and server latency per edge over the whole range (for a node graph)."""
-        span = max(1, end_ns - start_ns + NS_PER_MINUTE)
-        grouped = self._grouped(SERVICEGRAPH, start_ns, end_ns, span, [], EDGE_LABELS)
-        edges = []
-        for (client, server, connection_type), points in sorted(grouped.items()):
-            total = MetricsPoint(start_ns)
-            for point in points.values():
-                total.calls += point.calls
-                total.errors += point.errors
-                total.latency_sum_s += point.latency_sum_s
-                total.bucket_counts = [a + b for a, b in zip(total.bucket_counts, point.bucket_counts, strict=True)]
-            edges.append(
-                EdgeStats(
-                    client, server, connection_type, total.calls, total.errors, total.latency_sum_s, total.bucket_counts
-                )
-            )
-        return edges
+        step = aggregate_points.whole_range(start_ns, end_ns)
+        records = self._records(SERVICEGRAPH, start_ns, end_ns, [])
+        return aggregate_points.edges(aggregate_points.group(records, start_ns, step, EDGE_LABELS), start_ns)
 
-    def _grouped(
-        self,
-        family: str,
-        start_ns: int,
-        end_ns: int,
-        step_ns: int,
-        conditions: list[dict[str, Any]],
-        by: tuple[str, ...],
-    ) -> dict[tuple[str, ...], dict[int, MetricsPoint]]:
-        if step_ns <= 0:
-            raise ValueError("step must be positive")
-        grouped: dict[tuple[str, ...], dict[int, MetricsPoint]] = {}
+    def _records(
+        self, family: str, start_ns: int, end_ns: int, conditions: list[dict[str, Any]]
+    ) -> Iterator[aggregate_points.Record]:
         for doc in self._documents(family, start_ns, end_ns, conditions):
-            step = max(0, (int(doc["@timestamp"]) * NS_PER_MS - start_ns) // step_ns)
-            points = grouped.setdefault(tuple(str(doc[label]) for label in by), {})
-            point = points.get(step)
-            if point is None:
-                point = points[step] = MetricsPoint(start_ns + step * step_ns)
             latency = doc.get("latency") or {}
             buckets = dict(zip(latency.get("i", []), latency.get("c", []), strict=True))
-            point.add(int(doc["calls"]), int(doc["errors"]), float(doc["latency_sum_s"]), buckets)
-        return grouped
+            yield aggregate_points.Record(
+                int(doc["@timestamp"]), doc, int(doc["calls"]), int(doc["errors"]), float(doc["latency_sum_s"]), buckets
+            )
 
     def _documents(
         self, family: str, start_ns: int, end_ns: int, conditions: list[dict[str, Any]]
