@@ -77,6 +77,7 @@ class BuildInfo(Schema):
     goVersion = fields.String()
 
 
+TRACE_RANGE = TraceRangeArgs()  # one instance: creating a schema costs more than loading with it
 bp = Blueprint(
     "tempo",
     __name__,
@@ -131,7 +132,7 @@ def _trace(trace_id: str, args: dict[str, Any]) -> Any:
 def trace_v1_protobuf(trace_id: str) -> Response:
     """``/api/traces/{id}`` for Tempo clients (called by the Jaeger blueprint, which owns the path and
     documents its parameters: the same names, here in Tempo's unit)."""
-    spans = _trace(trace_id, parse_query(TraceRangeArgs()))
+    spans = _trace(trace_id, parse_query(TRACE_RANGE))
     return Response(tempo_codec.trace_v1_protobuf(spans), 200, mimetype=PROTOBUF)
 
 
