@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from tracesearch.api import errors, health, jaeger, openapi, prometheus, tempo, zipkin
+from tracesearch.api import errors, health, jaeger, openapi, prometheus, tempo, ui, zipkin
 from tracesearch.api.context import EXTENSION
 from tracesearch.components import Components
 from tracesearch.receivers import otlp_http, zipkin_http
@@ -20,7 +20,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # receivers enforce our own limit, after decompression
     app.extensions[EXTENSION] = Components(settings)
     blueprints = (health.bp, prometheus.bp, otlp_http.bp, zipkin_http.bp, jaeger.bp, zipkin.bp, tempo.bp)
-    openapi.register(app, blueprints)
+    # The UI's folder is checked here, at start: a worker without it does not boot (no 500s later).
+    mounts = ui.install(app, settings) if settings.ui else []
+    openapi.register(app, blueprints, mounts)
+    if settings.ui:
+        ui.check_routes(app, settings.ui_base_path)
     errors.register(app)  # after the Api: its own handler of HTTPException is replaced by ours
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One line per Elasticsearch request would cost more than the request on the ingest path.

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from tracesearch.settings import Settings, SettingsError, settings_table
+
+# The version devstack/maven.py pins too (the package cannot import the dev stack): older defaults of
+# Maven's super-POM lack the `copy` options used here.
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+MVN_OUTPUT_TAIL = 2000
 
 
 def _install_templates(settings: Settings) -> int:
@@ -35,6 +44,61 @@ def _delete_expired(settings: Settings, dry_run: bool) -> int:
     return 0
 
 
+def _fetch_ui(into: str | None, jar: str | None) -> int:
+    """Put Zipkin's UI into a folder the service serves (TRACESEARCH_UI_DIR): a one-off step, so the
+    service itself never downloads anything and needs no Maven."""
+    from tracesearch.api.ui import LENS, UiAssetsError, extract
+
+    folder = Path(into) if into else _ui_dir_setting()
+    if folder is None:
+        print("fetch-ui: say where: --into DIR, or set TRACESEARCH_UI_DIR", file=sys.stderr)
+        return 2
+    try:
+        names = extract(Path(jar), folder, LENS) if jar else _download_and_extract(folder)
+    except UiAssetsError as exc:
+        print(f"fetch-ui: {exc}", file=sys.stderr)
+        return 1
+    print(f"Zipkin UI (Lens {LENS.version}, {len(names)} files, checksum verified) in {folder}")
+    print(f"serve it with TRACESEARCH_UI=true TRACESEARCH_UI_DIR={folder.resolve()}")
+    return 0
+
+
+def _ui_dir_setting() -> Path | None:
+    ui_dir = Settings.from_env().ui_dir.strip()
+    return Path(ui_dir) if ui_dir else None
+
+
+def _download_and_extract(folder: Path) -> list[str]:
+    """zipkin-server's exec jar from Maven Central with ``mvn`` (it honours ~/.m2/settings.xml mirrors and
+    proxies), into a temporary folder deleted afterwards."""
+    from tracesearch.api.ui import LENS, UiAssetsError, extract
+
+    by_hand = (
+        f"or download {LENS.url} ({LENS.size_mb} MB) with any HTTP client and run "
+        f"`python -m tracesearch fetch-ui --jar {LENS.file_name} --into {folder}`"
+    )
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise UiAssetsError(f"Maven (mvn) is not on PATH: install it (apt-get install maven), {by_hand}")
+    with tempfile.TemporaryDirectory(prefix="tracesearch-fetch-ui-") as tmp:
+        print(f"downloading {LENS.coordinates} ({LENS.size_mb} MB) with mvn", file=sys.stderr)
+        command = [
+            mvn,
+            "-q",
+            "-B",
+            f"{DEPENDENCY_PLUGIN}:copy",
+            f"-Dartifact={LENS.coordinates}",
+            f"-DoutputDirectory={tmp}",
+        ]
+        done = subprocess.run(command, cwd=tmp, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).strip()[-MVN_OUTPUT_TAIL:]
+            raise UiAssetsError(
+                f"mvn could not download {LENS.coordinates} (exit {done.returncode}); {by_hand}\n{output}"
+            )
+        return extract(Path(tmp) / LENS.file_name, folder, LENS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracesearch", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -45,11 +109,18 @@ def main(argv: list[str] | None = None) -> int:
         "delete-expired", help="delete the daily indices older than TRACESEARCH_RETENTION (the service does it hourly)"
     )
     expire.add_argument("--dry-run", action="store_true", help="only list them")
+    fetch_ui = commands.add_parser(
+        "fetch-ui", help="put Zipkin's UI (Lens) into a folder for TRACESEARCH_UI_DIR: zipkin-server's jar, checked"
+    )
+    fetch_ui.add_argument("--into", help="the folder (default TRACESEARCH_UI_DIR); an earlier fetch there is replaced")
+    fetch_ui.add_argument("--jar", help="a zipkin-server exec jar downloaded already (no mvn needed)")
     args = parser.parse_args(argv)
     if args.command == "settings-table":
         print(settings_table())
         return 0
     try:
+        if args.command == "fetch-ui":
+            return _fetch_ui(args.into, args.jar)
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -34,6 +36,7 @@ OTHER_TOOLS_NAMES: frozenset[str] = frozenset(
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _MAX_PORT = 65535
 _METADATA_KEY = "tracesearch.variable"
+_URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 class SettingsError(ValueError):
@@ -90,6 +93,22 @@ def comma_separated(name: str, text: str) -> tuple[str, ...]:
 
 def urls(name: str, text: str) -> tuple[str, ...]:
     return tuple(url.rstrip("/") for url in comma_separated(name, text))
+
+
+def url_path(name: str, text: str) -> str:
+    """A path below the root like ``/zipkin`` or ``/tools/zipkin``, without its trailing slash.
+
+    Only unreserved URL characters: the path is written into an HTML page and routed as it is, so
+    nothing in it may need escaping, and ``.``/``..`` segments would leave it.
+    """
+    path = text.strip().rstrip("/")
+    segments = path.split("/")[1:]
+    if not path.startswith("/") or not segments:
+        raise SettingsError(f"{name}={text!r} must be a path below the root, like /zipkin")
+    for segment in segments:
+        if segment in ("", ".", "..") or not _URL_SEGMENT.fullmatch(segment):
+            raise SettingsError(f"{name}={text!r}: use /-separated segments of letters, digits, '-', '_', '.' or '~'")
+    return path
 
 
 @dataclass(frozen=True)
@@ -320,6 +339,24 @@ class Settings:
         integer(1),
         "Label sets per process per family; more go to `__overflow__`.",
     )
+    ui: bool = setting(
+        "TRACESEARCH_UI",
+        "false",
+        boolean,
+        "Serve Zipkin's UI (Lens) from `TRACESEARCH_UI_DIR`; no authentication yet.",
+    )
+    ui_dir: str = setting(
+        "TRACESEARCH_UI_DIR",
+        "",
+        as_text,
+        "Folder of the UI's files, put there once by `python -m tracesearch fetch-ui`.",
+    )
+    ui_base_path: str = setting(
+        "TRACESEARCH_UI_BASE_PATH",
+        "/zipkin",
+        url_path,
+        "Path the UI is served at (its API at `<path>/api/v2`); Lens's own is /zipkin.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -357,6 +394,24 @@ class Settings:
             raise SettingsError("TRACESEARCH_RETENTION_SWEEP_INTERVAL must be more than 0")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
+        if self.ui:
+            # Here rather than when the app is built: gunicorn's master stops in one line, before any worker.
+            problem = ui_dir_problem(self.ui_dir)
+            if problem:
+                raise SettingsError(problem)
+
+
+def ui_dir_problem(ui_dir: str) -> str | None:
+    """Why ``TRACESEARCH_UI_DIR`` cannot serve the UI (no index.html), or None."""
+    fetch = f"`python -m tracesearch fetch-ui --into {ui_dir.strip() or 'DIR'}`"
+    if not ui_dir.strip():
+        return f"TRACESEARCH_UI is on but TRACESEARCH_UI_DIR is empty: put Zipkin's UI in a folder with {fetch} once"
+    if not (Path(ui_dir).expanduser() / "index.html").is_file():
+        return (
+            f"TRACESEARCH_UI is on but TRACESEARCH_UI_DIR={ui_dir} has no index.html: put Zipkin's UI there "
+            f"with {fetch} once, or set TRACESEARCH_UI=false"
+        )
+    return None
 
 
 VARIABLES_BY_FIELD: Mapping[str, Variable[Any]] = {f.name: f.metadata[_METADATA_KEY] for f in fields(Settings)}

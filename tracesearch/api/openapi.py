@@ -5,6 +5,7 @@ parameters from the schemas the views load them with, answers from what each vie
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import flask_smorest
@@ -38,8 +39,18 @@ class Api(flask_smorest.Api):  # type: ignore[misc]  # untyped base: flask-smore
 bp = Blueprint("openapi", __name__, description="This document")
 
 
-def register(app: Flask, blueprints: Iterable[Blueprint]) -> None:
-    """Register ``blueprints`` (and the one serving the document) on ``app``, documenting each."""
+@dataclass(frozen=True)
+class Mount:
+    """A blueprint registered below a path; with ``name``, a second time (the Zipkin query API also
+    below the UI's base path, where the UI calls it)."""
+
+    blueprint: Blueprint
+    url_prefix: str
+    name: str | None = None
+
+
+def register(app: Flask, blueprints: Iterable[Blueprint], mounts: Iterable[Mount] = ()) -> None:
+    """Register ``blueprints``, ``mounts`` (and the one serving the document) on ``app``, documenting each."""
     api = Api(
         app,
         spec_kwargs={
@@ -56,6 +67,9 @@ def register(app: Flask, blueprints: Iterable[Blueprint]) -> None:
         api.register_field(field, openapi_type, None)
     for blueprint in (*blueprints, bp):
         api.register_blueprint(blueprint)
+    for mount in mounts:
+        named = {"name": mount.name} if mount.name else {}
+        api.register_blueprint(mount.blueprint, url_prefix=mount.url_prefix, **named)
 
 
 def document(app: Flask) -> dict[str, Any]:
