@@ -34,6 +34,8 @@ ENV_KAFKA_TOPIC = "TRACESEARCH_KAFKA_TOPIC"
 ENV_KAFKA_DLQ_TOPIC = "TRACESEARCH_KAFKA_DLQ_TOPIC"
 ENV_KAFKA_GROUP = "TRACESEARCH_KAFKA_GROUP"
 ENV_INGESTER_METRICS_PORT = "TRACESEARCH_INGESTER_METRICS_PORT"
+ENV_UI = "TRACESEARCH_UI"
+ENV_UI_DIR = "TRACESEARCH_UI_DIR"
 # gunicorn.conf.py makes a fresh folder when this is unset.
 ENV_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -91,6 +93,11 @@ def app_env(
     if kafka_bootstrap is not None:
         env[ENV_KAFKA_BOOTSTRAP] = kafka_bootstrap
     return {**env, **(settings or {})}
+
+
+def ui_env(folder: Path) -> dict[str, str]:
+    """What turns the service's Zipkin UI on, served from ``folder`` (``devstack.lens.ensure_assets()``)."""
+    return {ENV_UI: "true", ENV_UI_DIR: str(folder)}
 
 
 def kafka_names(prefix: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import launch, process
+from devstack import launch, lens, process
 from devstack.component import ComponentStatus, State
 from devstack.paths import REPO_ROOT, processes_dir
 from devstack.settings import ENV_PIPELINE, LOCALHOST, Settings
@@ -40,8 +40,11 @@ def app_env(settings: Settings) -> dict[str, str]:
 
 
 def service_spec(settings: Settings, repo: Path = REPO_ROOT) -> process.ProcessSpec:
-    """gunicorn serving ``app:app`` from the repository root."""
-    command = launch.service_command(app_env(settings), settings.service_port)
+    """gunicorn serving ``app:app`` from the repository root, with Zipkin's UI on (``start`` fetches it
+    first; a spec is also built to stop or list the service, which must not download anything)."""
+    command = launch.service_command(
+        {**app_env(settings), **launch.ui_env(lens.assets_dir(repo))}, settings.service_port
+    )
     port = settings.service_port
     return process.ProcessSpec(
         name="service",
@@ -99,6 +102,7 @@ def enabled_specs(settings: Settings) -> list[process.ProcessSpec]:
 def start(settings: Settings | None = None) -> list[process.ProcessSpec]:
     """Start every enabled app process (idempotent); return their specs."""
     settings = settings or Settings.from_env()
+    lens.ensure_assets()  # the service's UI folder, downloaded once
     specs = enabled_specs(settings)
     for spec in specs:
         process.start(spec)

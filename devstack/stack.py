@@ -95,6 +95,7 @@ def endpoint_lines(settings: Settings) -> list[str]:
         ("Service", base),
         ("OTLP/HTTP traces", f"{base}/v1/traces"),
         ("Zipkin v2 spans", f"{base}/api/v2/spans"),
+        ("Zipkin UI", f"{base}/zipkin/"),
     ]
     return [f"{label:<17} {value}" for label, value in rows]
 

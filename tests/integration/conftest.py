@@ -92,6 +92,16 @@ def service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     drop_prefix(es_url, prefix)
 
 
+@pytest.fixture(scope="session")
+def lens_assets() -> Path:
+    """The folder of Zipkin's UI (Lens) for TRACESEARCH_UI_DIR, from the dev stack's cache
+    (.devstack/downloads/): the first run downloads zipkin-server's exec jar (135 MB) with mvn, checks its
+    pinned SHA-256 and keeps Lens's 2.6 MB of files."""
+    from devstack import lens
+
+    return lens.ensure_assets()
+
+
 def stop_elasticsearch(es_url: str) -> None:
     """Stop the dev stack's Elasticsearch and make sure it is really down (a test that believes in an
     outage that did not happen would pass for nothing)."""
