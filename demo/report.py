@@ -14,6 +14,8 @@ DATABASE_TRACEQL = '{resource.service.name="frontend"} >> {span.db.system="postg
 METRICS_TRACEQL = '{resource.service.name="frontend"} | quantile_over_time(duration, .5, .95) by (name)'
 TAG_VALUES_PATH = "/api/v2/search/tag/resource.service.name/values"
 DEPENDENCIES_LOOKBACK_MS = 3_600_000
+# Zipkin's UI (Lens) on the dev stack's service (TRACESEARCH_UI_BASE_PATH's default).
+UI_PATH = "/zipkin"
 # In this repository (make demo runs from its root).
 GRAFANA_DATASOURCES = "grafana/provisioning/datasources/tracesearch.yaml"
 GRAFANA_DASHBOARDS = "grafana/provisioning/dashboards/tracesearch.yaml"
@@ -54,6 +56,22 @@ def _graph_lines(result: DemoResult) -> list[str]:
     return [*lines, ""]
 
 
+def _ui_lines(result: DemoResult) -> list[str]:
+    """Links into Lens: the demo trace, and the dependency graph over the window the curls below ask for
+    (Lens's dependency page reads startTime/endTime in ms from its URL)."""
+    ui = f"{result.base_url}{UI_PATH}"
+    dependency = f"{ui}/dependency"
+    if result.finished_ms:
+        start_ms = result.finished_ms - DEPENDENCIES_LOOKBACK_MS
+        dependency += f"?startTime={start_ms}&endTime={result.finished_ms}"
+    return [
+        f"Zipkin UI (Lens; TRACESEARCH_UI=true, as in make demo): {ui}/",
+        f"  the trace:        {ui}/traces/{result.showcase_trace_id}",
+        f"  dependency graph: {dependency}",
+        "",
+    ]
+
+
 def success_text(result: DemoResult) -> str:
     base, trace_id = result.base_url, result.showcase_trace_id
     end_ms = str(result.finished_ms)
@@ -69,6 +87,7 @@ def success_text(result: DemoResult) -> str:
     lines += [
         "",
         *_graph_lines(result),
+        *_ui_lines(result),
         "Look at it, Jaeger API (search times in µs, dependencies in ms):",
         f"  curl -s {quote(f'{base}/api/traces/{trace_id}')}",
         f"  curl -s {quote(base + '/api/services')}",

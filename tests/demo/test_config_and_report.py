@@ -132,6 +132,17 @@ def test_success_text_says_what_the_service_graph_showed() -> None:
     assert "Service graph" not in skipped
 
 
+def test_success_text_links_into_the_zipkin_ui() -> None:
+    base = "http://127.0.0.1:4318"
+    lines = success_text(_checked()).splitlines()
+    assert f"Zipkin UI (Lens; TRACESEARCH_UI=true, as in make demo): {base}/zipkin/" in lines
+    assert f"  the trace:        {base}/zipkin/traces/{'a' * 32}" in lines
+    # Lens's dependency page over the hour the dependencies curls ask for (startTime/endTime in ms).
+    assert f"  dependency graph: {base}/zipkin/dependency?startTime=1763786400000&endTime=1763790000000" in lines
+    # Before the checks ended there is no window to name: the page's own default.
+    assert f"  dependency graph: {base}/zipkin/dependency" in success_text(_result()).splitlines()
+
+
 def test_expected_edges_follow_the_services_calls() -> None:
     assert expected_edges() == {("frontend", "checkout"), ("checkout", "inventory"), ("checkout", "payments")}
 
