@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tracesearch.model import Attributes, Event, Resource, Scope, Span, SpanKind, StatusCode
+from tracesearch.model import Attributes, Event, Resource, Scope, Span, SpanKind, StatusCode, ZipkinOrigin
 from tracesearch.query.conditions import (
     All,
     Any,
@@ -177,7 +177,9 @@ class StorageConformance:
             events=[Event(b.base_ns + 6 * NS_PER_MS, "exception", {"exception.type": "E"})],
             scope=Scope("lib", "2.0", {"lang": "py"}),
         )
-        child = b.span("api", "child", trace_id=trace, parent=root.span_id, at_ms=1)
+        child = b.span("api", "child", trace_id=trace, parent=root.span_id, at_ms=1, attributes={"peer.service": "db"})
+        # Sent through Zipkin: how it was sent comes back too.
+        child.zipkin = ZipkinOrigin({"otel.library.name": "lib"}, ("peer.service",), {"serviceName": "db"}, ("{}",))
         self.write(store, [root, child])
         assert store.reader.get_trace(trace) == [child, root]
         assert store.reader.get_trace(new_trace_id()) == []

@@ -84,6 +84,47 @@ class Scope:
     attributes: Attributes = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class ZipkinOrigin:
+    """What a span sent through the Zipkin API was, where the model keeps it another way.
+
+    Zipkin stores what it is sent and answers with it. The Zipkin decoder maps a span onto the model
+    (scope, status, trace state and dropped counts from their tags, ``peer.service`` and the network
+    peer from ``remoteEndpoint``, event attributes from annotation text): that is what Jaeger, Tempo and
+    TraceQL see. This keeps what the mapping would lose, so the Zipkin encoder gives the span back as
+    sent: ``tags`` the model holds as fields (by their sent names and values), ``derived`` the attribute
+    keys made from ``remoteEndpoint`` rather than sent as tags, ``remote_endpoint`` as sent, and
+    ``annotations`` the values as sent, one per event (empty when each is the event's own spelling).
+    """
+
+    tags: dict[str, str] = field(default_factory=dict)
+    derived: tuple[str, ...] = ()
+    remote_endpoint: dict[str, str | int] = field(default_factory=dict)
+    annotations: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A compact JSON object (what a stored document and a Kafka message carry)."""
+        out: dict[str, Any] = {}
+        if self.tags:
+            out["t"] = self.tags
+        if self.derived:
+            out["d"] = list(self.derived)
+        if self.remote_endpoint:
+            out["r"] = self.remote_endpoint
+        if self.annotations:
+            out["a"] = list(self.annotations)
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ZipkinOrigin:
+        return cls(
+            tags=dict(doc.get("t", {})),
+            derived=tuple(doc.get("d", ())),
+            remote_endpoint=dict(doc.get("r", {})),
+            annotations=tuple(doc.get("a", ())),
+        )
+
+
 @dataclass(slots=True)
 class Span:
     trace_id: str
@@ -105,6 +146,8 @@ class Span:
     dropped_attributes_count: int = 0
     dropped_events_count: int = 0
     dropped_links_count: int = 0
+    # Set for a span that came in through the Zipkin API: how to give it back as it was sent.
+    zipkin: ZipkinOrigin | None = None
 
     @property
     def service_name(self) -> str:

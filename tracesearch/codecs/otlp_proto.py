@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
@@ -31,6 +32,7 @@ from tracesearch.model import (
     Span,
     SpanKind,
     StatusCode,
+    ZipkinOrigin,
 )
 
 # Tuple lookups are cheaper than calling the IntEnum per span; unknown numbers (proto3 enums are open)
@@ -38,6 +40,10 @@ from tracesearch.model import (
 _KINDS = tuple(SpanKind)
 _STATUS_CODES = tuple(StatusCode)
 _SCALAR_FIELDS = frozenset({"string_value", "bool_value", "int_value", "double_value", "bytes_value"})
+# A span sent through Zipkin crosses Kafka (whose messages are OTLP) with how it was sent
+# (``model.ZipkinOrigin``) as this span attribute, JSON text; decoding takes it back out of the
+# attributes. Reserved: the same attribute from an OTLP client is read the same way.
+ZIPKIN_ORIGIN_ATTRIBUTE = "tracesearch.zipkin_origin"
 
 # ---------------------------------------------------------------------------------------------- decode
 
@@ -101,6 +107,8 @@ def span_from_pb(pb: PbSpan, resource: Resource, scope: Scope) -> Span:
     kind = pb.kind
     status = pb.status
     code = status.code
+    attributes = attributes_from_pb(pb.attributes) if pb.attributes else {}
+    origin = _zipkin_origin(attributes) if ZIPKIN_ORIGIN_ATTRIBUTE in attributes else None
     # Positional arguments in model field order: keyword construction of this 19-field slots class
     # costs twice as much, ~0.7 µs a span. tests pin the order (test_model_field_order).
     return Span(
@@ -115,7 +123,7 @@ def span_from_pb(pb: PbSpan, resource: Resource, scope: Scope) -> Span:
         _KINDS[kind] if 0 <= kind < len(_KINDS) else SpanKind.UNSPECIFIED,
         _STATUS_CODES[code] if 0 <= code < len(_STATUS_CODES) else StatusCode.UNSET,
         status.message,
-        attributes_from_pb(pb.attributes) if pb.attributes else {},
+        attributes,
         [_event_from_pb(event) for event in pb.events] if pb.events else [],
         [_link_from_pb(link) for link in pb.links] if pb.links else [],
         pb.trace_state,
@@ -123,7 +131,21 @@ def span_from_pb(pb: PbSpan, resource: Resource, scope: Scope) -> Span:
         pb.dropped_attributes_count,
         pb.dropped_events_count,
         pb.dropped_links_count,
+        origin,
     )
+
+
+def _zipkin_origin(attributes: Attributes) -> ZipkinOrigin | None:
+    """The origin the attribute carries, taken out of the attributes; one that is not ours stays."""
+    text = attributes[ZIPKIN_ORIGIN_ATTRIBUTE]
+    if not isinstance(text, str):
+        return None
+    try:
+        origin = ZipkinOrigin.from_json(orjson.loads(text))
+    except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+        return None
+    del attributes[ZIPKIN_ORIGIN_ATTRIBUTE]
+    return origin
 
 
 def _event_from_pb(pb: Any) -> Event:
@@ -288,10 +310,12 @@ def _length_delimited(tag: bytes, payload: bytes) -> bytes:
 # ---------------------------------------------------------------------------------------------- encode
 
 
-def spans_to_resource_spans(spans: Sequence[Span]) -> list[ResourceSpans]:
+def spans_to_resource_spans(spans: Sequence[Span], with_zipkin_origin: bool = False) -> list[ResourceSpans]:
     """Spans as OTLP ``ResourceSpans``, one per shared Resource object, one ScopeSpans per shared Scope.
 
     Every resource carries ``service.name``; every span gets a scope and a status message, even empty.
+    ``with_zipkin_origin``: a span sent through Zipkin carries how it was sent (only to Kafka; the read
+    APIs show the span as the model has it).
     """
     out: list[ResourceSpans] = []
     for resource, scope_groups in group_spans(spans):
@@ -304,7 +328,7 @@ def spans_to_resource_spans(spans: Sequence[Span]) -> list[ResourceSpans]:
             _fill_key_values(ss.scope.attributes, scope.attributes.items())
             pb_spans = ss.spans
             for span in scope_spans:
-                _fill_span(pb_spans.add(), span)
+                _fill_span(pb_spans.add(), span, with_zipkin_origin)
         out.append(rs)
     return out
 
@@ -322,11 +346,11 @@ def encode_export_request(spans: Sequence[Span]) -> bytes:
     ``decode_export_request`` gives back equal spans for anything a decoder produced.
     """
     request = ExportTraceServiceRequest()
-    request.resource_spans.extend(spans_to_resource_spans(spans))
+    request.resource_spans.extend(spans_to_resource_spans(spans, with_zipkin_origin=True))
     return request.SerializeToString()  # type: ignore[no-any-return]
 
 
-def _fill_span(pb: Any, span: Span) -> None:
+def _fill_span(pb: Any, span: Span, with_zipkin_origin: bool = False) -> None:
     pb.trace_id = bytes.fromhex(span.trace_id)
     pb.span_id = bytes.fromhex(span.span_id)
     if span.parent_span_id:
@@ -340,6 +364,9 @@ def _fill_span(pb: Any, span: Span) -> None:
     pb.end_time_unix_nano = span.end_ns
     if span.attributes:
         _fill_key_values(pb.attributes, span.attributes.items())
+    if with_zipkin_origin and span.zipkin is not None:
+        origin = orjson.dumps(span.zipkin.to_json()).decode()
+        _fill_key_values(pb.attributes, ((ZIPKIN_ORIGIN_ATTRIBUTE, origin),))
     pb.dropped_attributes_count = span.dropped_attributes_count
     for event in span.events:
         pb_event = pb.events.add()

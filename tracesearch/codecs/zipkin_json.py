@@ -2,8 +2,10 @@
 
 Decoding follows the OpenTelemetry Collector's zipkin receiver, with newer attribute names:
 ``localEndpoint`` becomes the resource (``service.name``, ``net.host.ip``, ``net.host.port``), and
-``remoteEndpoint`` becomes ``peer.service``, ``network.peer.address`` and ``network.peer.port``. Encoding
-follows the OTel spec's ``sdk_exporters/zipkin.md``; the two are inverse for what a Zipkin tracer sends.
+``remoteEndpoint`` becomes ``peer.service``, ``network.peer.address`` and ``network.peer.port``: that is
+what the other APIs show. What this mapping loses (tags kept as span fields, the endpoints and annotation
+text as sent) is kept beside it (``model.ZipkinOrigin``), and such a span is encoded back as it was sent,
+as Zipkin itself answers. Any other span is encoded as the OTel spec's ``sdk_exporters/zipkin.md`` says.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tracesearch.model import (
     Span,
     SpanKind,
     StatusCode,
+    ZipkinOrigin,
     pad_trace_id,
     short_trace_id,
 )
@@ -124,13 +127,22 @@ def _span_from_zipkin(
     if not isinstance(item, dict):
         raise ZipkinSpanError(f"a span must be a JSON object, got {type(item).__name__}")
     tags = _tags(item.get("tags"))
+    sent_tags = dict(tags)
     resource = _resource(_endpoint(item.get("localEndpoint"), "localEndpoint"), resources)
     scope = _scope(tags, resource, scopes)
     status_code, status_message = _status(tags)
     trace_state = tags.pop("w3c.tracestate", "")
     dropped = [_pop_count(tags, key) for key in _DROPPED_TAGS]
     attributes: Attributes = dict(tags)
-    _add_remote_endpoint(_endpoint(item.get("remoteEndpoint"), "remoteEndpoint"), attributes)
+    remote = _endpoint(item.get("remoteEndpoint"), "remoteEndpoint")
+    _add_remote_endpoint(remote, attributes)
+    events, annotations = _events(item.get("annotations"))
+    origin = ZipkinOrigin(
+        tags={key: value for key, value in sent_tags.items() if key not in tags},
+        derived=tuple(key for key in attributes if key not in tags),
+        remote_endpoint=_endpoint_as_sent(remote),
+        annotations=annotations,
+    )
     # Zipkin-only flags; kept as attributes so encode_spans can give them back.
     if item.get("shared") is True:
         attributes["zipkin.shared"] = True
@@ -151,11 +163,12 @@ def _span_from_zipkin(
         status_code=status_code,
         status_message=status_message,
         attributes=attributes,
-        events=_events(item.get("annotations")),
+        events=events,
         trace_state=trace_state,
         dropped_attributes_count=dropped[0],
         dropped_events_count=dropped[1],
         dropped_links_count=dropped[2],
+        zipkin=origin,
     )
 
 
@@ -280,6 +293,21 @@ def _pop_count(tags: dict[str, str], key: str) -> int:
     return int(value)
 
 
+def _endpoint_as_sent(endpoint: ResourceKey) -> dict[str, str | int]:
+    """The endpoint's fields that Zipkin keeps: a name, valid addresses, a port."""
+    service, ipv4, ipv6, port = endpoint
+    out: dict[str, str | int] = {}
+    if service:
+        out["serviceName"] = service
+    if _ip_version(ipv4) == 4:
+        out["ipv4"] = ipv4
+    if _ip_version(ipv6) == 6:
+        out["ipv6"] = ipv6
+    if port:
+        out["port"] = port
+    return out
+
+
 def _add_remote_endpoint(remote: ResourceKey, attributes: Attributes) -> None:
     # The spec's rule: remoteEndpoint fills these unless the tags already said otherwise.
     service, ipv4, ipv6, port = remote
@@ -291,9 +319,11 @@ def _add_remote_endpoint(remote: ResourceKey, attributes: Attributes) -> None:
         attributes.setdefault("network.peer.port", port)
 
 
-def _events(value: Any) -> list[Event]:
+def _events(value: Any) -> tuple[list[Event], tuple[str, ...]]:
+    """The events of the annotations, and the annotation values as sent when one of them is not
+    what encoding its event gives back (attributes parsed out of its text)."""
     if value is None:
-        return []
+        return [], ()
     if not isinstance(value, list):
         raise ZipkinSpanError(f"annotations must be a JSON array, got {type(value).__name__}")
     events = []
@@ -303,7 +333,10 @@ def _events(value: Any) -> list[Event]:
         name, attributes, dropped = parse_annotation(annotation["value"])
         time_us = _micros(annotation.get("timestamp"), f"annotations[{index}].timestamp")
         events.append(Event(time_us * 1000, name, attributes, dropped))
-    return events
+    sent = tuple(annotation["value"] for annotation in value)
+    if all(text == _annotation_value(event) for text, event in zip(sent, events, strict=True)):
+        return events, ()
+    return events, sent
 
 
 def parse_annotation(value: str) -> tuple[str, Attributes, int]:
@@ -411,21 +444,37 @@ def span_to_zipkin(span: Span) -> dict[str, Any]:
     # Zipkin durations are whole microseconds and at least 1.
     out["duration"] = max(1, (span.end_ns - span.start_ns) // 1000)
     out["localEndpoint"] = _local_endpoint(span.resource)
-    remote = _remote_endpoint(span.kind, attributes)
+    origin = span.zipkin
+    # A span sent through Zipkin goes back as sent; any other as the OTel spec's Zipkin exporter maps it.
+    remote = _remote_endpoint(span.kind, attributes) if origin is None else dict(origin.remote_endpoint)
     if remote:
         out["remoteEndpoint"] = remote
     if span.events:
-        out["annotations"] = [
-            {"timestamp": event.time_ns // 1000, "value": _annotation_value(event)} for event in span.events
-        ]
+        out["annotations"] = _annotations(span)
     if _pop_flag(attributes, "zipkin.debug"):
         out["debug"] = True
     if _pop_flag(attributes, "zipkin.shared"):
         out["shared"] = True
-    tags = _zipkin_tags(span, attributes)
+    tags = _zipkin_tags(span, attributes) if origin is None else _tags_as_sent(origin, attributes)
     if tags:
         out["tags"] = tags
     return out
+
+
+def _annotations(span: Span) -> list[dict[str, Any]]:
+    sent = span.zipkin.annotations if span.zipkin is not None else ()
+    return [
+        {"timestamp": event.time_ns // 1000, "value": sent[index] if index < len(sent) else _annotation_value(event)}
+        for index, event in enumerate(span.events)
+    ]
+
+
+def _tags_as_sent(origin: ZipkinOrigin, attributes: Attributes) -> dict[str, str]:
+    """The tags of a span sent through Zipkin: its attributes but those made from remoteEndpoint, and the
+    tags the model keeps as fields, by the names and values they were sent with."""
+    tags = {key: attribute_text(value) for key, value in attributes.items() if key not in origin.derived}
+    tags.update(origin.tags)
+    return tags
 
 
 def _pop_flag(attributes: Attributes, key: str) -> bool:

@@ -22,7 +22,18 @@ from tests.unit.codecs.factories import (
 from tracesearch.admission import Limits
 from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.errors import DecodeError
-from tracesearch.model import UNKNOWN_SERVICE, DecodedBatch, Event, Link, Resource, Scope, Span, SpanKind, StatusCode
+from tracesearch.model import (
+    UNKNOWN_SERVICE,
+    DecodedBatch,
+    Event,
+    Link,
+    Resource,
+    Scope,
+    Span,
+    SpanKind,
+    StatusCode,
+    ZipkinOrigin,
+)
 
 LIMITS = Limits()
 
@@ -246,6 +257,22 @@ def test_round_trip_of_a_hand_built_model_span() -> None:
     assert repr(again) == repr(span)
 
 
+def test_a_span_sent_through_zipkin_crosses_kafka_with_how_it_was_sent() -> None:
+    origin = ZipkinOrigin({"error": "500", "otel.library.name": "x"}, ("peer.service",), {"serviceName": "db"}, ("x",))
+    span = make_span(zipkin=origin)
+    [again] = otlp_proto.decode_export_request(otlp_proto.encode_export_request([span]), LIMITS).spans
+    assert again.zipkin == origin and again.attributes == span.attributes
+    # The read APIs (Tempo's OTLP) show the span as the model has it, without the Kafka-only attribute.
+    [shown] = otlp_proto.decode_export_request(otlp_proto.encode_traces_data([span]), LIMITS).spans
+    assert shown.zipkin is None and otlp_proto.ZIPKIN_ORIGIN_ATTRIBUTE not in shown.attributes
+
+
+def test_a_reserved_attribute_that_is_not_an_origin_stays_an_attribute() -> None:
+    span = make_span(attributes={otlp_proto.ZIPKIN_ORIGIN_ATTRIBUTE: "not json"})
+    [again] = otlp_proto.decode_export_request(otlp_proto.encode_export_request([span]), LIMITS).spans
+    assert again.zipkin is None and again.attributes == {otlp_proto.ZIPKIN_ORIGIN_ATTRIBUTE: "not json"}
+
+
 def test_round_trip_keeps_resource_and_scope_sharing() -> None:
     first, second = make_span(), make_span(span_id="1" * 16)
     second.resource, second.scope = first.resource, first.scope
@@ -302,7 +329,7 @@ def test_model_field_order_matches_positional_construction() -> None:
     assert [f.name for f in dataclasses.fields(Span)] == [
         "trace_id", "span_id", "name", "start_ns", "end_ns", "resource", "scope", "parent_span_id", "kind",
         "status_code", "status_message", "attributes", "events", "links", "trace_state", "flags",
-        "dropped_attributes_count", "dropped_events_count", "dropped_links_count",
+        "dropped_attributes_count", "dropped_events_count", "dropped_links_count", "zipkin",
     ]  # fmt: skip
     assert [f.name for f in dataclasses.fields(Event)] == [
         "time_ns",

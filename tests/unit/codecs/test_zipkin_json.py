@@ -134,6 +134,74 @@ def test_remote_endpoint_becomes_peer_attributes_unless_tags_say_otherwise() -> 
     assert span.attributes["peer.service"] == "pg-primary"
 
 
+# What the OpenTelemetry Zipkin exporters send beside plain tags: the scope under both names (the version
+# empty when the tracer has none), status tags, peer.service as a tag, event attributes in annotations.
+OTEL_EXPORTED = {
+    **TYPICAL,
+    "kind": "CLIENT",
+    "remoteEndpoint": {"serviceName": "payments", "ipv4": "10.0.0.9", "port": 443},
+    "annotations": [
+        {"timestamp": 1700000000100000, "value": '{"cart loaded": {"items": 3}}'},
+        {"timestamp": 1700000000100001, "value": '{"retry": {}}'},
+        {"timestamp": 1700000000100002, "value": "plain"},
+    ],
+    "tags": {
+        "otel.library.name": "shop.cart",
+        "otel.library.version": "",
+        "otel.scope.name": "shop.cart",
+        "otel.scope.version": "",
+        "peer.service": "payments-primary",
+        "otel.status_code": "ERROR",
+        "error": "500",
+        "w3c.tracestate": "congo=t61",
+        "otel.dropped_events_count": "2",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        OTEL_EXPORTED,
+        {**TYPICAL, "tags": {"error": "500"}},
+        {**TYPICAL, "tags": {"error": "false"}, "remoteEndpoint": {"serviceName": "cart-db"}},
+        {**TYPICAL, "kind": "CLIENT", "tags": {"server.address": "api.example.com"}, "remoteEndpoint": {"port": 80}},
+    ],
+    ids=["otel-exported", "error-only", "error-false", "client-without-remote-name"],
+)
+def test_a_span_sent_through_zipkin_is_given_back_as_sent(item: dict[str, Any]) -> None:
+    assert zipkin_json.encode_spans(decode([item]).spans) == [item]
+
+
+def test_what_other_apis_see_of_a_span_sent_through_zipkin_is_the_model() -> None:
+    [span] = decode([OTEL_EXPORTED]).spans
+    assert span.scope == Scope("shop.cart", "")
+    assert (span.status_code, span.status_message, span.trace_state) == (StatusCode.ERROR, "500", "congo=t61")
+    assert span.attributes == {
+        "peer.service": "payments-primary",  # the tag wins over remoteEndpoint.serviceName
+        "network.peer.address": "10.0.0.9",
+        "network.peer.port": 443,
+    }
+    events = [(e.name, e.attributes) for e in span.events]
+    assert events == [("cart loaded", {"items": 3}), ("retry", {}), ("plain", {})]
+    assert span.zipkin is not None
+    assert span.zipkin.derived == ("network.peer.address", "network.peer.port")
+    assert span.zipkin.remote_endpoint == OTEL_EXPORTED["remoteEndpoint"]
+
+
+def test_plain_annotations_are_not_kept_twice() -> None:
+    [span] = decode([TYPICAL]).spans
+    assert span.zipkin is not None and span.zipkin.annotations == ()
+
+
+def test_an_otlp_span_is_encoded_as_the_otel_spec_maps_it() -> None:
+    span = make_span(kind=SpanKind.CLIENT, attributes={"peer.service": "payments"}, events=[])
+    assert span.zipkin is None
+    [out] = zipkin_json.encode_spans([span])
+    assert out["remoteEndpoint"] == {"serviceName": "payments"} and "peer.service" not in out["tags"]
+    assert out["tags"]["otel.status_code"] == "ERROR"
+
+
 def test_shared_and_debug_flags() -> None:
     span = one(shared=True, debug=True)
     assert span.attributes["zipkin.shared"] is True and span.attributes["zipkin.debug"] is True

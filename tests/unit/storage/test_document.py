@@ -4,7 +4,7 @@ from typing import Any, cast
 
 import pytest
 
-from tracesearch.model import Event, Link, Resource, Scope, Span, SpanKind, StatusCode
+from tracesearch.model import Event, Link, Resource, Scope, Span, SpanKind, StatusCode, ZipkinOrigin
 from tracesearch.storage.es.document import document_id, encode_number, from_document, to_document
 
 
@@ -58,6 +58,13 @@ def test_round_trip_keeps_every_field_and_type() -> None:
     original = make_span()
     original.attributes.pop("nan")
     assert back == original
+
+
+def test_a_span_sent_through_zipkin_keeps_how_it_was_sent() -> None:
+    origin = ZipkinOrigin({"error": "500"}, ("network.peer.port",), {"serviceName": "db", "port": 5432}, ("{}",))
+    span = make_span(attributes={"network.peer.port": 5432}, zipkin=origin)
+    assert from_document(strip_derived(to_document(span))).zipkin == origin
+    assert from_document(strip_derived(to_document(make_span(zipkin=ZipkinOrigin())))).zipkin == ZipkinOrigin()
 
 
 def test_search_fields_hold_scoped_keys_values_numbers_and_words() -> None:

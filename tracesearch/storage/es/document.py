@@ -7,7 +7,8 @@ match, presence, autocomplete), ``tags_num`` (order-preserving encodings of nume
 range query is a numeric range) and ``text`` (analysed words for full-text search).
 
 ``source`` (an object Elasticsearch stores but does not index) keeps the typed attributes,
-resource, scope, events and links, so the span comes back exactly as it arrived.
+resource, scope, events and links, and for a span sent through Zipkin how it was sent (``z``), so the
+span comes back exactly as it arrived.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tracesearch.model import (
     Span,
     SpanKind,
     StatusCode,
+    ZipkinOrigin,
 )
 from tracesearch.query.span_terms import SearchTerms, encode_number, stringify
 
@@ -172,6 +174,8 @@ def _source_of(span: Span) -> dict[str, Any]:
     dropped = (span.dropped_attributes_count, span.dropped_events_count, span.dropped_links_count)
     if any(dropped):
         source["d"] = list(dropped)
+    if span.zipkin is not None:
+        source["z"] = span.zipkin.to_json()
     return source
 
 
@@ -231,6 +235,7 @@ def from_document(doc: dict[str, Any], interner: _Interner | None = None) -> Spa
         dropped_attributes_count=source.get("d", [0, 0, 0])[0],
         dropped_events_count=source.get("d", [0, 0, 0])[1],
         dropped_links_count=source.get("d", [0, 0, 0])[2],
+        zipkin=ZipkinOrigin.from_json(source["z"]) if "z" in source else None,
     )
 
 

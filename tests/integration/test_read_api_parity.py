@@ -1,0 +1,146 @@
+"""Our Zipkin API answers as the real Zipkin server does, and our Jaeger API can search what it shows.
+
+The same spans go to tracesearch and to the real Zipkin 3.6.1 (in-memory storage, started for this
+module), either as raw Zipkin JSON or through the OpenTelemetry Zipkin exporter; then both are asked the
+same request and the answers compared. Every name sent is lower case: Zipkin lowercases service and
+span names while ours keep their case (matched ignoring it, a deliberate choice), a difference that is
+not this file's.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+from opentelemetry.exporter.zipkin.json import ZipkinExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind
+
+from devstack.launch import ServiceProcess
+from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
+from tests.integration.zipkin_server import start_zipkin
+
+Json = Any
+
+
+@dataclass
+class Both:
+    """tracesearch and the real Zipkin, fed the same spans."""
+
+    ours: Service
+    zipkin: ServiceProcess
+
+    def post(self, spans: list[dict[str, Any]]) -> None:
+        """Raw Zipkin v2 JSON to both."""
+        for url in (self.ours.url, self.zipkin.url):
+            answer = requests.post(f"{url}/api/v2/spans", json=spans, timeout=30)
+            assert answer.status_code == 202, (url, answer.text)
+        self.ours.refresh()
+
+    def get(self, path: str, **params: str) -> tuple[Json, Json]:
+        """(ours, Zipkin's) JSON answers to the same GET, both 200."""
+        answers = []
+        for url in (self.ours.url, self.zipkin.url):
+            answer = requests.get(f"{url}{path}", params=params, timeout=30)
+            assert answer.status_code == 200, (url, path, params, answer.status_code, answer.text)
+            answers.append(answer.json())
+        return answers[0], answers[1]
+
+    def trace(self, trace_id: str) -> tuple[Json, Json]:
+        """Both answers to ``/api/v2/trace/{id}``, spans in one order (neither API promises one)."""
+        ours, zipkin = self.get(f"/api/v2/trace/{trace_id}")
+        return by_id_and_kind(ours), by_id_and_kind(zipkin)
+
+
+def by_id_and_kind(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(spans, key=lambda s: (s["id"], s.get("kind", "")))
+
+
+@pytest.fixture(scope="module")
+def both(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
+    zipkin = start_zipkin(tmp_path_factory.mktemp("zipkin"), {})
+    prefix = f"it-parity-{uuid.uuid4().hex[:8]}"
+    try:
+        ours = start_service(es_url, prefix, tmp_path_factory.mktemp("service"))
+    except BaseException:
+        zipkin.stop()
+        raise
+    yield Both(ours, zipkin)
+    stop_service(ours)
+    drop_prefix(es_url, prefix)
+    zipkin.stop()
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def hex_id(bits: int = 64) -> str:
+    return f"{random.getrandbits(bits):0{bits // 4}x}"
+
+
+def zipkin_span(service: str, name: str, trace_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A raw Zipkin v2 span starting now, lasting 1.5 ms; ``fields`` add or replace members."""
+    span: dict[str, Any] = {
+        "traceId": trace_id or hex_id(128),
+        "id": hex_id(),
+        "name": name,
+        "timestamp": time.time_ns() // 1000,
+        "duration": 1500,
+        "localEndpoint": {"serviceName": service},
+    }
+    return span | fields
+
+
+# ---------------------------------------------------------------------------------------------- what comes back
+
+
+def test_a_span_from_the_otel_zipkin_exporter_comes_back_with_the_tags_and_endpoints_it_was_sent_with(
+    both: Both,
+) -> None:
+    """The exporter sends the scope twice (``otel.library.*`` and ``otel.scope.*``, the version empty
+    when the tracer has none) and ``peer.service`` as a plain tag, with no remoteEndpoint."""
+    provider = TracerProvider(resource=Resource.create({"service.name": f"cart-{tag()}"}))
+    for url in (both.ours.url, both.zipkin.url):
+        provider.add_span_processor(SimpleSpanProcessor(ZipkinExporter(endpoint=f"{url}/api/v2/spans")))
+    with provider.get_tracer("shop.cart").start_as_current_span("load cart", kind=SpanKind.CLIENT) as span:
+        span.set_attribute("peer.service", "cart-db")
+        span.set_attribute("db.system", "postgresql")
+    provider.shutdown()
+    both.ours.refresh()
+
+    ours, zipkin = both.trace(f"{span.get_span_context().trace_id:032x}")
+    assert zipkin[0]["tags"]["otel.library.name"] == "shop.cart" and "remoteEndpoint" not in zipkin[0]
+    assert ours == zipkin
+
+
+def test_annotations_come_back_as_they_were_sent(both: Both) -> None:
+    start = time.time_ns() // 1000
+    values = ['{"cart loaded": {"items": 3}}', '{"retry": {}}', "cart loaded {}", "plain"]
+    span = zipkin_span(
+        f"cart-{tag()}",
+        "load cart",
+        annotations=[{"timestamp": start + i, "value": value} for i, value in enumerate(values)],
+    )
+    both.post([span])
+
+    ours, zipkin = both.trace(span["traceId"])
+    assert [a["value"] for a in zipkin[0]["annotations"]] == values
+    assert ours == zipkin
+
+
+def test_an_error_tag_alone_comes_back_alone(both: Both) -> None:
+    span = zipkin_span(f"cart-{tag()}", "load cart", kind="SERVER", tags={"error": "500"})
+    both.post([span])
+
+    ours, zipkin = both.trace(span["traceId"])
+    assert zipkin[0]["tags"] == {"error": "500"}
+    assert ours == zipkin
