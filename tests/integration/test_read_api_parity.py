@@ -100,6 +100,10 @@ def zipkin_span(service: str, name: str, trace_id: str | None = None, **fields: 
     return span | fields
 
 
+def found_ids(traces: list[list[dict[str, Any]]]) -> set[str]:
+    return {trace[0]["traceId"] for trace in traces}
+
+
 # ---------------------------------------------------------------------------------------------- what comes back
 
 
@@ -144,3 +148,32 @@ def test_an_error_tag_alone_comes_back_alone(both: Both) -> None:
     ours, zipkin = both.trace(span["traceId"])
     assert zipkin[0]["tags"] == {"error": "500"}
     assert ours == zipkin
+
+
+# ---------------------------------------------------------------------------------------------- search
+
+
+@pytest.mark.parametrize(
+    "annotation_query",
+    ["http.route", "http.route=", "http.route=/cart", "retry", "http.route and retry", "helicopter"],
+)
+def test_annotation_query_finds_tag_keys_and_annotation_values(both: Both, annotation_query: str) -> None:
+    """In Zipkin a bare word (or ``key=``) is "an annotation with this value or a tag with this key"."""
+    service = f"shop-{tag()}"
+    spans = {
+        "tagged": zipkin_span(service, "get /cart", tags={"http.route": "/cart"}),
+        "annotated": zipkin_span(service, "get /cart", annotations=[{"timestamp": 1, "value": "http.route"}]),
+        "both": zipkin_span(
+            service,
+            "get /cart",
+            tags={"http.route": "/cart/{id}"},
+            annotations=[{"timestamp": 1, "value": "retry"}],
+        ),
+        "neither": zipkin_span(service, "get /cart", tags={"http.method": "GET"}),
+    }
+    for span in spans.values():
+        span["annotations"] = [a | {"timestamp": span["timestamp"]} for a in span.get("annotations", [])]
+    both.post(list(spans.values()))
+
+    ours, zipkin = both.get("/api/v2/traces", serviceName=service, annotationQuery=annotation_query)
+    assert found_ids(ours) == found_ids(zipkin)
