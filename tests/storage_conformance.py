@@ -366,6 +366,39 @@ class StorageConformance:
         ]
         assert self.find(store, b, service, FieldEquals("event:name", "retry")) == [ids["events"]]
 
+    def test_the_remote_service_a_span_names_is_listed_and_found(self, store: Store, b: Builder) -> None:
+        """What Zipkin shows as the span's remoteEndpoint.serviceName (``query.remote_service``)."""
+        tag_only = b.span("r", "zipkin tag only", kind=SpanKind.CLIENT, attributes={"peer.service": "ledger"})
+        tag_only.zipkin = ZipkinOrigin()  # sent through Zipkin with no remoteEndpoint: it names nothing
+        endpoint = b.span("r", "zipkin endpoint", kind=SpanKind.SERVER, attributes={"peer.service": "Web"})
+        endpoint.zipkin = ZipkinOrigin(derived=("peer.service",), remote_endpoint={"serviceName": "Web"})
+        ids = self.one_each(
+            store,
+            b,
+            [
+                b.span("r", "peer", kind=SpanKind.SERVER, attributes={"peer.service": "Payments"}),
+                b.span("r", "address", kind=SpanKind.CLIENT, attributes={"server.address": "api", "db.name": "x"}),
+                b.span("r", "internal", attributes={"server.address": "not-remote"}),
+                tag_only,
+                endpoint,
+            ],
+        )
+        window = (b.base_ns - MINUTE, b.base_ns + MINUTE)
+        assert store.reader.remote_service_names(b.service("r"), *window) == ["Payments", "Web", "api"]
+        shouted = b.service("r").upper()
+        assert store.reader.remote_service_names(shouted, *window, ignore_case=True) == ["Payments", "Web", "api"]
+        assert store.reader.remote_service_names(shouted, *window) == []
+        service = FieldEquals("service", b.service("r"))
+
+        def found(name: str, ignore_case: bool = False) -> set[str]:
+            return set(self.find(store, b, service, FieldEquals("zipkin:remoteServiceName", name, ignore_case)))
+
+        assert found("Payments") == found("payments", ignore_case=True) == {ids["peer"]}
+        assert found("payments") == set()
+        assert found("api") == {ids["address"]}
+        assert found("web", ignore_case=True) == {ids["zipkin endpoint"]}
+        assert found("ledger") == found("not-remote") == set()
+
     def test_combinations(self, store: Store, b: Builder) -> None:
         ids = self.one_each(
             store,
@@ -546,8 +579,6 @@ class StorageConformance:
         ]
         assert [(link.parent, link.child) for link in store.aggregates.dependencies(*window, service=db)] == [(api, db)]
         assert store.aggregates.dependencies(*window, service=db.upper()) == []
-        shouted = store.aggregates.dependencies(*window, service=db.upper(), ignore_case=True)
-        assert [(link.parent, link.child) for link in shouted] == [(api, db)]
 
     def test_span_metrics_per_step(self, store: Store, b: Builder) -> None:
         web, _, _ = self.write_aggregates(store, b)

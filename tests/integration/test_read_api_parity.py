@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -177,3 +178,52 @@ def test_annotation_query_finds_tag_keys_and_annotation_values(both: Both, annot
 
     ours, zipkin = both.get("/api/v2/traces", serviceName=service, annotationQuery=annotation_query)
     assert found_ids(ours) == found_ids(zipkin)
+
+
+def test_every_remote_service_listed_finds_its_traces(both: Both) -> None:
+    """Zipkin lists the remoteEndpoint names of a service's spans, and remoteServiceName finds those."""
+    run = tag()
+    web, payments, ledger, stock = (f"{name}-{run}" for name in ("web", "payments", "ledger", "stock"))
+    call_stock = zipkin_span(web, "reserve", kind="CLIENT")
+    both.post(
+        [
+            zipkin_span(web, "charge", kind="CLIENT", remoteEndpoint={"serviceName": payments, "port": 8443}),
+            # peer.service as a tag, no remoteEndpoint: what the OpenTelemetry Zipkin exporter sends.
+            zipkin_span(web, "post", kind="CLIENT", tags={"peer.service": ledger}),
+            # A call to a service whose server span we have, but that no span of web names.
+            call_stock,
+            zipkin_span(stock, "reserve", call_stock["traceId"], kind="SERVER", parentId=call_stock["id"]),
+        ]
+    )
+
+    ours, zipkin = both.get("/api/v2/remoteServices", serviceName=web)
+    assert zipkin == [payments]
+    assert ours == zipkin
+    for remote in (payments, ledger, stock):
+        ours, zipkin = both.get("/api/v2/traces", serviceName=web, remoteServiceName=remote)
+        assert found_ids(ours) == found_ids(zipkin), remote
+
+
+def test_remote_services_of_otlp_spans_are_searchable(both: Both) -> None:
+    """Spans sent by OTLP name their remote service as the OTel spec's Zipkin exporter does (peer.service,
+    else server.address... for client spans); each name listed finds its trace. Ours only: no OTLP here."""
+    run = tag()
+    service = f"checkout-{run}"
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{both.ours.url}/v1/traces")))
+    tracer = provider.get_tracer("shop.checkout")
+    traces = {}
+    for name, attributes in (
+        (f"payments-{run}", {"peer.service": f"payments-{run}"}),
+        (f"api-{run}.example.com", {"server.address": f"api-{run}.example.com"}),
+    ):
+        with tracer.start_as_current_span("call", kind=SpanKind.CLIENT, attributes=attributes) as span:
+            traces[name] = f"{span.get_span_context().trace_id:032x}"
+    provider.shutdown()
+    both.ours.refresh()
+
+    listed = both.ours.get("/api/v2/remoteServices", serviceName=service).json()
+    assert listed == sorted(traces)
+    for name in listed:
+        found = both.ours.get("/api/v2/traces", serviceName=service, remoteServiceName=name).json()
+        assert found_ids(found) == {traces[name]}, name

@@ -23,7 +23,8 @@ from tracesearch.api.http_errors import NotFound
 from tracesearch.api.params import TRACE_ID_PATH, Name, TraceIds
 from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.zipkin_json import encode_trace
-from tracesearch.query.conditions import TraceQuery, span_fields, tag_equals
+from tracesearch.query.conditions import FieldEquals, TraceQuery, span_fields
+from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
 from tracesearch.query.zipkin_annotations import annotation_conditions
 
 # Times are kept in nanosecond longs, which end in 2262.
@@ -129,8 +130,8 @@ def traces_query(params: dict[str, Any], default_lookback_ms: int, now_ms: int) 
     )
     conditions += annotation_conditions(params["annotationQuery"] or "")
     if params["remoteServiceName"]:
-        # The Zipkin codec keeps remoteEndpoint.serviceName as the span attribute peer.service.
-        conditions.append(tag_equals("peer.service", params["remoteServiceName"], ("span",), ignore_case=True))
+        # The name the span's remoteEndpoint shows, as remoteServices lists it (query.remote_service).
+        conditions.append(FieldEquals(REMOTE_SERVICE_FIELD, params["remoteServiceName"], ignore_case=True))
     return TraceQuery(
         start_ns=max(0, end_ms - lookback_ms) * NS_PER_MS,
         end_ns=end_ms * NS_PER_MS,
@@ -176,8 +177,8 @@ def span_names(args: dict[str, Any]) -> Response:
 @bp.answers("remote service names", _NAMES)
 @bp.fails(400, 503)
 def remote_services(args: dict[str, Any]) -> Response:
-    """The services this one called or was called by in the default window, from the service graph
-    (Zipkin reads remoteEndpoint names; ours come from matched client/server pairs and peer.service)."""
+    """The remote services the service's spans name in the default window: the remoteEndpoint names
+    Zipkin shows (query.remote_service), each of which remoteServiceName= finds."""
     end_ns = time.time_ns()
     return _json(
         query().remote_services(

@@ -38,6 +38,7 @@ from tracesearch.model import (
     pad_trace_id,
     short_trace_id,
 )
+from tracesearch.query.remote_service import remote_service_name
 
 _KIND_FROM_ZIPKIN = {
     "CLIENT": SpanKind.CLIENT,
@@ -57,16 +58,6 @@ _STATUS_FROM_TAG = {
 _DROPPED_TAGS = ("otel.dropped_attributes_count", "otel.dropped_events_count", "otel.dropped_links_count")
 # Resource attributes that become localEndpoint fields rather than tags.
 _LOCAL_ENDPOINT_KEYS = frozenset({"service.name", "net.host.ip", "net.host.ipv6", "net.host.port"})
-# OTel spec ranking for the remote service name of CLIENT/PRODUCER spans without peer.service.
-_REMOTE_NAME_KEYS = (
-    "server.address",
-    "net.peer.name",
-    "server.socket.domain",
-    "net.sock.peer.name",
-    "peer.hostname",
-    "peer.address",
-    "db.name",
-)
 # "name {json}", "name: {json}" (Go), "\"name\":{json}" (Java): a name, a separator, then one object.
 _NAMED_JSON = re.compile(r"(?s)(?P<name>.*?)(?::\s*|\s+)(?P<json>\{.*\})")
 _MAX_JSON_DEPTH = 64
@@ -446,7 +437,7 @@ def span_to_zipkin(span: Span) -> dict[str, Any]:
     out["localEndpoint"] = _local_endpoint(span.resource)
     origin = span.zipkin
     # A span sent through Zipkin goes back as sent; any other as the OTel spec's Zipkin exporter maps it.
-    remote = _remote_endpoint(span.kind, attributes) if origin is None else dict(origin.remote_endpoint)
+    remote = _remote_endpoint(span, attributes) if origin is None else dict(origin.remote_endpoint)
     if remote:
         out["remoteEndpoint"] = remote
     if span.events:
@@ -498,20 +489,15 @@ def _local_endpoint(resource: Resource) -> dict[str, Any]:
     return endpoint
 
 
-def _remote_endpoint(kind: SpanKind, attributes: Attributes) -> dict[str, Any] | None:
+def _remote_endpoint(span: Span, attributes: Attributes) -> dict[str, Any] | None:
     """Build remoteEndpoint, taking out of ``attributes`` what it now carries (so no duplicate tags)."""
     endpoint: dict[str, Any] = {}
-    service = attributes.get("peer.service")
-    if isinstance(service, str) and service:
+    # Zipkin draws a dependency link only when a client span names its remote service.
+    service = remote_service_name(span)
+    if service:
         endpoint["serviceName"] = service
-        del attributes["peer.service"]
-    elif kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
-        # Zipkin draws a dependency link only when a client span names its remote service.
-        for key in _REMOTE_NAME_KEYS:
-            candidate = attributes.get(key)
-            if isinstance(candidate, str) and candidate:
-                endpoint["serviceName"] = candidate
-                break
+        if attributes.get("peer.service") == service:
+            del attributes["peer.service"]
     address = attributes.get("network.peer.address")
     if isinstance(address, str) and _is_ip(address):
         endpoint["ipv6" if ":" in address else "ipv4"] = address

@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Span fields a condition can name, beside attributes. ``event:name`` and ``instrumentation:name`` may
-# hold several values per span (one per event); the others one.
+# hold several values per span (one per event); the others one. ``zipkin:remoteServiceName`` is the
+# remote service the span names (``query.remote_service``), absent when it names none.
 FIELDS = frozenset(
     {
         "service",
@@ -31,6 +32,7 @@ FIELDS = frozenset(
         "trace:id",
         "event:name",
         "instrumentation:name",
+        "zipkin:remoteServiceName",
     }
 )
 RANGE_OPS = frozenset({"gt", "gte", "lt", "lte"})

@@ -31,7 +31,8 @@ from tracesearch.query.conditions import (
 )
 from tracesearch.query.span_terms import HIGHEST, LOWEST, encode_number, span_terms
 
-MULTI_VALUED_FIELDS = frozenset({"event:name", "instrumentation:name"})
+# Fields kept as ``<field>=<value>`` search terms (``query.span_terms``), not as span fields.
+TAGGED_FIELDS = frozenset({"event:name", "instrumentation:name", "zipkin:remoteServiceName"})
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -114,8 +115,11 @@ def _attr_matches(cond: AttrMatches, facts: SpanFacts) -> bool:
 
 
 def _field_equals(cond: FieldEquals, facts: SpanFacts) -> bool:
-    if cond.field in MULTI_VALUED_FIELDS:
-        return f"{cond.field}={cond.value}" in facts.tags
+    if cond.field in TAGGED_FIELDS:
+        wanted = f"{cond.field}={cond.value}"
+        if cond.ignore_case:
+            return any(fold(tag) == fold(wanted) for tag in facts.tags if tag.startswith(f"{cond.field}="))
+        return wanted in facts.tags
     value = facts.fields.get(cond.field)
     if value is None:
         return False

@@ -6,7 +6,9 @@ One definition for every store. Elasticsearch keeps them in a span document's se
 
 * ``tags``: one term per attribute key (``span.http.method``) and per key=value
   (``span.http.method=GET``), scoped ``span.``, ``resource.``, ``event.``, ``link.``,
-  ``instrumentation.``; plus ``event:name=<name>`` per event and ``instrumentation:name=<name>``.
+  ``instrumentation.``; plus ``event:name=<name>`` per event and ``instrumentation:name=<name>``; and
+  ``zipkin:remoteServiceName`` with ``zipkin:remoteServiceName=<name>`` for a span that names a remote
+  service (``query.remote_service``).
 * ``nums``: ``<scope>.<key>=<16 hex digits>`` per numeric value, the digits being an order-preserving
   encoding of the value as a double (``encode_number``), so a range of terms is a numeric range.
 * ``texts``: span name, status message, string attribute values and event names (for full text).
@@ -19,6 +21,7 @@ import math
 import struct
 
 from tracesearch.model import Attributes, AttrValue, Span
+from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD, remote_service_name
 
 _SIGN_BIT = 1 << 63
 _MASK64 = (1 << 64) - 1
@@ -112,6 +115,9 @@ class SearchTerms:
             self.add_attributes("link", link.attributes)
         if span.status_message:
             self.texts.append(span.status_message)
+        remote = remote_service_name(span)
+        if remote:
+            self.tags += (REMOTE_SERVICE_FIELD, f"{REMOTE_SERVICE_FIELD}={remote}")
 
 
 def resource_terms(span: Span) -> SearchTerms:

@@ -12,11 +12,9 @@ from collections.abc import Sequence
 
 from tracesearch.model import Span
 from tracesearch.query.conditions import TraceQuery
-from tracesearch.query.matching import fold
 from tracesearch.query.search_results import SearchResult
 from tracesearch.query.span_aggregation import MetricsResult
 from tracesearch.query.traceql.ast import Query
-from tracesearch.servicegraph.model import USER
 from tracesearch.services import adjusters, traceql_metrics
 from tracesearch.services.autocomplete import Autocomplete
 from tracesearch.services.traceql_search import MAX_CANDIDATES, TraceqlSearch
@@ -78,9 +76,7 @@ class QueryService:
         return self._aggregates.dependencies(start_ns, end_ns, service)
 
     def remote_services(self, service: str, start_ns: int, end_ns: int, ignore_case: bool = False) -> list[str]:
-        """The services this one called or was called by, without the graph's stand-in ``user`` for
-        callers that sent no span (``ignore_case``: the service named ignoring ASCII case)."""
-        itself = fold(service) if ignore_case else service
-        links = self._aggregates.dependencies(start_ns, end_ns, service, ignore_case)
-        names = {name for link in links for name in (link.parent, link.child)}
-        return sorted(n for n in names if n != USER and (fold(n) if ignore_case else n) != itself)
+        """The remote services the service's spans name (``query.remote_service``), as Zipkin lists the
+        remote endpoint names it was sent: each one finds spans with the same name (``ignore_case``:
+        the service named ignoring ASCII case)."""
+        return self._spans.remote_service_names(service, start_ns, end_ns, ignore_case)

@@ -147,6 +147,11 @@ class SpanReader(Protocol):
         (root spans only), ``event:name``, ``instrumentation:name``; None for another name."""
         ...
 
+    def remote_service_names(self, service: str, start_ns: int, end_ns: int, ignore_case: bool = False) -> list[str]:
+        """The remote services (``query.remote_service``) the service's spans in the window name, sorted;
+        ``ignore_case``: the service named ignoring ASCII case. May be sampled, like autocomplete."""
+        ...
+
     def aggregate_spans(self, request: SpanAggregation) -> list[SpanSeries]:
         """Per group and step, the spans meeting the conditions and the value the request asks for
         (TraceQL metrics over span documents).
@@ -223,11 +228,9 @@ class AggregateReader(Protocol):
     aggregates; one-minute resolution: a minute is in a range when its start is in
     [start rounded down to the minute, end]."""
 
-    def dependencies(
-        self, start_ns: int, end_ns: int, service: str | None = None, ignore_case: bool = False
-    ) -> list[DependencyLink]:
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
         """Calls per (client, server) pair, summed over connection types; with ``service``, only the
-        links it is a side of (``ignore_case``: compared ignoring ASCII case). Sorted by parent, child."""
+        links it is a side of. Sorted by parent, child."""
         ...
 
     def span_metrics(

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 
 from tracesearch.model import Span, SpanKind
 from tracesearch.query.conditions import All, Condition, FieldEquals, TraceQuery
-from tracesearch.query.matching import SpanFacts, facts, fold, matches
+from tracesearch.query.matching import SpanFacts, facts, matches
+from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
 from tracesearch.query.span_aggregation import SeriesBucket, SpanAggregation, SpanSeries, histogram_buckets
 from tracesearch.query.span_terms import encode_number
 from tracesearch.servicegraph.aggregator import Snapshot, Stats
@@ -224,6 +225,11 @@ class MemoryStore:
             return None
         return _ranked(counts, limit)
 
+    def remote_service_names(self, service: str, start_ns: int, end_ns: int, ignore_case: bool = False) -> list[str]:
+        prefix = f"{REMOTE_SERVICE_FIELD}="
+        spans = self._matching([FieldEquals("service", service, ignore_case)], start_ns, end_ns)
+        return sorted({t[len(prefix) :] for f in spans for t in f.tags if t.startswith(prefix)})
+
     def aggregate_spans(self, request: SpanAggregation) -> list[SpanSeries]:
         return _SpanAggregation(request).series(
             self._matching(request.conditions, request.start_ns, request.end_ns - 1)
@@ -282,15 +288,12 @@ class MemoryStore:
             records = list(self._aggregates.values())
         return [r for r in records if r.family == family and _ms(first_minute) <= _ms(r.minute_ns) <= _ms(end_ns)]
 
-    def dependencies(
-        self, start_ns: int, end_ns: int, service: str | None = None, ignore_case: bool = False
-    ) -> list[DependencyLink]:
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
         calls: Counter[tuple[str, str]] = Counter()
         errors: Counter[tuple[str, str]] = Counter()
-        same = (lambda a, b: fold(a) == fold(b)) if ignore_case else (lambda a, b: a == b)
         for r in self._aggregates_in("servicegraph", start_ns, end_ns):
             pair = (r.labels["client"], r.labels["server"])
-            if service and not any(same(service, side) for side in pair):
+            if service and service not in pair:
                 continue
             calls[pair] += r.calls
             errors[pair] += r.errors
@@ -383,10 +386,8 @@ class MemoryAggregates:
     def write(self, snapshot: Snapshot, process: str) -> None:
         self._store.write_aggregates(snapshot, process)
 
-    def dependencies(
-        self, start_ns: int, end_ns: int, service: str | None = None, ignore_case: bool = False
-    ) -> list[DependencyLink]:
-        return self._store.dependencies(start_ns, end_ns, service, ignore_case)
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
+        return self._store.dependencies(start_ns, end_ns, service)
 
     def span_metrics(
         self,

@@ -17,7 +17,7 @@ from tracesearch.servicegraph.model import EDGE_LABELS, SPAN_LABELS, check_label
 from tracesearch.storage import aggregate_points
 from tracesearch.storage.contracts import DependencyLink, EdgeStats, SpanMetricsSeries
 from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS, aggregate_indices_between
-from tracesearch.storage.es.compiler import case_insensitive_term, term
+from tracesearch.storage.es.compiler import term
 from tracesearch.storage.es.search import search
 
 NS_PER_MS = 1_000_000
@@ -34,13 +34,10 @@ class EsAggregateReader:
         first_minute = start_ns - start_ns % NS_PER_MINUTE
         return {"range": {"@timestamp": {"gte": first_minute // NS_PER_MS, "lte": end_ns // NS_PER_MS}}}
 
-    def dependencies(
-        self, start_ns: int, end_ns: int, service: str | None = None, ignore_case: bool = False
-    ) -> list[DependencyLink]:
+    def dependencies(self, start_ns: int, end_ns: int, service: str | None = None) -> list[DependencyLink]:
         query: dict[str, Any] = {"bool": {"filter": [self._range(start_ns, end_ns)]}}
         if service:
-            side = case_insensitive_term if ignore_case else term
-            query["bool"]["should"] = [side("client", service), side("server", service)]
+            query["bool"]["should"] = [term("client", service), term("server", service)]
             query["bool"]["minimum_should_match"] = 1
         index = aggregate_indices_between(self._prefix, SERVICEGRAPH, start_ns, end_ns)
         links = [

@@ -47,7 +47,7 @@ DOCUMENT_FIELDS = {
     "trace:id": "trace.id",
 }
 # Fields kept as ``tags`` terms ``<field>=<value>`` (zero or many per span).
-TAGGED_FIELDS = frozenset({"event:name", "instrumentation:name"})
+TAGGED_FIELDS = frozenset({"event:name", "instrumentation:name", "zipkin:remoteServiceName"})
 _INCLUSIVE = {"gt": "gte", "lt": "lte", "gte": "gte", "lte": "lte"}
 _BOUND_OPS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 
@@ -132,6 +132,8 @@ def _attr_matches(cond: AttrMatches) -> list[Query]:
 
 def _field_equals(cond: FieldEquals) -> Query:
     if cond.field in TAGGED_FIELDS:
+        if cond.ignore_case:
+            return case_insensitive_term("tags", f"{cond.field}={cond.value}")
         return term("tags", f"{cond.field}={cond.value}")
     if cond.ignore_case:
         return case_insensitive_term(DOCUMENT_FIELDS[cond.field], cond.value)

@@ -11,6 +11,7 @@ from elasticsearch import Elasticsearch
 
 from tracesearch.model import Span
 from tracesearch.query.conditions import Condition, FieldEquals, TraceQuery
+from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
 from tracesearch.query.span_aggregation import SpanAggregation, SpanSeries
 from tracesearch.storage.es import compiler, span_aggregation, tag_queries
 from tracesearch.storage.es.document import from_documents
@@ -183,6 +184,13 @@ class EsSpanReader:
             scope, key, list(candidates), [*time_filters, *map(compiler.compile_condition, conditions)], TAG_SAMPLE
         )
         return tag_queries.numeric_buckets(self._search(index, body))
+
+    def remote_service_names(self, service: str, start_ns: int, end_ns: int, ignore_case: bool = False) -> list[str]:
+        index, time_filters = self._in_range(start_ns, end_ns)
+        named = compiler.compile_condition(FieldEquals("service", service, ignore_case))
+        body = tag_queries.remote_service_names([*time_filters, named], MAX_TERMS, TAG_SAMPLE)
+        skip = len(REMOTE_SERVICE_FIELD) + 1
+        return sorted(value[skip:] for value in tag_queries.buckets(self._search(index, body)))
 
     def intrinsic_values(
         self, name: str, start_ns: int | None, end_ns: int | None, limit: int, conditions: Sequence[Condition]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
 from tracesearch.query.span_terms import encode_number
 from tracesearch.storage.es.compiler import Query, bool_, lucene_prefix, term
 
@@ -50,6 +51,12 @@ def tag_names(scope: str, filters: list[Query], size: int, sample: int) -> dict[
 def attribute_values(scope: str, key: str, filters: list[Query], size: int, sample: int) -> dict[str, Any]:
     prefix = f"{scope}.{key}"
     return _sampled_terms([*filters, term("tags", prefix)], "tags", size, sample, lucene_prefix(prefix + "="))
+
+
+def remote_service_names(filters: list[Query], size: int, sample: int) -> dict[str, Any]:
+    """The ``zipkin:remoteServiceName=`` terms of the spans that have one."""
+    prefix = f"{REMOTE_SERVICE_FIELD}="
+    return _sampled_terms([*filters, term("tags", REMOTE_SERVICE_FIELD)], "tags", size, sample, lucene_prefix(prefix))
 
 
 def numeric_values(scope: str, key: str, candidates: list[str], filters: list[Query], sample: int) -> dict[str, Any]:
