@@ -219,6 +219,13 @@ class Settings:
         parse_seconds,
         "Zipkin /api/v2/traces window without `lookback` (Zipkin's 1 day).",
     )
+    zipkin_autocomplete_keys: tuple[str, ...] = setting(
+        "TRACESEARCH_ZIPKIN_AUTOCOMPLETE_KEYS",
+        "",
+        comma_separated,
+        "Tag keys Zipkin's UI offers values for (Zipkin's `AUTOCOMPLETE_KEYS`, comma-separated); "
+        "empty: the span and resource attribute keys of `TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK`, from the tag index.",
+    )
     max_trace_duration_s: float = setting(
         "TRACESEARCH_MAX_TRACE_DURATION",
         "1h",

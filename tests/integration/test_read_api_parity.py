@@ -29,6 +29,8 @@ from devstack.launch import ServiceProcess
 from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
 from tests.integration.zipkin_server import start_zipkin
 
+# Zipkin's AUTOCOMPLETE_KEYS and ours: only the autocomplete test sends tags with these keys.
+AUTOCOMPLETE_KEYS = "environment,http.method"
 Json = Any
 
 
@@ -67,10 +69,15 @@ def by_id_and_kind(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def both(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
-    zipkin = start_zipkin(tmp_path_factory.mktemp("zipkin"), {})
+    zipkin = start_zipkin(tmp_path_factory.mktemp("zipkin"), {"AUTOCOMPLETE_KEYS": AUTOCOMPLETE_KEYS})
     prefix = f"it-parity-{uuid.uuid4().hex[:8]}"
     try:
-        ours = start_service(es_url, prefix, tmp_path_factory.mktemp("service"))
+        ours = start_service(
+            es_url,
+            prefix,
+            tmp_path_factory.mktemp("service"),
+            {"TRACESEARCH_ZIPKIN_AUTOCOMPLETE_KEYS": AUTOCOMPLETE_KEYS},
+        )
     except BaseException:
         zipkin.stop()
         raise
@@ -149,6 +156,28 @@ def test_an_error_tag_alone_comes_back_alone(both: Both) -> None:
     ours, zipkin = both.trace(span["traceId"])
     assert zipkin[0]["tags"] == {"error": "500"}
     assert ours == zipkin
+
+
+# ---------------------------------------------------------------------------------------------- what Lens asks
+
+
+def test_autocomplete_keys_and_values(both: Both) -> None:
+    """Lens asks for the keys when its search page opens, then for the values of the key picked."""
+    service = f"web-{tag()}"
+    both.post(
+        [
+            zipkin_span(service, "get /", tags={"environment": "prod", "http.method": "GET"}),
+            zipkin_span(service, "post /", tags={"environment": "staging", "http.method": "POST"}),
+            zipkin_span(service, "get /", tags={"environment": "prod", "other": "x"}),
+        ]
+    )
+
+    ours, zipkin = both.get("/api/v2/autocompleteKeys")
+    assert zipkin == ["environment", "http.method"]
+    assert ours == zipkin
+    for key in ("environment", "http.method"):
+        ours, zipkin = both.get("/api/v2/autocompleteValues", key=key)
+        assert zipkin and ours == zipkin, key
 
 
 # ---------------------------------------------------------------------------------------------- search

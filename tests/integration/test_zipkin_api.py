@@ -391,6 +391,18 @@ def test_search_parameters(
     assert ids_of(answer.json()) == {getattr(world, name).trace_id for name in expected}
 
 
+def test_autocomplete_keys_and_values_come_from_the_tag_index_when_none_are_configured(
+    service: Service, world: World
+) -> None:
+    """Lens asks for them when its search page opens (tests/integration/test_read_api_parity.py compares
+    the configured keys with the real Zipkin's)."""
+    keys = grafana_get(service, "/api/v2/autocompleteKeys").json()
+    assert {"http.request.method", "test.run", "host.name"} <= set(keys) and keys == sorted(keys)
+    values = grafana_get(service, "/api/v2/autocompleteValues", {"key": "test.run"}).json()
+    assert world.tag in values and values == sorted(values)
+    assert grafana_get(service, "/api/v2/autocompleteValues", {"key": "no.such.key"}).json() == []
+
+
 # ------------------------------------------------------------------------------------- bad parameters
 
 
@@ -409,6 +421,8 @@ def test_search_parameters(
         ("/api/v2/spans", {}, "serviceName"),
         ("/api/v2/spans", {"serviceName": " "}, "serviceName"),
         ("/api/v2/remoteServices", {}, "serviceName"),
+        ("/api/v2/autocompleteValues", {}, "key"),
+        ("/api/v2/autocompleteValues", {"key": " "}, "key"),
         ("/api/v2/trace/not-a-trace-id", {}, "traceId"),
         (f"/api/v2/trace/{'a' * 33}", {}, "traceId"),
         ("/api/v2/traceMany", {}, "traceIds"),

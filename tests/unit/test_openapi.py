@@ -31,6 +31,7 @@ VALID: dict[str, dict[str, str]] = {
     "/api/traces": {"service": "frontend"},
     "/api/v2/spans": {"serviceName": "frontend"},
     "/api/v2/remoteServices": {"serviceName": "frontend"},
+    "/api/v2/autocompleteValues": {"key": "http.method"},
     "/api/v2/traceMany": {"traceIds": TRACE},
     "/api/v2/dependencies": {"endTs": "1795176000000"},
     "/api/metrics/query_range": {"q": "{ } | rate()"},

@@ -1,10 +1,11 @@
 """Zipkin v2 read API (``/api/v2/...``), as Grafana's Zipkin data source and the Zipkin UI call it.
 
-Grafana calls four routes (services, spans, traces without any time range, trace by id); the others
-are Zipkin's and cheap. Units are Zipkin's: ``endTs``/``lookback`` in milliseconds, durations in
-microseconds. Every trace is a list of Zipkin v2 spans, adjusted on read the way Zipkin's own server
-does (client/server halves of a shared span), and every trace of a ``/traces`` answer has a root span
-(see ``services.adjusters``). Errors use the service's JSON error shape with the offending parameter.
+Grafana calls four routes (services, spans, traces without any time range, trace by id); Zipkin's UI
+(Lens) also the autocomplete keys and values when its search page opens; the others are Zipkin's and
+cheap. Units are Zipkin's: ``endTs``/``lookback`` in milliseconds, durations in microseconds. Every
+trace is a list of Zipkin v2 spans, adjusted on read the way Zipkin's own server does (client/server
+halves of a shared span), and every trace of a ``/traces`` answer has a root span (see
+``services.adjusters``). Errors use the service's JSON error shape with the offending parameter.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from tracesearch.api.context import query, settings
 from tracesearch.api.http_errors import NotFound
 from tracesearch.api.params import TRACE_ID_PATH, Name, TraceIds
 from tracesearch.api.params import trace_id as parse_trace_id
-from tracesearch.codecs.zipkin_json import encode_trace
+from tracesearch.codecs.zipkin_json import LOCAL_ENDPOINT_KEYS, encode_trace
 from tracesearch.query.conditions import FieldEquals, TraceQuery, span_fields
 from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
-from tracesearch.query.zipkin_annotations import annotation_conditions
+from tracesearch.query.zipkin_annotations import ZIPKIN_TAG_SCOPES, annotation_conditions
 
 # Times are kept in nanosecond longs, which end in 2262.
 MAX_MS = (2**63 - 1) // 1_000_000
@@ -41,10 +42,18 @@ NS_PER_MS = 1_000_000
 DEFAULT_LIMIT = 10  # Zipkin's
 MAX_LIMIT = 1_500
 MAX_TRACE_IDS = 100
+# Keys and values of the tag index offered to Lens's search box, the most frequent first.
+MAX_AUTOCOMPLETE = 1_000
 
 
 def _default_lookback_ms() -> int:
     return int(settings().zipkin_lookback_s * 1000)
+
+
+def _default_window() -> tuple[int, int]:
+    """[now - TRACESEARCH_ZIPKIN_DEFAULT_LOOKBACK, now] in nanoseconds."""
+    end_ns = time.time_ns()
+    return end_ns - _default_lookback_ms() * NS_PER_MS, end_ns
 
 
 def _json(body: Any) -> Response:
@@ -106,6 +115,13 @@ class ServiceParams(Schema):
         unknown = EXCLUDE
 
     serviceName = Name(strip=True, metadata={"description": "ignoring case"})
+
+
+class AutocompleteValuesParams(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    key = Name(strip=True, metadata={"description": "a tag key"})
 
 
 class TraceManyParams(Schema):
@@ -179,12 +195,34 @@ def span_names(args: dict[str, Any]) -> Response:
 def remote_services(args: dict[str, Any]) -> Response:
     """The remote services the service's spans name in the default window: the remoteEndpoint names
     Zipkin shows (query.remote_service), each of which remoteServiceName= finds."""
-    end_ns = time.time_ns()
-    return _json(
-        query().remote_services(
-            args["serviceName"], end_ns - _default_lookback_ms() * NS_PER_MS, end_ns, ignore_case=True
-        )
-    )
+    start_ns, end_ns = _default_window()
+    return _json(query().remote_services(args["serviceName"], start_ns, end_ns, ignore_case=True))
+
+
+@bp.get("/api/v2/autocompleteKeys")
+@bp.answers("tag keys", _NAMES)
+@bp.fails(503)
+def autocomplete_keys() -> Response:
+    """Tag keys whose values Zipkin's UI offers: TRACESEARCH_ZIPKIN_AUTOCOMPLETE_KEYS, or if empty the
+    keys of the span and resource attributes in the default window (the tags of Zipkin's view of the
+    spans, but for the resource attributes that are its localEndpoint)"""
+    configured = settings().zipkin_autocomplete_keys
+    if configured:
+        return _json(sorted(set(configured)))
+    start_ns, end_ns = _default_window()
+    names = query().autocomplete.names(list(ZIPKIN_TAG_SCOPES), start_ns, end_ns, MAX_AUTOCOMPLETE)
+    return _json([name for name in names if name not in LOCAL_ENDPOINT_KEYS])
+
+
+@bp.get("/api/v2/autocompleteValues")
+@bp.query(AutocompleteValuesParams)
+@bp.answers("the values of the tag key in the default window, sorted", _NAMES)
+@bp.fails(400, 503)
+def autocomplete_values(args: dict[str, Any]) -> Response:
+    """Values of a tag key (span or resource attribute), from the tag index"""
+    start_ns, end_ns = _default_window()
+    typed = query().autocomplete.values(f".{args['key']}", start_ns, end_ns, MAX_AUTOCOMPLETE, "")
+    return _json(sorted({value.value for value in typed}))
 
 
 @bp.get("/api/v2/traces")

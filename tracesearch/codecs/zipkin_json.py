@@ -57,7 +57,7 @@ _STATUS_FROM_TAG = {
 }
 _DROPPED_TAGS = ("otel.dropped_attributes_count", "otel.dropped_events_count", "otel.dropped_links_count")
 # Resource attributes that become localEndpoint fields rather than tags.
-_LOCAL_ENDPOINT_KEYS = frozenset({"service.name", "net.host.ip", "net.host.ipv6", "net.host.port"})
+LOCAL_ENDPOINT_KEYS = frozenset({"service.name", "net.host.ip", "net.host.ipv6", "net.host.port"})
 # "name {json}", "name: {json}" (Go), "\"name\":{json}" (Java): a name, a separator, then one object.
 _NAMED_JSON = re.compile(r"(?s)(?P<name>.*?)(?::\s*|\s+)(?P<json>\{.*\})")
 _MAX_JSON_DEPTH = 64
@@ -538,7 +538,7 @@ def _zipkin_tags(span: Span, attributes: Attributes) -> dict[str, str]:
     tags: dict[str, str] = {}
     # Resource attributes first, so a span attribute of the same name wins (as in the OTel exporters).
     for key, value in span.resource.attributes.items():
-        if key not in _LOCAL_ENDPOINT_KEYS:
+        if key not in LOCAL_ENDPOINT_KEYS:
             tags[key] = attribute_text(value)
     if span.scope.name:
         tags["otel.scope.name"] = span.scope.name

@@ -141,6 +141,8 @@ def zipkin_cases() -> Iterator[Case]:
     yield Case("services", "/api/v2/services")
     yield Case("span names", "/api/v2/spans", {"serviceName": "frontend"})
     yield Case("remote services", "/api/v2/remoteServices", {"serviceName": "frontend"})
+    yield Case("autocomplete keys", "/api/v2/autocompleteKeys")
+    yield Case("autocomplete values", "/api/v2/autocompleteValues", {"key": "http.method"})
     yield Case("trace", f"/api/v2/trace/{OTHER_TRACE[16:]}")
     yield Case("trace many", "/api/v2/traceMany", {"traceIds": f"{TRACE},{OTHER_TRACE}"})
     yield Case("dependencies", "/api/v2/dependencies", {"endTs": NOW_NS // 10**6, "lookback": 86_400_000})
