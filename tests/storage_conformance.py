@@ -351,20 +351,26 @@ class StorageConformance:
         assert found("read -timeout") == set()
         assert found("miss | checkout") == {"n3", "GET /checkout/items"}
 
-    def test_instrumentation_scope_and_event_names(self, store: Store, b: Builder) -> None:
+    def test_instrumentation_scope_trace_state_and_event_names(self, store: Store, b: Builder) -> None:
+        stated = b.span("s", "stated", scope=Scope("lib", ""))
+        stated.trace_state = "shop=tier:gold,congo=t61"
         ids = self.one_each(
             store,
             b,
             [
                 b.span("s", "flask", scope=Scope("io.opentelemetry.flask", "0.1")),
                 b.span("s", "events", events=[Event(b.base_ns, "exception"), Event(b.base_ns, "retry")]),
+                stated,
             ],
         )
         service = FieldEquals("service", b.service("s"))
         assert self.find(store, b, service, FieldEquals("instrumentation:name", "io.opentelemetry.flask")) == [
             ids["flask"]
         ]
+        assert self.find(store, b, service, FieldEquals("instrumentation:version", "0.1")) == [ids["flask"]]
         assert self.find(store, b, service, FieldEquals("event:name", "retry")) == [ids["events"]]
+        assert self.find(store, b, service, FieldEquals("span:traceState", stated.trace_state)) == [ids["stated"]]
+        assert self.find(store, b, service, FieldEquals("span:traceState", "shop=tier:gold")) == []
 
     def test_the_remote_service_a_span_names_is_listed_and_found(self, store: Store, b: Builder) -> None:
         """What Zipkin shows as the span's remoteEndpoint.serviceName (``query.remote_service``)."""

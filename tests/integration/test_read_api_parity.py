@@ -4,11 +4,12 @@ The same spans go to tracesearch and to the real Zipkin 3.6.1 (in-memory storage
 module), either as raw Zipkin JSON or through the OpenTelemetry Zipkin exporter; then both are asked the
 same request and the answers compared. Every name sent is lower case: Zipkin lowercases service and
 span names while ours keep their case (matched ignoring it, a deliberate choice), a difference that is
-not this file's.
+not this file's. There is no real Jaeger here: the Jaeger test checks our API against its own answer.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
@@ -23,7 +24,16 @@ from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
 
 from devstack.launch import ServiceProcess
 from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
@@ -180,9 +190,6 @@ def test_autocomplete_keys_and_values(both: Both) -> None:
         assert zipkin and ours == zipkin, key
 
 
-# ---------------------------------------------------------------------------------------------- search
-
-
 @pytest.mark.parametrize(
     "annotation_query",
     ["http.route", "http.route=", "http.route=/cart", "retry", "http.route and retry", "helicopter"],
@@ -256,3 +263,46 @@ def test_remote_services_of_otlp_spans_are_searchable(both: Both) -> None:
     for name in listed:
         found = both.ours.get("/api/v2/traces", serviceName=service, remoteServiceName=name).json()
         assert found_ids(found) == {traces[name]}, name
+
+
+# ---------------------------------------------------------------------------------------------- Jaeger
+
+
+def test_every_tag_our_jaeger_api_shows_finds_its_trace(both: Both) -> None:
+    """Span tags (the synthetic ones the OTLP → Jaeger mapping adds included), process tags and log fields:
+    each one typed into Jaeger's tag search box, as shown, finds the trace."""
+    service = f"payments-{tag()}"
+    provider = TracerProvider(resource=Resource.create({"service.name": service, "deployment.environment": "prod"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{both.ours.url}/v1/traces")))
+    caller = SpanContext(
+        random.getrandbits(128),
+        random.getrandbits(64),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        trace_state=TraceState([("shop", "tier:gold")]),
+    )
+    tracer = provider.get_tracer("shop.payments", "2.1.0")
+    with tracer.start_as_current_span("charge", set_span_in_context(NonRecordingSpan(caller)), SpanKind.SERVER) as s:
+        s.set_attribute("payment.amount", 12.5)
+        s.set_attribute("payment.attempt", 2)
+        s.add_event("retry", {"retry.reason": "timeout"})
+        s.set_status(Status(StatusCode.ERROR, "payment failed"))
+    provider.shutdown()
+    both.ours.refresh()
+    trace_id = f"{caller.trace_id:032x}"
+
+    answer = both.ours.get(f"/api/traces/{trace_id}")
+    assert answer.status_code == 200, answer.text
+    [trace] = answer.json()["data"]
+    [span] = trace["spans"]
+    shown = [*span["tags"], *trace["processes"][span["processID"]]["tags"]]
+    shown += [field for log in span["logs"] for field in log["fields"]]
+    assert {"key": "otel.status_description", "type": "string", "value": "payment failed"} in shown
+    missed = []
+    for item in shown:
+        value = item["value"] if isinstance(item["value"], str) else json.dumps(item["value"])
+        found = both.ours.get("/api/traces", service=service, tags=json.dumps({item["key"]: value}))
+        assert found.status_code == 200, found.text
+        if [t["traceID"] for t in found.json()["data"]] != [trace_id]:
+            missed.append((item["key"], value))
+    assert missed == []

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Span fields a condition can name, beside attributes. ``event:name`` and ``instrumentation:name`` may
-# hold several values per span (one per event); the others one. ``zipkin:remoteServiceName`` is the
-# remote service the span names (``query.remote_service``), absent when it names none.
+# Span fields a condition can name, beside attributes. ``event:name`` may hold several values per span
+# (one per event); the others one. ``span:traceState`` is the span's W3C tracestate;
+# ``zipkin:remoteServiceName`` the remote service the span names (``query.remote_service``). Those and
+# ``instrumentation:*`` are absent when empty.
 FIELDS = frozenset(
     {
         "service",
@@ -32,6 +33,8 @@ FIELDS = frozenset(
         "trace:id",
         "event:name",
         "instrumentation:name",
+        "instrumentation:version",
+        "span:traceState",
         "zipkin:remoteServiceName",
     }
 )

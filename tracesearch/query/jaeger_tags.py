@@ -7,8 +7,10 @@ Extensions, all typed in the same box:
 * ``key=!=value``: the attribute is absent or has another value;
 * ``_text=words``: full-text search (simple query string: words, "phrases", prefix*, -not, a | b).
 
-Jaeger's own synthetic tags map to span fields: ``error`` (status), ``span.kind``,
-``otel.status_code``, ``otel.scope.name`` / ``otel.library.name``.
+The synthetic tags the Jaeger view shows (``codecs/jaeger_json.py``) map to the span fields they show:
+``error`` (status), ``span.kind``, ``otel.status_code``, ``otel.status_description`` (status message),
+``otel.scope.name`` / ``otel.library.name``, ``otel.scope.version`` / ``otel.library.version``,
+``w3c.tracestate``; the log field ``event`` is an event's name (or an ``event`` attribute).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import re
 
 from tracesearch.query.conditions import (
+    Any,
     AttrRange,
     Condition,
     FieldEquals,
@@ -42,6 +45,14 @@ def parse_tag(key: str, value: str) -> list[Condition]:
         return [FieldEquals("status", value.strip().lower())]
     if key in ("otel.scope.name", "otel.library.name"):
         return [FieldEquals("instrumentation:name", value)]
+    if key in ("otel.scope.version", "otel.library.version"):
+        return [FieldEquals("instrumentation:version", value)]
+    if key == "otel.status_description":
+        return [FieldEquals("statusMessage", value)]
+    if key == "w3c.tracestate":
+        return [FieldEquals("span:traceState", value)]
+    if key == "event":
+        return [Any((FieldEquals("event:name", value), tag_equals(key, value)))]
     comparison = _COMPARISON.match(value.strip())
     if comparison:
         return [AttrRange(scoped(key), comparison.group(1), float(comparison.group(2)))]

@@ -32,7 +32,9 @@ from tracesearch.query.conditions import (
 from tracesearch.query.span_terms import HIGHEST, LOWEST, encode_number, span_terms
 
 # Fields kept as ``<field>=<value>`` search terms (``query.span_terms``), not as span fields.
-TAGGED_FIELDS = frozenset({"event:name", "instrumentation:name", "zipkin:remoteServiceName"})
+TAGGED_FIELDS = frozenset(
+    {"event:name", "instrumentation:name", "instrumentation:version", "span:traceState", "zipkin:remoteServiceName"}
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 

@@ -6,7 +6,8 @@ One definition for every store. Elasticsearch keeps them in a span document's se
 
 * ``tags``: one term per attribute key (``span.http.method``) and per key=value
   (``span.http.method=GET``), scoped ``span.``, ``resource.``, ``event.``, ``link.``,
-  ``instrumentation.``; plus ``event:name=<name>`` per event and ``instrumentation:name=<name>``; and
+  ``instrumentation.``; plus ``event:name=<name>`` per event, ``instrumentation:name=<name>``,
+  ``instrumentation:version=<version>`` and ``span:traceState=<W3C tracestate>``; and
   ``zipkin:remoteServiceName`` with ``zipkin:remoteServiceName=<name>`` for a span that names a remote
   service (``query.remote_service``).
 * ``nums``: ``<scope>.<key>=<16 hex digits>`` per numeric value, the digits being an order-preserving
@@ -105,6 +106,10 @@ class SearchTerms:
     def add_span_rest(self, span: Span) -> None:
         if span.scope.name:
             self.tags.append(f"instrumentation:name={span.scope.name}")
+        if span.scope.version:
+            self.tags.append(f"instrumentation:version={span.scope.version}")
+        if span.trace_state:
+            self.tags.append(f"span:traceState={span.trace_state}")
         if span.scope.attributes:
             self.add_attributes("instrumentation", span.scope.attributes)
         for event in span.events:

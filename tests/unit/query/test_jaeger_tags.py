@@ -1,6 +1,6 @@
 import pytest
 
-from tracesearch.query.conditions import AttrEquals, AttrRange, Condition, FieldEquals, Not, Text
+from tracesearch.query.conditions import Any, AttrEquals, AttrRange, Condition, FieldEquals, Not, Text
 from tracesearch.query.durations import parse_go_duration
 from tracesearch.query.jaeger_tags import parse_tag
 
@@ -26,6 +26,10 @@ def ANY(key: str) -> tuple[str, ...]:
         ("span.kind", "SERVER", [FieldEquals("kind", "server")]),
         ("otel.status_code", "ERROR", [FieldEquals("status", "error")]),
         ("otel.scope.name", "lib", [FieldEquals("instrumentation:name", "lib")]),
+        ("otel.scope.version", "1.2", [FieldEquals("instrumentation:version", "1.2")]),
+        ("otel.status_description", "payment failed", [FieldEquals("statusMessage", "payment failed")]),
+        ("w3c.tracestate", "shop=gold", [FieldEquals("span:traceState", "shop=gold")]),
+        ("event", "retry", [Any((FieldEquals("event:name", "retry"), AttrEquals(ANY("event"), text="retry")))]),
     ],
 )
 def test_tag_syntax(key: str, value: str, expected: list[Condition]) -> None:

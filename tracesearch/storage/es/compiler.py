@@ -47,7 +47,9 @@ DOCUMENT_FIELDS = {
     "trace:id": "trace.id",
 }
 # Fields kept as ``tags`` terms ``<field>=<value>`` (zero or many per span).
-TAGGED_FIELDS = frozenset({"event:name", "instrumentation:name", "zipkin:remoteServiceName"})
+TAGGED_FIELDS = frozenset(
+    {"event:name", "instrumentation:name", "instrumentation:version", "span:traceState", "zipkin:remoteServiceName"}
+)
 _INCLUSIVE = {"gt": "gte", "lt": "lte", "gte": "gte", "lte": "lte"}
 _BOUND_OPS = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 
