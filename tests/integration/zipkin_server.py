@@ -2,7 +2,8 @@
 
 It runs from the Maven Central jar with in-memory storage, on a free loopback port of its own, as a
 child of the test process (it dies with it); parity tests send it the same spans as tracesearch and ask
-both the same question. The jar is the one the Lens UI fetch also uses: same coordinates, same path.
+both the same question. The jar is the one the dev stack fetches for Lens (``devstack.lens``): same
+coordinates, same file in ``.devstack/downloads/``.
 """
 
 from __future__ import annotations
@@ -11,27 +12,17 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from devstack import lens, locks
 from devstack.launch import Command, LaunchError, ServiceProcess, await_ready, free_port, spawn
 from devstack.maven import copy_artifact
-from devstack.paths import downloads_dir
 from devstack.settings import LOCALHOST
 
-ZIPKIN_VERSION = "3.6.1"
-COORDINATES = f"io.zipkin:zipkin-server:{ZIPKIN_VERSION}:jar:exec"
-JAR_NAME = f"zipkin-server-{ZIPKIN_VERSION}-exec.jar"
 START_TIMEOUT_S = 120.0
 # Few spans and few requests: the C1 compiler and the serial collector start in ~6 s instead of ~10 s.
 JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m")
 
 
-def jar() -> Path:
-    """The server jar in the dev stack's downloads (Maven's cache and mirror settings apply)."""
-    target = downloads_dir() / JAR_NAME
-    copy_artifact(COORDINATES, target)
-    return target
-
-
-def zipkin_command(port: int, settings: Mapping[str, str]) -> Command:
+def zipkin_command(jar: Path, port: int, settings: Mapping[str, str]) -> Command:
     """Zipkin with in-memory storage listening on ``port`` of the loopback interface only.
 
     ``settings`` are Zipkin's own environment variables (``AUTOCOMPLETE_KEYS``...). Armeria's port list
@@ -44,7 +35,7 @@ def zipkin_command(port: int, settings: Mapping[str, str]) -> Command:
         java,
         *JVM_OPTIONS,
         "-jar",
-        str(jar()),
+        str(jar),
         f"--armeria.ports[0].ip={LOCALHOST}",
         f"--armeria.ports[0].port={port}",
         "--armeria.ports[0].protocols[0]=http",
@@ -57,6 +48,11 @@ def start_zipkin(folder: Path, settings: Mapping[str, str]) -> ServiceProcess:
     """A running Zipkin server (its ``/health`` answers 200); ``stop()`` it after."""
     port = free_port()
     log_path = folder / f"zipkin-{port}.log"
-    server = ServiceProcess(spawn(zipkin_command(port, settings), log_path), log_path, port)
-    await_ready(server, server.healthy, START_TIMEOUT_S, f"the Zipkin server on port {port}")
+    # Lens's fetch deletes the shared jar once it has taken Lens's files out (Maven keeps a copy in ~/.m2,
+    # so copying it back takes seconds): hold its lock until the server has read the jar.
+    with locks.held(lens.NAME):
+        jar = lens.jar_path()
+        copy_artifact(lens.ARTIFACT, jar)
+        server = ServiceProcess(spawn(zipkin_command(jar, port, settings), log_path), log_path, port)
+        await_ready(server, server.healthy, START_TIMEOUT_S, f"the Zipkin server on port {port}")
     return server
