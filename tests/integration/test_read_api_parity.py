@@ -119,6 +119,8 @@ def zipkin_span(service: str, name: str, trace_id: str | None = None, **fields: 
 
 
 def found_ids(traces: list[list[dict[str, Any]]]) -> set[str]:
+    """Which traces a search found. Compared as a set: the two order a list each by their own rule (ours by
+    the newest matching span), and a trace's spans are compared by the /api/v2/trace tests."""
     return {trace[0]["traceId"] for trace in traces}
 
 
@@ -300,6 +302,7 @@ def test_every_tag_our_jaeger_api_shows_finds_its_trace(both: Both) -> None:
     assert {"key": "otel.status_description", "type": "string", "value": "payment failed"} in shown
     missed = []
     for item in shown:
+        # Typed into the box as shown: text (true, 2, 12.5 for the typed values).
         value = item["value"] if isinstance(item["value"], str) else json.dumps(item["value"])
         found = both.ours.get("/api/traces", service=service, tags=json.dumps({item["key"]: value}))
         assert found.status_code == 200, found.text
