@@ -11,11 +11,14 @@ STAMP := $(VENV)/.installed
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Both distributions from source: the server and tracesearch-instrument (instrument/), which share
+# the `tracesearch` namespace. "compat" editable installs put their folders on sys.path, where the
+# server's tracesearch/__init__.py finds tracesearch/instrument (the default mode's import hooks cannot).
+$(STAMP): pyproject.toml instrument/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --config-settings editable_mode=compat -e '.[dev]' -e ./instrument
 	@touch $(STAMP)
 
 venv: $(STAMP) ## create .venv with every dependency
@@ -45,6 +48,7 @@ test-es9: $(STAMP) ## the integration suite against Elasticsearch 9 (Java 21+)
 lint: $(STAMP) ## ruff, mypy and the layer rules (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy tracesearch devstack demo bench tests
+	$(VENV)/bin/mypy -p tracesearch.instrument
 	$(VENV)/bin/lint-imports
 
 bench: $(STAMP) ## benchmarks; results go to BENCHMARKS.md

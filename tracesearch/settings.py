@@ -25,7 +25,10 @@ PREFIX = "TRACESEARCH_"
 # Other tools share the prefix, and their variables sit in the same environments as ours (a shell
 # that ran `eval "$(python -m devstack env)"`, a container that also provisions Grafana): they are
 # not misspelt settings.
-OTHER_TOOLS_PREFIXES: tuple[str, ...] = ("TRACESEARCH_DEVSTACK_",)  # the dev stack: devstack/settings.py
+OTHER_TOOLS_PREFIXES: tuple[str, ...] = (
+    "TRACESEARCH_DEVSTACK_",  # the dev stack: devstack/settings.py
+    "TRACESEARCH_INSTRUMENT_",  # instrumented services: instrument/src/tracesearch/instrument/options.py
+)
 OTHER_TOOLS_NAMES: frozenset[str] = frozenset(
     {
         "TRACESEARCH_BASE_URL",  # printed by `python -m devstack env`
