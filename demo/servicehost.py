@@ -1,16 +1,15 @@
-"""One demo service process: ``python -m demo.servicehost --service NAME ...``.
+"""One Python demo service process: ``python -m demo.servicehost --service NAME ...``.
 
-Started by :mod:`demo.processes`. Serves on a listening socket inherited from the
-parent, exits on SIGTERM after flushing its spans, and prints one report line
-(which span ids it exported) on stdout for the parent.
+Started by :mod:`demo.processes`, either plainly or under ``opentelemetry-instrument`` (frontend:
+zero code). Everything about telemetry comes from the OTEL_* and TRACESEARCH_INSTRUMENT_* variables
+the parent sets. Serves on a listening socket inherited from the parent and exits on SIGTERM after
+flushing its spans.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
-import json
 import logging
 import os
 import signal
@@ -19,13 +18,9 @@ import threading
 import time
 from collections.abc import Sequence
 
-from opentelemetry.instrumentation.requests import RequestsInstrumentor
-from werkzeug.serving import make_server
+from opentelemetry import trace
 
-from demo.config import REPORT_PREFIX, SERVICES_BY_NAME, ingest_url
-from demo.services import FACTORIES
-from demo.services.common import instrument
-from demo.telemetry import make_provider
+from demo.config import SERVICES_BY_NAME, Runtime
 
 _PR_SET_PDEATHSIG = 1
 
@@ -49,30 +44,42 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m demo.servicehost")
     parser.add_argument("--service", required=True, choices=sorted(SERVICES_BY_NAME))
     parser.add_argument("--fd", type=int, required=True, help="inherited listening socket")
-    parser.add_argument("--base-url", required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--peer", action="append", default=[], metavar="NAME=URL")
+    parser.add_argument("--kafka", default="", help="bootstrap servers, for services that use Kafka")
     return parser.parse_args(argv)
+
+
+def _connect(runtime: Runtime) -> None:
+    """The one call a service makes (or, under opentelemetry-instrument, none at all)."""
+    if runtime is Runtime.PYTHON_SETUP:
+        import tracesearch.instrument
+
+        tracesearch.instrument.setup(environment="demo")
+    # Kafka is not among what setup() instruments: a service that uses it adds it, the usual way.
+    from opentelemetry.instrumentation.kafka import KafkaInstrumentor
+
+    if not KafkaInstrumentor().is_instrumented_by_opentelemetry:
+        KafkaInstrumentor().instrument()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
-    # Stable HTTP semantic conventions (http.request.method, http.response.status_code);
-    # read once by the instrumentations, so it must be set before they are created.
-    os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "http"
     # Ctrl-C reaches the whole process group; the parent decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING, format=f"[{args.service}] %(levelname)s %(name)s: %(message)s")
+    _die_with_parent(args.parent_pid)
+    spec = SERVICES_BY_NAME[args.service]
+    _connect(spec.runtime)
+    # Flask is imported only now: instrumenting replaces the flask.Flask class.
+    from werkzeug.serving import make_server
+
+    from demo.services import FACTORIES
+
     # werkzeug would lower its own logger to INFO and log every request.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    _die_with_parent(args.parent_pid)
-
-    spec = SERVICES_BY_NAME[args.service]
     peers = dict(peer.split("=", 1) for peer in args.peer)
-    provider, ledger = make_provider(spec, args.base_url)
-    RequestsInstrumentor().instrument(tracer_provider=provider)
-    app = FACTORIES[spec.name](peers, provider.get_tracer(f"demo.{spec.name}", spec.version))
-    server = make_server("127.0.0.1", 0, instrument(app, provider), threaded=True, fd=args.fd)
+    app = FACTORIES[spec.name](peers, args.kafka)
+    server = make_server("127.0.0.1", 0, app, threaded=True, fd=args.fd)
 
     def on_sigterm(_signum: int, _frame: object) -> None:
         # shutdown() blocks until serve_forever returns, so not from this thread.
@@ -82,11 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server.serve_forever(poll_interval=0.1)
     finally:
-        provider.shutdown()  # drains the BatchSpanProcessor: the flush before exit
-        report: dict[str, object] = {"service": spec.name, "endpoint": ingest_url(args.base_url, spec.ingest)}
-        report.update(ledger.snapshot())
-        with contextlib.suppress(BrokenPipeError):  # parent gone: nobody wants it
-            print(REPORT_PREFIX + json.dumps(report), flush=True)
+        provider = trace.get_tracer_provider()
+        shutdown = getattr(provider, "shutdown", None)
+        if shutdown is not None:
+            shutdown()  # drains the batch span processor: the flush before exit
     return 0
 
 

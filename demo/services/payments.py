@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 
@@ -9,7 +10,7 @@ from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from demo.config import FAILING_CARD
 from demo.services.common import new_app, work
@@ -19,7 +20,11 @@ class AcquirerTimeoutError(TimeoutError):
     pass
 
 
-def create_app(peers: Mapping[str, str], tracer: Tracer) -> Flask:
+log = logging.getLogger("shop.payments")
+tracer = trace.get_tracer("shop.payments", "3.2.0")
+
+
+def create_app(peers: Mapping[str, str], kafka_bootstrap: str) -> Flask:
     app = new_app("payments")
     # Charges are settled in batches that run in their own trace; each charge links
     # to the batch so the link has a real, separately searchable target.
@@ -59,7 +64,10 @@ def create_app(peers: Mapping[str, str], tracer: Tracer) -> Flask:
             except AcquirerTimeoutError as error:
                 span.record_exception(error, attributes={"payment.retryable": True})
                 span.set_status(Status(StatusCode.ERROR, str(error)))
+                log.error("charge for %s declined: %s", body["order_id"], error)
                 return jsonify({"status": "declined", "reason": str(error)}), 504
-        return jsonify({"payment_id": f"pay-{uuid.uuid4().hex[:10]}", "status": "captured"})
+        payment_id = f"pay-{uuid.uuid4().hex[:10]}"
+        log.info("captured %.2f %s for %s as %s", amount, body["currency"], body["order_id"], payment_id)
+        return jsonify({"payment_id": payment_id, "status": "captured"})
 
     return app

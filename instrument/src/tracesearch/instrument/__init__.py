@@ -41,14 +41,15 @@ def setup(
     endpoint: str | None = None,
     resource_attributes: Mapping[str, AttributeValue] | None = None,
     logs: str | None = None,
-    log_level: int | str = "INFO",
+    log_level: int | str | None = None,
     app: Any = None,
 ) -> TracerProvider:
     """Configure the SDK for tracesearch and instrument Flask, requests and logging.
 
     Arguments left out fall back to the OpenTelemetry variables (OTEL_SERVICE_NAME,
     OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_BSP_*, OTEL_TRACES_SAMPLER, ...). ``logs`` ("stderr",
-    "stdout" or a file path) adds a root handler writing ECS JSON lines with trace.id and span.id.
+    "stdout" or a file path; default $TRACESEARCH_INSTRUMENT_LOGS) adds a root handler writing ECS
+    JSON lines with trace.id and span.id.
     Flask apps made from ``flask.Flask`` imported after this call are traced; pass ``app`` for one
     created before.
     A second call returns the provider of the first: the SDK allows one per process.
@@ -56,14 +57,15 @@ def setup(
     global _provider
     with _lock:
         if _provider is None:
+            from_env = Options.from_env()
             options = Options(
                 service_name=service_name,
                 service_version=service_version,
                 environment=environment,
                 endpoint=endpoint,
                 resource_attributes=resource_attributes or {},
-                logs=logs,
-                log_level=parse_level(log_level),
+                logs=logs or from_env.logs,
+                log_level=from_env.log_level if log_level is None else parse_level(log_level),
             )
             _provider = configure(options)
             _instrument(_provider, app)
