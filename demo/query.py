@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
 
 @dataclass(frozen=True)
+class TraceView:
+    """A trace as the Jaeger API returns it, reduced to what completeness is judged on."""
+
+    spans: int = 0
+    services: frozenset[str] = frozenset()
+    kinds: frozenset[tuple[str, str]] = frozenset()  # (service, span.kind)
+    orphans: int = 0  # spans whose parent is not in the trace
+    roots: int = 0
+
+    def complete(self, services: Set[str], kinds: Set[tuple[str, str]]) -> bool:
+        """Every service and span kind expected is there, and every span hangs under one root."""
+        return services <= self.services and kinds <= self.kinds and self.orphans == 0 and self.roots == 1
+
+
+@dataclass(frozen=True)
 class TraceWait:
     complete: bool
-    seen: frozenset[str]
+    view: TraceView
     last_status: int | None
     elapsed: float
 
@@ -23,41 +39,74 @@ def _span_id(raw: str) -> str:
     return f"{int(raw, 16):016x}"
 
 
-def fetch_span_ids(base_url: str, trace_id: str, timeout: float = 5.0) -> tuple[int, frozenset[str]]:
-    """HTTP status of ``GET /api/traces/{id}`` and the span ids it returned."""
+def view_of(trace: Mapping[str, Any]) -> TraceView:
+    processes = {key: value["serviceName"] for key, value in trace["processes"].items()}
+    ids = {_span_id(span["spanID"]) for span in trace["spans"]}
+    kinds, orphans, roots = set(), 0, 0
+    for span in trace["spans"]:
+        service = processes[span["processID"]]
+        tags = {tag["key"]: tag["value"] for tag in span.get("tags") or []}
+        kinds.add((service, str(tags.get("span.kind", "internal"))))
+        parents = [_span_id(ref["spanID"]) for ref in span.get("references") or [] if ref["refType"] == "CHILD_OF"]
+        if not parents:
+            roots += 1
+        elif parents[0] not in ids:
+            orphans += 1
+    return TraceView(len(ids), frozenset(processes.values()), frozenset(kinds), orphans, roots)
+
+
+def fetch_trace(base_url: str, trace_id: str, timeout: float = 5.0) -> tuple[int, TraceView]:
+    """HTTP status of ``GET /api/traces/{id}`` and what the trace holds."""
     response = requests.get(f"{base_url}/api/traces/{trace_id}", timeout=timeout)
     if response.status_code != 200:
-        return response.status_code, frozenset()
+        return response.status_code, TraceView()
     traces = response.json().get("data") or []
-    ids = frozenset(_span_id(span["spanID"]) for t in traces for span in t.get("spans") or [])
-    return 200, ids
+    return 200, view_of(traces[0]) if traces else TraceView()
 
 
 def wait_for_trace(
     base_url: str,
     trace_id: str,
-    expected: Set[str],
+    services: Set[str],
+    kinds: Set[tuple[str, str]] = frozenset(),
     timeout: float = 30.0,
-    interval: float = 0.25,
+    interval: float = 0.5,
 ) -> TraceWait:
-    """Poll until every expected span id is returned, or the timeout passes.
+    """Poll until the trace is whole (see TraceView.complete) and stopped growing, or the timeout passes.
 
-    With no expected ids, any 200 answer counts: there is nothing finer to check.
+    Java and Node.js services keep no record of the spans they sent, so "whole" is judged on the
+    trace's shape: every service expected, no span without its parent, and the same span count twice.
     """
     start = time.monotonic()
-    seen: frozenset[str] = frozenset()
+    view, previous = TraceView(), -1
     status: int | None = None
     while True:
         try:
-            status, seen = fetch_span_ids(base_url, trace_id)
+            status, view = fetch_trace(base_url, trace_id)
         except (requests.RequestException, ValueError, KeyError, TypeError):
             status = None  # down, restarting or malformed: keep polling
         elapsed = time.monotonic() - start
-        if status == 200 and seen >= expected:
-            return TraceWait(True, seen, status, elapsed)
+        if status == 200 and view.complete(services, kinds) and view.spans == previous:
+            return TraceWait(True, view, status, elapsed)
         if elapsed >= timeout:
-            return TraceWait(False, seen, status, elapsed)
+            return TraceWait(False, view, status, elapsed)
+        previous = view.spans
         time.sleep(interval)
+
+
+def fetch_logs(base_url: str, trace_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The trace's log lines from tracesearch's ``GET /api/v1/traces/{id}/logs``."""
+    response = requests.get(f"{base_url}/api/v1/traces/{trace_id}/logs", timeout=timeout)
+    response.raise_for_status()
+    logs: list[dict[str, Any]] = response.json()["logs"]
+    return logs
+
+
+def service_of(line: Mapping[str, Any]) -> str:
+    """service.name of an ECS line, whether written nested (Python) or dotted (Java, Node.js)."""
+    nested = line.get("service")
+    name = nested.get("name") if isinstance(nested, Mapping) else line.get("service.name")
+    return str(name or "?")
 
 
 # ---------------------------------------------------------------------------------------------- Tempo API
