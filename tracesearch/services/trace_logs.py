@@ -21,6 +21,11 @@ NS_PER_S = 1_000_000_000
 Window = Literal["trace", "request", "lookback"]
 
 
+def _now_ns() -> int:
+    # Looked up at each call, not bound as a default argument: a test (or the goldens) may freeze time.
+    return time.time_ns()
+
+
 @dataclass(frozen=True, slots=True)
 class TraceLogs:
     trace_id: str
@@ -40,7 +45,7 @@ class TraceLogsService:
         logs: LogReader,
         margin_s: float,
         lookback_s: float,
-        clock: Callable[[], int] = time.time_ns,
+        clock: Callable[[], int] = _now_ns,
     ):
         self._spans = spans
         self._logs = logs
