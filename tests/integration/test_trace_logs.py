@@ -55,7 +55,7 @@ def ecs_line(trace: ExportedTrace, at_ns: int, message: str, number: int) -> dic
 
 
 def put_ecs_template(es_url: str, prefix: str) -> None:
-    template = {
+    template: dict[str, Any] = {
         "index_patterns": [f"{prefix}-logs-ecs-*"],
         "priority": 500,
         "template": {
