@@ -26,11 +26,13 @@ from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
 from tracesearch.services.query import QueryService
+from tracesearch.services.trace_logs import TraceLogsService
 from tracesearch.settings import Settings
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
 from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
 from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.health import EsReadiness
+from tracesearch.storage.es.log_reader import EsLogReader
 from tracesearch.storage.es.retention import RetentionSweeper, oldest_start_ns
 from tracesearch.storage.es.span_lookup import EsSpanLookup
 from tracesearch.storage.es.span_reader import EsSpanReader
@@ -110,6 +112,11 @@ class Components:
         return EsAggregateReader(self._es, self.settings.index_prefix)
 
     @once
+    def log_reader(self) -> EsLogReader:
+        # The spans' cluster: logs elsewhere would need their own URL, credentials and TLS settings.
+        return EsLogReader(self._es, self.settings.logs_index, self.settings.logs_trace_id_field)
+
+    @once
     def retention(self) -> RetentionSweeper:
         s = self.settings
         return RetentionSweeper(self._es, s.index_prefix, s.retention_s, on_deleted=prometheus.INDICES_DELETED.inc)
@@ -119,6 +126,11 @@ class Components:
     @once
     def query(self) -> QueryService:
         return QueryService(self.span_reader, self.aggregate_reader)
+
+    @once
+    def trace_logs(self) -> TraceLogsService:
+        s = self.settings
+        return TraceLogsService(self.span_reader, self.log_reader, s.logs_time_margin_s, s.trace_lookback_s)
 
     @once
     def limits(self) -> Limits:

@@ -98,6 +98,26 @@ def urls(name: str, text: str) -> tuple[str, ...]:
     return tuple(url.rstrip("/") for url in comma_separated(name, text))
 
 
+# Characters Elasticsearch refuses in an index name (`*` and `,` are the pattern's own, so allowed).
+_INDEX_FORBIDDEN = set(' "\\/?<>|#')
+
+
+def index_pattern(name: str, text: str) -> str:
+    """An index name or pattern as Elasticsearch takes it in a search URL (``logs-*``, ``a-*,b``)."""
+    pattern = text.strip()
+    if not pattern or pattern != pattern.lower() or _INDEX_FORBIDDEN & set(pattern):
+        raise SettingsError(f"{name}={text!r}: use a lowercase index name or pattern like logs-*, without spaces")
+    return pattern
+
+
+def field_name(name: str, text: str) -> str:
+    """A document field's dotted name (``trace.id``)."""
+    field_ = text.strip()
+    if not field_ or any(c.isspace() for c in field_) or field_.startswith(".") or field_.endswith("."):
+        raise SettingsError(f"{name}={text!r} is not a field name like trace.id")
+    return field_
+
+
 def url_path(name: str, text: str) -> str:
     """A path below the root like ``/zipkin`` or ``/tools/zipkin``, without its trailing slash.
 
@@ -234,6 +254,24 @@ class Settings:
         "1h",
         parse_seconds,
         "Padding around a search window when fetching whole traces.",
+    )
+    logs_index: str = setting(
+        "TRACESEARCH_LOGS_INDEX",
+        "logs-*",
+        index_pattern,
+        "Elasticsearch index pattern of the logs `/api/v1/traces/{id}/logs` reads (same cluster as the spans).",
+    )
+    logs_trace_id_field: str = setting(
+        "TRACESEARCH_LOGS_TRACE_ID_FIELD",
+        "trace.id",
+        field_name,
+        "Field of a log line holding its trace id (ECS `trace.id`; keyword, or text with a `.keyword` subfield).",
+    )
+    logs_time_margin_s: float = setting(
+        "TRACESEARCH_LOGS_TIME_MARGIN",
+        "5m",
+        parse_seconds,
+        "Logs of a trace are searched from its first span's start minus this to its last span's end plus this.",
     )
     retention_s: float = setting(
         "TRACESEARCH_RETENTION",

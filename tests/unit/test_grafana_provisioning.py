@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tracesearch.query.traceql import TraceQLError, parse
+from tracesearch.settings import VARIABLES_BY_FIELD, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 GRAFANA = REPO / "grafana"
@@ -37,6 +38,9 @@ PROVIDER_KEYS = {
     "name", "orgId", "folder", "folderUid", "type", "disableDeletion", "updateIntervalSeconds", "allowUiUpdates",
     "options",
 }  # fmt: skip
+# TRACESEARCH_LOGS_TRACE_ID_FIELD's default: the field the logs endpoint and the provisioning both use.
+LOGS_TRACE_ID_FIELD = Settings().logs_trace_id_field
+LOGS_TIME_MARGIN = VARIABLES_BY_FIELD["logs_time_margin_s"].default
 TRACE_TYPES = {"tempo", "jaeger", "zipkin"}
 LOG_TYPES = {"elasticsearch"}
 ALLOWED_TYPES = TRACE_TYPES | LOG_TYPES | {"prometheus"}
@@ -174,9 +178,13 @@ def test_traces_link_to_logs_by_trace_id(kind: str) -> None:
     assert by_uid()[logs["datasourceUid"]]["type"] == "elasticsearch"
     assert logs["filterByTraceID"] is True
     assert logs["customQuery"] is True
+    # The same field GET /api/v1/traces/{id}/logs searches by default: Grafana's link and ours agree.
+    assert logs["query"] == f'{LOGS_TRACE_ID_FIELD}:"$${{__trace.traceId}}"'
     assert logs["query"] == 'trace.id:"$${__trace.traceId}"'
     for shift in ("spanStartTimeShift", "spanEndTimeShift"):
         assert re.fullmatch(r"-?\d+(ms|s|m|h)", logs[shift]), shift
+    # Grafana's window around a span is the endpoint's default margin around a trace.
+    assert (logs["spanStartTimeShift"], logs["spanEndTimeShift"]) == (f"-{LOGS_TIME_MARGIN}", LOGS_TIME_MARGIN)
 
 
 def test_logs_datasource_reads_ecs_logs_and_links_back_to_the_trace() -> None:
@@ -186,7 +194,7 @@ def test_logs_datasource_reads_ecs_logs_and_links_back_to_the_trace() -> None:
     assert json_data["timeField"] == "@timestamp"
     assert json_data["logMessageField"] and json_data["logLevelField"]
     [link] = json_data["dataLinks"]
-    assert link["field"] == "trace.id" and link["url"] == "$${__value.raw}"
+    assert link["field"] == LOGS_TRACE_ID_FIELD and link["url"] == "$${__value.raw}"
     assert by_uid()[link["datasourceUid"]]["type"] == "tempo"
 
 

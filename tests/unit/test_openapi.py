@@ -24,6 +24,7 @@ ERROR_SCHEMAS = {
     "zipkin_query": "JsonError",
     "zipkin_ingest": "JsonError",
     "otlp": "RpcStatus",
+    "trace_logs": "JsonError",
 }
 # Enough for each view to get past its parameters to the store (which answers empty).
 VALID: dict[str, dict[str, str]] = {
@@ -193,7 +194,14 @@ def test_errors_are_documented_in_the_shape_each_surface_answers(app: Flask, doc
 
 def test_storage_and_ingest_answers_are_documented(document: dict[str, Any]) -> None:
     paths = document["paths"]
-    for path in ("/api/search", "/api/traces", "/api/v2/traces", "/api/metrics/query_range", "/ready"):
+    reads = (
+        "/api/search",
+        "/api/traces",
+        "/api/v2/traces",
+        "/api/metrics/query_range",
+        "/api/v1/traces/{trace_id}/logs",
+    )
+    for path in (*reads, "/ready"):
         assert "503" in paths[path]["get"]["responses"], path
     for path in ("/v1/traces", "/api/v2/spans"):
         post = paths[path]["post"]

@@ -74,6 +74,17 @@ def test_values_are_parsed_from_the_environment() -> None:
     assert settings.kafka_bootstrap == ("k1:9092", "k2:9092")
 
 
+def test_logs_settings_are_parsed() -> None:
+    environ = {
+        "TRACESEARCH_LOGS_INDEX": " app-logs-*,audit ",
+        "TRACESEARCH_LOGS_TRACE_ID_FIELD": "labels.trace_id",
+        "TRACESEARCH_LOGS_TIME_MARGIN": "90s",
+    }
+    settings = Settings.from_env(environ)
+    assert (settings.logs_index, settings.logs_trace_id_field) == ("app-logs-*,audit", "labels.trace_id")
+    assert settings.logs_time_margin_s == 90.0
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -87,6 +98,12 @@ def test_values_are_parsed_from_the_environment() -> None:
         ("TRACESEARCH_ES_TIMEOUT", "soon", "TRACESEARCH_ES_TIMEOUT='soon' is not a duration"),
         ("TRACESEARCH_PIPELINE", "pigeon", "TRACESEARCH_PIPELINE='pigeon': use direct or kafka"),
         ("TRACESEARCH_ES_URL", " , ", "TRACESEARCH_ES_URL is empty"),
+        ("TRACESEARCH_LOGS_INDEX", "Logs-*", "TRACESEARCH_LOGS_INDEX='Logs-*': use a lowercase index name"),
+        ("TRACESEARCH_LOGS_INDEX", "logs *", "TRACESEARCH_LOGS_INDEX='logs *': use a lowercase index name"),
+        ("TRACESEARCH_LOGS_INDEX", " ", "TRACESEARCH_LOGS_INDEX=' ': use a lowercase index name"),
+        ("TRACESEARCH_LOGS_TRACE_ID_FIELD", "trace id", "TRACESEARCH_LOGS_TRACE_ID_FIELD='trace id' is not a field"),
+        ("TRACESEARCH_LOGS_TRACE_ID_FIELD", "trace.", "TRACESEARCH_LOGS_TRACE_ID_FIELD='trace.' is not a field"),
+        ("TRACESEARCH_LOGS_TIME_MARGIN", "soon", "TRACESEARCH_LOGS_TIME_MARGIN='soon' is not a duration"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str, message: str) -> None:

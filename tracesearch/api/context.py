@@ -10,6 +10,7 @@ from flask import current_app
 from tracesearch.admission import Limits
 from tracesearch.pipeline.sink import SpanSink
 from tracesearch.services.query import QueryService
+from tracesearch.services.trace_logs import TraceLogsService
 from tracesearch.settings import Settings
 from tracesearch.storage.contracts import Readiness
 
@@ -21,6 +22,9 @@ class AppServices(Protocol):
 
     @property
     def query(self) -> QueryService: ...
+
+    @property
+    def trace_logs(self) -> TraceLogsService: ...
 
     @property
     def sink(self) -> SpanSink: ...
@@ -37,6 +41,10 @@ def services() -> AppServices:
 
 def query() -> QueryService:
     return services().query
+
+
+def trace_logs() -> TraceLogsService:
+    return services().trace_logs
 
 
 def settings() -> Settings:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from tracesearch.model import Span
 from tracesearch.query.conditions import Condition, TraceQuery
@@ -281,4 +281,33 @@ class SpanLookup(Protocol):
 class Readiness(Protocol):
     def status(self) -> str:
         """A word on the store's health ("green"); raise ``StorageUnavailable`` when it cannot serve."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LogLines:
+    """Log lines of one search: each the document as the logs index holds it (ECS ``@timestamp``,
+    ``log.level``, ``message``, ``trace.id``...), with ``_index`` and ``_id`` added."""
+
+    lines: list[dict[str, Any]]
+    truncated: bool  # more lines matched than were asked for
+
+
+class LogReader(Protocol):
+    """The team's logs, in indices tracesearch reads but never writes (Filebeat, Elastic Agent...)."""
+
+    @property
+    def index(self) -> str:
+        """The index name or pattern searched."""
+        ...
+
+    @property
+    def field(self) -> str:
+        """The field holding a line's trace id."""
+        ...
+
+    def trace_logs(self, trace_id: str, start_ns: int, end_ns: int, limit: int) -> LogLines:
+        """Lines whose trace-id field holds ``trace_id`` (32 lowercase hex digits; also its 16-digit form
+        when the high half is zero) with ``@timestamp`` in [start_ns, end_ns] (milliseconds, bounds
+        included), oldest first, at most ``limit``. No index matching the pattern is no lines."""
         ...

@@ -10,15 +10,18 @@ this one is exact.
 
 from __future__ import annotations
 
+import fnmatch
 import math
+import re
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from tracesearch.model import Span, SpanKind
+from tracesearch.model import Span, SpanKind, short_trace_id
 from tracesearch.query.conditions import All, Condition, FieldEquals, TraceQuery
 from tracesearch.query.matching import SpanFacts, facts, matches
 from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
@@ -37,7 +40,7 @@ from tracesearch.servicegraph.model import (
     short_label,
 )
 from tracesearch.storage import aggregate_points
-from tracesearch.storage.contracts import DependencyLink, EdgeStats, SpanMetricsSeries, WriteResult
+from tracesearch.storage.contracts import DependencyLink, EdgeStats, LogLines, SpanMetricsSeries, WriteResult
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -484,3 +487,69 @@ def _percentile(ordered: list[int], q: float) -> float:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class MemoryLogs:
+    """LogReader in memory: documents put in named indices by ``add``, read as the Elasticsearch reader
+    reads a keyword trace-id field (exact values). The pattern is comma-separated names with ``*``."""
+
+    def __init__(self, index: str = "logs-*", field: str = "trace.id"):
+        self._index = index
+        self._field = field
+        self._lock = threading.Lock()
+        self._lines: list[tuple[str, str, dict[str, Any]]] = []  # (index, id, document), in order added
+
+    @property
+    def index(self) -> str:
+        return self._index
+
+    @property
+    def field(self) -> str:
+        return self._field
+
+    def add(self, index: str, document: Mapping[str, Any], doc_id: str | None = None) -> None:
+        with self._lock:
+            self._lines.append((index, doc_id or f"log-{len(self._lines)}", dict(document)))
+
+    def trace_logs(self, trace_id: str, start_ns: int, end_ns: int, limit: int) -> LogLines:
+        ids = {trace_id, short_trace_id(trace_id)}
+        low, high = start_ns // NS_PER_MS, -(-end_ns // NS_PER_MS)
+        with self._lock:
+            lines = list(self._lines)
+        found = [
+            (ms, {**doc, "_index": index, "_id": doc_id})
+            for index, doc_id, doc in lines
+            if self._searched(index) and _field_value(doc, self._field) in ids
+            for ms in [_timestamp_ms(doc.get("@timestamp"))]
+            if ms is not None and low <= ms <= high
+        ]
+        found.sort(key=lambda pair: pair[0])  # stable: equal times keep the order they were added in
+        return LogLines([line for _, line in found[:limit]], truncated=len(found) > limit)
+
+    def _searched(self, index: str) -> bool:
+        return any(fnmatch.fnmatchcase(index, part.strip()) for part in self._index.split(","))
+
+
+def _field_value(document: Mapping[str, Any], field: str) -> Any:
+    """A dotted field as Elasticsearch reads it: ``{"trace": {"id": ...}}`` or ``{"trace.id": ...}``."""
+    if field in document:
+        return document[field]
+    head, _, rest = field.partition(".")
+    inner = document.get(head)
+    return _field_value(inner, rest) if rest and isinstance(inner, Mapping) else None
+
+
+def _timestamp_ms(value: Any) -> int | None:
+    """Milliseconds of an ECS ``@timestamp``: epoch milliseconds or RFC 3339 (nanoseconds cut)."""
+    if isinstance(value, int | float):
+        return int(value)
+    if not isinstance(value, str):
+        return None
+    text = re.sub(r"(\.\d{1,6})\d*", r"\1", value.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

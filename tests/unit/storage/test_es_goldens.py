@@ -302,11 +302,20 @@ def write_cases() -> Iterator[Case]:
     )
 
 
+def logs_cases() -> Iterator[Case]:
+    """The trace is looked up first (not found here), then its logs are searched."""
+    path = f"/api/v1/traces/{TRACE}/logs"
+    yield Case("trace logs, default window", path)
+    yield Case("trace logs, window and limit", path, {"start": NOW_S - 3600, "end": NOW_S, "limit": 20})
+    yield Case("trace logs, 64-bit id", f"/api/v1/traces/{OTHER_TRACE[16:].upper()}/logs")
+
+
 SURFACES: dict[str, Callable[[], Iterator[Case]]] = {
     "jaeger": jaeger_cases,
     "zipkin": zipkin_cases,
     "tempo": tempo_cases,
     "writes": write_cases,
+    "logs": logs_cases,
 }
 
 

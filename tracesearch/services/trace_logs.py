@@ -1,0 +1,77 @@
+"""The log lines of a trace: the trace's own time span, widened by a margin, searched in the logs.
+
+The window comes from the trace as stored (its first span's start to its last span's end, each moved
+out by ``TRACESEARCH_LOGS_TIME_MARGIN``, as Grafana's trace-to-logs link shifts its span window). Logs
+can exist without stored spans (a trace sampled out, spans not sent yet, or expired): then the window
+is the one asked for, else the trace-by-id lookback (``TRACESEARCH_TRACE_LOOKBACK``). The answer says
+which of the three it used.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tracesearch.model import Span
+from tracesearch.storage.contracts import LogReader, SpanReader
+
+NS_PER_S = 1_000_000_000
+Window = Literal["trace", "request", "lookback"]
+
+
+def _now_ns() -> int:
+    # Looked up at each call, not bound as a default argument: a test (or the goldens) may freeze time.
+    return time.time_ns()
+
+
+@dataclass(frozen=True, slots=True)
+class TraceLogs:
+    trace_id: str
+    index: str
+    field: str
+    start_ns: int
+    end_ns: int
+    window: Window  # trace: around its stored spans; request: start/end asked for; lookback: the default
+    lines: list[dict[str, Any]]
+    truncated: bool
+
+
+class TraceLogsService:
+    def __init__(
+        self,
+        spans: SpanReader,
+        logs: LogReader,
+        margin_s: float,
+        lookback_s: float,
+        clock: Callable[[], int] = _now_ns,
+    ):
+        self._spans = spans
+        self._logs = logs
+        self._margin_ns = int(margin_s * NS_PER_S)
+        self._lookback_ns = int(lookback_s * NS_PER_S)
+        self._clock = clock
+
+    def logs(self, trace_id: str, start_ns: int | None, end_ns: int | None, limit: int) -> TraceLogs:
+        """Lines of ``trace_id`` (canonical: 32 lowercase hex digits), oldest first, at most ``limit``;
+        ``start_ns``/``end_ns`` narrow the trace's lookup and bound the search when it is not stored."""
+        start, end, window = self._window(trace_id, start_ns, end_ns)
+        found = self._logs.trace_logs(trace_id, start, end, limit)
+        return TraceLogs(trace_id, self._logs.index, self._logs.field, start, end, window, found.lines, found.truncated)
+
+    def _window(self, trace_id: str, start_ns: int | None, end_ns: int | None) -> tuple[int, int, Window]:
+        spans = self._spans.get_trace(trace_id, start_ns, end_ns)
+        if spans:
+            return self._around(spans)
+        if start_ns is None and end_ns is None:
+            now = self._clock()
+            return now - self._lookback_ns, now, "lookback"
+        end = end_ns if end_ns is not None else self._clock()
+        start = start_ns if start_ns is not None else end - self._lookback_ns
+        return start, end, "request"
+
+    def _around(self, spans: list[Span]) -> tuple[int, int, Window]:
+        first = min(span.start_ns for span in spans)
+        last = max(span.end_ns for span in spans)
+        return max(first - self._margin_ns, 0), last + self._margin_ns, "trace"
