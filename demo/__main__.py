@@ -1,4 +1,5 @@
-"""``python -m demo run [--requests N] [--base-url URL] [--timeout S] [--graph-wait S]``."""
+"""``python -m demo run [--requests N] [--base-url URL] [--es-url URL] [--kafka HOST:PORT] [--timeout S]
+[--graph-wait S]``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from demo.config import BASE_URL_ENV, DEFAULT_BASE_URL, resolve_base_url
 from demo.processes import ServiceStartError
 from demo.report import failure_text, success_text
 from demo.traffic import BackendUnavailableError, run_demo
+from devstack.errors import DevstackError
+from devstack.settings import Settings
 
 EXIT_NOT_SEARCHABLE = 1
 EXIT_SETUP_FAILED = 2
@@ -33,7 +36,7 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m demo",
-        description="Send real traces from an instrumented example shop to tracesearch.",
+        description="Send real traces from a polyglot example shop (Python, Java, Node.js) to tracesearch.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the example shop, send traffic, wait until its trace is searchable")
@@ -42,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--base-url",
         help=f"tracesearch base URL (default ${BASE_URL_ENV} or {DEFAULT_BASE_URL})",
     )
-    run.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the trace (default 30)")
+    run.add_argument("--es-url", help="Elasticsearch that receives the services' log lines (default: the dev stack's)")
+    run.add_argument("--kafka", help="Kafka bootstrap of the checkout -> inventory hop (default: the dev stack's)")
+    run.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the trace (default 60)")
     run.add_argument(
         "--graph-wait",
         type=_not_negative,
@@ -61,8 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     try:
-        result = run_demo(base_url, args.requests, timeout=args.timeout, graph_wait=args.graph_wait, log=log)
-    except (BackendUnavailableError, ServiceStartError) as error:
+        stack = Settings.from_env()
+        result = run_demo(
+            base_url,
+            args.es_url or stack.es_url,
+            args.kafka or stack.kafka_bootstrap,
+            args.requests,
+            timeout=args.timeout,
+            graph_wait=args.graph_wait,
+            log=log,
+        )
+    except (BackendUnavailableError, ServiceStartError, DevstackError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_SETUP_FAILED
     except KeyboardInterrupt:
@@ -73,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not result.ok:
         print(failure_text(result, args.timeout), file=sys.stderr)
         return EXIT_NOT_SEARCHABLE
-    print(success_text(result))
+    print(success_text(result, args.es_url or stack.es_url))
     return 0
 
 

@@ -12,12 +12,13 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import requests
 
 from demo.config import LOGS_INDEX
 
-TEMPLATE = {
+TEMPLATE: dict[str, Any] = {
     "index_patterns": [f"{LOGS_INDEX}*"],
     # Above the built-in logs-*-* data-stream template where the distribution ships one.
     "priority": 500,
@@ -69,5 +70,6 @@ def ship(es_url: str, files: dict[str, Path], timeout: float = 30.0) -> Counter[
         answer.raise_for_status()
         if answer.json().get("errors"):
             failed = [item for item in answer.json()["items"] if "error" in item["index"]]
-            raise RuntimeError(f"{len(failed)} log line(s) refused by Elasticsearch, e.g. {failed[0]['index']['error']}")
+            example = failed[0]["index"]["error"]
+            raise RuntimeError(f"{len(failed)} log line(s) refused by Elasticsearch, e.g. {example}")
     return shipped

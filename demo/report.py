@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from shlex import quote
 
-from demo.config import NOTE_SEARCH_WORD, SERVICES_BY_NAME, ingest_url
-from demo.traffic import DemoResult, expected_edges
+from demo.config import LOGS_INDEX, NOTE_SEARCH_WORD, SERVICES, STOREFRONT, expected_edges
+from demo.traffic import DemoResult
 
 # TraceQL the report prints beside the showcase query; tests parse every one with tracesearch's parser.
 ERRORS_TRACEQL = '{resource.service.name="payments" && status=error}'
 DATABASE_TRACEQL = '{resource.service.name="frontend"} >> {span.db.system="postgresql"}'
+JAVA_DATABASE_TRACEQL = '{resource.service.name="inventory" && span.db.system="h2"}'
 METRICS_TRACEQL = '{resource.service.name="frontend"} | quantile_over_time(duration, .5, .95) by (name)'
 TAG_VALUES_PATH = "/api/v2/search/tag/resource.service.name/values"
 DEPENDENCIES_LOOKBACK_MS = 3_600_000
@@ -21,6 +22,42 @@ GRAFANA_DATASOURCES = "grafana/provisioning/datasources/tracesearch.yaml"
 GRAFANA_DASHBOARDS = "grafana/provisioning/dashboards/tracesearch.yaml"
 GRAFANA_DASHBOARD_DIR = "grafana/dashboards/"
 GRAFANA_README = "grafana/README.md"
+# How each hop of the trace carries its context (what the tests check hop by hop).
+HOPS = (
+    (STOREFRONT, "frontend", "uber-trace-id only (a Jaeger client's header)"),
+    ("frontend", "checkout", "W3C traceparent"),
+    ("checkout", "inventory", "W3C traceparent over HTTP, and in a Kafka record's headers (topic shop.orders)"),
+    ("checkout", "payments", "W3C traceparent"),
+    ("inventory", "recommendations", "B3 multi (X-B3-*); recommendations reads nothing else"),
+    ("recommendations", "catalog", "B3 multi only: back into Python"),
+)
+
+
+def _crossing_lines(result: DemoResult) -> list[str]:
+    languages = sorted({spec.runtime.language for spec in SERVICES})
+    lines = [
+        f"Trace {result.showcase_trace_id} came back whole: {result.view.spans} spans from "
+        f"{len(result.services)} services in {', '.join(languages)} "
+        f"({result.wait_seconds:.1f} s after the services stopped).",
+        f"  {STOREFRONT:<16} the load generator, on a Jaeger client",
+        *(f"  {spec.name:<16} {spec.runtime.value}" for spec in SERVICES),
+        "Each hop kept the trace id:",
+        *(f"  {caller} -> {callee}: {how}" for caller, callee, how in HOPS),
+        "",
+    ]
+    return lines
+
+
+def _logs_lines(result: DemoResult, es_url: str) -> list[str]:
+    base, trace_id = result.base_url, result.showcase_trace_id
+    per_service = ", ".join(f"{count} from {name}" for name, count in sorted(result.trace_logs.items()))
+    return [
+        f"Its log lines ({per_service}), shipped as ECS JSON into {LOGS_INDEX}:",
+        f"  curl -s {quote(f'{base}/api/v1/traces/{trace_id}/logs')}",
+        "  # the same lines straight from Elasticsearch, by trace.id",
+        "  " + _get(es_url, f"/{LOGS_INDEX}/_search", q=f"trace.id:{trace_id}"),
+        "",
+    ]
 
 
 def _search(base_url: str, service: str, tags: dict[str, str]) -> str:
@@ -72,13 +109,12 @@ def _ui_lines(result: DemoResult) -> list[str]:
     ]
 
 
-def success_text(result: DemoResult) -> str:
+def success_text(result: DemoResult, es_url: str) -> str:
     base, trace_id = result.base_url, result.showcase_trace_id
     end_ms = str(result.finished_ms)
     lookback_ms = str(DEPENDENCIES_LOOKBACK_MS)
     lines = [
-        f"Trace {trace_id} is searchable: {len(result.expected_span_ids)} spans from "
-        f"{', '.join(result.services)} ({result.wait_seconds:.1f} s after the services stopped).",
+        *_crossing_lines(result),
         f"{len(result.trace_ids)} orders sent; {len(result.error_trace_ids)} failed in payments"
         + (f" (e.g. trace {result.error_trace_ids[0]})." if result.error_trace_ids else "."),
     ]
@@ -86,6 +122,7 @@ def success_text(result: DemoResult) -> str:
         lines.append(f"The Tempo API's TraceQL search finds it too: {result.traceql}")
     lines += [
         "",
+        *_logs_lines(result, es_url),
         *_graph_lines(result),
         *_ui_lines(result),
         "Look at it, Jaeger API (search times in µs, dependencies in ms):",
@@ -105,6 +142,8 @@ def success_text(result: DemoResult) -> str:
         "  " + _get(base, "/api/search", q=ERRORS_TRACEQL),
         "  # orders that reached the database: a postgresql span below a frontend span",
         "  " + _get(base, "/api/search", q=DATABASE_TRACEQL),
+        "  # the Java service's JDBC calls (spans of the OpenTelemetry Java agent)",
+        "  " + _get(base, "/api/search", q=JAVA_DATABASE_TRACEQL),
         "  # the trace as OTLP JSON (protobuf with -H 'Accept: application/protobuf')",
         f"  curl -s {quote(f'{base}/api/v2/traces/{trace_id}')}",
         "  # tag autocomplete: the service names seen in the last 24 h (sampled)",
@@ -122,7 +161,7 @@ def success_text(result: DemoResult) -> str:
         "          reachable from it (from a container: http://host.docker.internal:PORT).",
         "  Tempo:  turn Streaming OFF for search and metrics (tracesearch speaks HTTP/JSON, no gRPC).",
         f"          Explore > TraceQL: {result.traceql or ERRORS_TRACEQL}",
-        "  Jaeger: Explore > Search, service 'frontend', or paste the trace id.",
+        "  Jaeger: Explore > Search, service 'frontend' (or any of the seven), or paste the trace id.",
         "  Zipkin: Explore > Traces > frontend, or paste the trace id.",
         "  Or provision them all, with trace-to-logs, Prometheus for the Service Graph view and two dashboards:",
         f"    {GRAFANA_DATASOURCES}, {GRAFANA_DASHBOARDS}, {GRAFANA_DASHBOARD_DIR}",
@@ -133,7 +172,19 @@ def success_text(result: DemoResult) -> str:
 
 def failure_text(result: DemoResult, timeout: float) -> str:
     where = f"{result.base_url}/api/traces/{result.showcase_trace_id}"
-    if result.searchable and result.tempo_found is False:
+    if not result.searchable:
+        view = result.view
+        missing = sorted(set(result.services) - view.services)
+        lines = [f"Trace {result.showcase_trace_id} did not come back whole within {timeout:.0f} s at {where}:"]
+        lines.append(f"  {view.spans} spans from {', '.join(sorted(view.services)) or 'no service'}")
+        if missing:
+            lines.append(f"  no span yet from: {', '.join(missing)}")
+        if view.orphans:
+            lines.append(f"  {view.orphans} span(s) whose parent is missing (a hop that lost the context?)")
+        if view.roots != 1:
+            lines.append(f"  {view.roots} root spans (one expected: the storefront's)")
+        return "\n".join(lines)
+    if result.tempo_found is False:
         search = _get(result.base_url, "/api/search", q=result.traceql)
         return "\n".join(
             [
@@ -142,20 +193,9 @@ def failure_text(result: DemoResult, timeout: float) -> str:
                 f"  {search}",
             ]
         )
-    if result.failed_exports:
-        headline = f"Not all spans were accepted, so {where} cannot be complete."
-    else:
-        headline = f"Trace {result.showcase_trace_id} did not become searchable within {timeout:.0f} s at {where}."
-    lines = [headline]
-    for name, count in sorted(result.failed_exports.items()):
-        spec = SERVICES_BY_NAME[name]
-        lines.append(
-            f"  {name}: {count} span(s) were not accepted by "
-            f"{ingest_url(result.base_url, spec.ingest)} ({spec.ingest.value})"
-        )
-    for name, count in sorted(result.missing_spans.items()):
-        spec = SERVICES_BY_NAME[name]
-        lines.append(
-            f"  {name}: {count} span(s) of the trace not returned (sent as {spec.ingest.value} to {spec.ingest.path})"
-        )
-    return "\n".join(lines)
+    shipped = sum(result.logs_shipped.values())
+    return (
+        f"Trace {result.showcase_trace_id} is complete, but {result.base_url}/api/v1/traces/"
+        f"{result.showcase_trace_id}/logs returned no log line ({shipped} were shipped into {LOGS_INDEX}); "
+        "is TRACESEARCH_LOGS_INDEX set to a pattern that misses it?"
+    )

@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, format_trace_id
 from tqdm import tqdm
 
 from demo import logship
-from demo.config import FAILING_CARD, ORDER_NOTE, SERVICES, STOREFRONT, expected_edges
+from demo.config import FAILING_CARD, LOGS_INDEX, ORDER_NOTE, SERVICES, STOREFRONT, expected_edges
 from demo.processes import Backends, ServiceCluster, prepare_runtimes
 from demo.query import (
     TraceView,
@@ -112,7 +112,9 @@ class Storefront:
     uber-trace-id, so the first hop of every trace is a Jaeger-to-OpenTelemetry one."""
 
     def __init__(self, base_url: str) -> None:
-        resource = Resource.create({"service.name": STOREFRONT, "service.namespace": "shop", "service.version": "5.0.2"})
+        resource = Resource.create(
+            {"service.name": STOREFRONT, "service.namespace": "shop", "service.version": "5.0.2"}
+        )
         self.provider = TracerProvider(resource=resource)
         self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base_url}/v1/traces")))
         self._tracer = self.provider.get_tracer("shop.storefront")
@@ -123,7 +125,9 @@ class Storefront:
         with self._tracer.start_as_current_span("POST /checkout", kind=SpanKind.CLIENT) as span:
             headers: dict[str, str] = {}
             self._propagator.inject(headers)
-            span.set_attributes({"http.request.method": "POST", "server.address": "frontend", "enduser.id": order["user"]})
+            span.set_attributes(
+                {"http.request.method": "POST", "server.address": "frontend", "enduser.id": order["user"]}
+            )
             response = self._http.post(f"{frontend_url}/checkout", json=order, headers=headers, timeout=30)
             span.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 500:
@@ -187,7 +191,7 @@ def run_demo(
         shipped = logship.ship(es_url, {spec.name: cluster.log_file(spec.name) for spec in SERVICES})
     finally:
         shutil.rmtree(logs_dir, ignore_errors=True)
-    log(f"Shipped {sum(shipped.values())} ECS log lines into Elasticsearch ({logship.LOGS_INDEX}).")
+    log(f"Shipped {sum(shipped.values())} ECS log lines into Elasticsearch ({LOGS_INDEX}).")
 
     showcase = sent[0][0]
     services = (STOREFRONT, *(spec.name for spec in SERVICES))

@@ -6,10 +6,18 @@ from typing import Any
 
 import pytest
 
-from demo import traffic
-from demo.config import DEFAULT_BASE_URL, NOTE_SEARCH_WORD, ORDER_NOTE, SERVICES, Ingest, resolve_base_url
-from demo.processes import ServiceReport
-from demo.query import GraphWait, SearchWait, TraceWait, showcase_traceql
+from demo import logship, traffic
+from demo.config import (
+    DEFAULT_BASE_URL,
+    NOTE_SEARCH_WORD,
+    ORDER_NOTE,
+    SERVICES,
+    STOREFRONT,
+    Runtime,
+    expected_edges,
+    resolve_base_url,
+)
+from demo.query import GraphWait, SearchWait, TraceView, TraceWait, showcase_traceql
 from demo.report import (
     DATABASE_TRACEQL,
     ERRORS_TRACEQL,
@@ -17,11 +25,13 @@ from demo.report import (
     GRAFANA_DASHBOARDS,
     GRAFANA_DATASOURCES,
     GRAFANA_README,
+    HOPS,
+    JAVA_DATABASE_TRACEQL,
     METRICS_TRACEQL,
     failure_text,
     success_text,
 )
-from demo.traffic import DemoResult, expected_edges, orders
+from demo.traffic import DemoResult, orders
 from tracesearch.api.tempo_params import metrics_params
 from tracesearch.model import Resource, Scope, Span
 from tracesearch.query.traceql import evaluate, parse, pushdown
@@ -29,6 +39,7 @@ from tracesearch.services.traceql_metrics import span_request
 from tracesearch.storage.es.span_aggregation import body as metrics_body
 
 REPO = Path(__file__).resolve().parents[2]
+ES = "http://127.0.0.1:9200"
 
 
 def test_base_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,9 +50,14 @@ def test_base_url_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_base_url("http://cli:1") == "http://cli:1"
 
 
-def test_every_ingest_path_is_exercised() -> None:
-    assert {spec.ingest for spec in SERVICES} == set(Ingest)
+def test_the_shop_runs_every_runtime_and_every_ingest_path() -> None:
+    assert {spec.runtime for spec in SERVICES} == set(Runtime)
+    assert {spec.exporter for spec in SERVICES} == {"otlp", "otlp_json_http", "zipkin_json"}
     assert NOTE_SEARCH_WORD in ORDER_NOTE.split()
+
+
+def test_every_hop_the_report_names_is_a_call_of_the_shop() -> None:
+    assert {(caller, callee) for caller, callee, _ in HOPS} == expected_edges()
 
 
 def test_first_order_is_a_successful_fan_out() -> None:
@@ -55,21 +71,21 @@ def test_first_order_is_a_successful_fan_out() -> None:
 def _result(**overrides: Any) -> DemoResult:
     result = DemoResult(
         base_url="http://127.0.0.1:4318",
-        services=("frontend", "checkout", "inventory", "payments"),
+        services=(STOREFRONT, *(spec.name for spec in SERVICES)),
         trace_ids=("a" * 32, "b" * 32),
         error_trace_ids=("b" * 32,),
         showcase_trace_id="a" * 32,
-        expected_span_ids=frozenset({"1" * 16}),
+        view=TraceView(25, frozenset({STOREFRONT, *(spec.name for spec in SERVICES)}), frozenset(), 0, 1),
         searchable=True,
         wait_seconds=0.4,
-        failed_exports={},
-        missing_spans={},
+        logs_shipped={"frontend": 40, "inventory": 60},
+        trace_logs={"frontend": 1, "inventory": 2},
     )
     return dataclasses.replace(result, **overrides)
 
 
 def test_success_text_has_every_pointer() -> None:
-    text = success_text(_result())
+    text = success_text(_result(), ES)
     assert f"curl -s http://127.0.0.1:4318/api/traces/{'a' * 32}" in text
     assert "curl -s http://127.0.0.1:4318/api/services" in text
     assert """--data-urlencode service=frontend --data-urlencode 'tags={"http.response.status_code":">=500"}'""" in text
@@ -77,9 +93,28 @@ def test_success_text_has_every_pointer() -> None:
     assert "Jaeger" in text and "URL:    http://127.0.0.1:4318" in text and "proxy" in text
 
 
-def test_failure_text_names_the_ingest_path() -> None:
-    text = failure_text(_result(searchable=False, failed_exports={"inventory": 3}), timeout=30)
-    assert "http://127.0.0.1:4318/api/v2/spans" in text
+def test_success_text_says_how_the_trace_crossed_languages_and_where_its_logs_are() -> None:
+    text = success_text(_result(), ES)
+    assert "25 spans from 7 services in Java, Node.js, Python" in text
+    assert "storefront -> frontend: uber-trace-id only" in text
+    assert "recommendations -> catalog: B3 multi only" in text
+    assert "Its log lines (1 from frontend, 2 from inventory)" in text
+    assert f"curl -s http://127.0.0.1:4318/api/v1/traces/{'a' * 32}/logs" in text
+    assert f"curl -s -G {ES}/logs-shop-demo/_search --data-urlencode q=trace.id:{'a' * 32}" in text
+
+
+def test_failure_text_says_what_the_trace_lacks() -> None:
+    partial = TraceView(9, frozenset({STOREFRONT, "frontend", "checkout"}), frozenset(), 2, 1)
+    text = failure_text(_result(searchable=False, view=partial), timeout=30)
+    assert "9 spans from checkout, frontend, storefront" in text
+    assert "no span yet from: catalog, inventory, payments, recommendations" in text
+    assert "2 span(s) whose parent is missing" in text
+
+
+def test_failure_text_when_the_logs_endpoint_returns_nothing() -> None:
+    result = _result(trace_logs={})
+    assert not result.ok
+    assert "returned no log line (100 were shipped into logs-shop-demo)" in failure_text(result, timeout=30)
 
 
 def _checked(**overrides: object) -> DemoResult:
@@ -99,7 +134,7 @@ def _checked(**overrides: object) -> DemoResult:
 
 
 def test_success_text_points_at_the_tempo_zipkin_and_graph_apis() -> None:
-    text = success_text(_checked())
+    text = success_text(_checked(), ES)
     base = "http://127.0.0.1:4318"
     showcase = showcase_traceql("a" * 32)
     assert f"The Tempo API's TraceQL search finds it too: {showcase}" in text
@@ -121,37 +156,44 @@ def test_success_text_points_at_the_tempo_zipkin_and_graph_apis() -> None:
 
 
 def test_success_text_says_what_the_service_graph_showed() -> None:
-    text = success_text(_checked())
+    text = success_text(_checked(), ES)
     assert "frontend -> checkout: 1 call(s)" in text and "user -> frontend: 1 call(s)" in text
-    assert "Not there yet: checkout -> payments." in text
-    complete = success_text(_checked(graph_complete=True))
+    assert "Not there yet: checkout -> payments, inventory -> recommendations" in text
+    complete = success_text(_checked(graph_complete=True), ES)
     assert "Not there yet" not in complete
-    empty = success_text(_checked(dependencies=(), graph_complete=False))
+    empty = success_text(_checked(dependencies=(), graph_complete=False), ES)
     assert "no edges yet." in empty
-    skipped = success_text(_checked(dependencies=(), graph_complete=None))
+    skipped = success_text(_checked(dependencies=(), graph_complete=None), ES)
     assert "Service graph" not in skipped
 
 
 def test_success_text_links_into_the_zipkin_ui() -> None:
     base = "http://127.0.0.1:4318"
-    lines = success_text(_checked()).splitlines()
+    lines = success_text(_checked(), ES).splitlines()
     assert f"Zipkin UI (Lens; TRACESEARCH_UI=true, as in make demo): {base}/zipkin/" in lines
     assert f"  the trace:        {base}/zipkin/traces/{'a' * 32}" in lines
     # Lens's dependency page over the hour the dependencies curls ask for (startTime/endTime in ms).
     assert f"  dependency graph: {base}/zipkin/dependency?startTime=1763786400000&endTime=1763790000000" in lines
     # Before the checks ended there is no window to name: the page's own default.
-    assert f"  dependency graph: {base}/zipkin/dependency" in success_text(_result()).splitlines()
+    assert f"  dependency graph: {base}/zipkin/dependency" in success_text(_result(), ES).splitlines()
 
 
 def test_expected_edges_follow_the_services_calls() -> None:
-    assert expected_edges() == {("frontend", "checkout"), ("checkout", "inventory"), ("checkout", "payments")}
+    assert expected_edges() == {
+        (STOREFRONT, "frontend"),
+        ("frontend", "checkout"),
+        ("checkout", "inventory"),
+        ("checkout", "payments"),
+        ("inventory", "recommendations"),
+        ("recommendations", "catalog"),
+    }
 
 
 def test_every_printed_traceql_query_parses_and_the_metrics_one_runs_in_elasticsearch() -> None:
     showcase = parse(showcase_traceql("0af7651916cd43dd8448eb211c80319c"))
     # The showcase query pushes down exactly: one Elasticsearch query answers it.
     assert pushdown.plan(showcase.spansets).exact
-    for text in (ERRORS_TRACEQL, DATABASE_TRACEQL):
+    for text in (ERRORS_TRACEQL, DATABASE_TRACEQL, JAVA_DATABASE_TRACEQL):
         assert parse(text).metrics is None
     params = metrics_params({"q": METRICS_TRACEQL}, now_ns=1_763_790_000 * 10**9, instant=False)
     request = span_request(params.query, params.start_ns, params.end_ns, params.step_ns)  # refuses inexact filters
@@ -191,12 +233,12 @@ def test_failure_text_when_only_the_tempo_search_misses_the_trace() -> None:
 
 
 class _FakeCluster:
-    """Stands in for the service processes: every service exported one span of the trace."""
+    """Stands in for the service processes."""
 
     urls = {spec.name: f"http://127.0.0.1:{9000 + i}" for i, spec in enumerate(SERVICES)}
 
-    def __init__(self, base_url: str) -> None:
-        pass
+    def __init__(self, backends: object, logs_dir: Path) -> None:
+        self.logs_dir = logs_dir
 
     def __enter__(self) -> _FakeCluster:
         return self
@@ -204,24 +246,39 @@ class _FakeCluster:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def stop(self) -> dict[str, ServiceReport]:
-        return {
-            spec.name: ServiceReport(spec.name, 0, exported={"a" * 32: [f"{i:016x}"]})
-            for i, spec in enumerate(SERVICES, 1)
-        }
+    def log_file(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.json"
+
+    def stop(self) -> dict[str, int]:
+        return {spec.name: 0 for spec in SERVICES}
+
+
+class _FakeStorefront:
+    def __init__(self, base_url: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @pytest.mark.parametrize(("found", "graph_wait"), [(True, 20.0), (False, 20.0), (True, 0.0)])
-def test_run_demo_checks_the_tempo_search_and_polls_the_graph(
+def test_run_demo_checks_the_tempo_search_the_logs_and_polls_the_graph(
     monkeypatch: pytest.MonkeyPatch, found: bool, graph_wait: float
 ) -> None:
     calls: list[str] = []
+    view = TraceView(3, frozenset({"frontend"}), frozenset(), 0, 1)
     monkeypatch.setattr(traffic, "check_backend", lambda base_url: None)
+    monkeypatch.setattr(traffic, "prepare_runtimes", lambda specs, log: None)
     monkeypatch.setattr(traffic, "ServiceCluster", _FakeCluster)
-    monkeypatch.setattr(traffic, "send_orders", lambda url, count: [("a" * 32, 200), ("b" * 32, 502)])
-    monkeypatch.setattr(
-        traffic, "wait_for_trace", lambda base, trace_id, expected, timeout: TraceWait(True, expected, 200, 0.3)
-    )
+    monkeypatch.setattr(traffic, "Storefront", _FakeStorefront)
+    monkeypatch.setattr(logship, "ship", lambda es_url, files: {"frontend": 4})
+    monkeypatch.setattr(traffic, "send_orders", lambda *args: [("a" * 32, 200), ("b" * 32, 502)])
+    monkeypatch.setattr(traffic, "fetch_logs", lambda base, trace_id: [{"service": {"name": "frontend"}}])
+
+    def wait(base: str, trace_id: str, services: object, kinds: object, timeout: float) -> TraceWait:
+        assert services == {STOREFRONT, *(spec.name for spec in SERVICES)}
+        assert kinds == {("checkout", "producer"), ("inventory", "consumer")}
+        return TraceWait(True, view, 200, 0.3)
 
     def search(base: str, query: str, trace_id: str, timeout: float) -> SearchWait:
         calls.append(query)
@@ -232,12 +289,14 @@ def test_run_demo_checks_the_tempo_search_and_polls_the_graph(
         assert expected == expected_edges() and timeout == graph_wait
         return GraphWait((("frontend", "checkout", 2),), False, timeout)
 
+    monkeypatch.setattr(traffic, "wait_for_trace", wait)
     monkeypatch.setattr(traffic, "wait_for_tempo_search", search)
     monkeypatch.setattr(traffic, "wait_for_dependencies", graph)
-    result = traffic.run_demo("http://ts:4318/", 2, graph_wait=graph_wait)
+    result = traffic.run_demo("http://ts:4318/", ES, "127.0.0.1:9092", 2, graph_wait=graph_wait)
     assert calls == [showcase_traceql("a" * 32)] and result.traceql == calls[0]
     assert result.searchable and result.tempo_found is found and result.ok is found
-    assert result.finished_ms > 0
+    assert result.trace_logs == {"frontend": 1} and result.logs_shipped == {"frontend": 4}
+    assert result.finished_ms > 0 and result.view == view
     if graph_wait and found:
         assert result.dependencies == (("frontend", "checkout", 2),) and result.graph_complete is False
     else:

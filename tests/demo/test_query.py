@@ -11,28 +11,42 @@ BASE = "http://tracesearch.test"
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 
 
-def _trace(*span_ids: str) -> dict[str, object]:
-    return {"data": [{"traceID": TRACE, "spans": [{"spanID": s} for s in span_ids]}]}
+def _span(span_id: str, process: str, kind: str, parent: str | None = None) -> dict[str, object]:
+    references = [{"refType": "CHILD_OF", "traceID": TRACE, "spanID": parent}] if parent else []
+    tags = [{"key": "span.kind", "value": kind}]
+    return {"spanID": span_id, "processID": process, "references": references, "tags": tags}
+
+
+def _trace(*spans: dict[str, object]) -> dict[str, object]:
+    processes = {"p1": {"serviceName": "storefront"}, "p2": {"serviceName": "frontend"}}
+    return {"data": [{"traceID": TRACE, "spans": list(spans), "processes": processes}]}
+
+
+ROOT = _span("00000000000000aa", "p1", "client")
+# Leading zeros dropped in the parent reference, as some Jaeger encoders do.
+CHILD = _span("00000000000000bb", "p2", "server", parent="aa")
+ORPHAN = _span("00000000000000cc", "p2", "internal", parent="00000000000000ff")
 
 
 @responses.activate
-def test_waits_until_every_expected_span_is_returned() -> None:
+def test_waits_until_the_trace_is_whole_and_stopped_growing() -> None:
     url = f"{BASE}/api/traces/{TRACE}"
     responses.get(url, status=404, json={"data": None})
-    responses.get(url, json=_trace("00000000000000aa"))
-    # Leading zeros dropped, as some Jaeger encoders do.
-    responses.get(url, json=_trace("aa", "00000000000000bb"))
-    wait = wait_for_trace(BASE, TRACE, {"00000000000000aa", "00000000000000bb"}, timeout=5, interval=0)
-    assert wait.complete
-    assert len(responses.calls) == 3
+    responses.get(url, json=_trace(ROOT))  # frontend missing
+    responses.get(url, json=_trace(ROOT, CHILD, ORPHAN))  # a span without its parent
+    responses.get(url, json=_trace(ROOT, CHILD))
+    responses.get(url, json=_trace(ROOT, CHILD))  # the same count twice: done
+    wait = wait_for_trace(BASE, TRACE, {"storefront", "frontend"}, {("frontend", "server")}, timeout=5, interval=0)
+    assert wait.complete and wait.view.spans == 2 and wait.view.roots == 1
+    assert len(responses.calls) == 5
 
 
 @responses.activate
-def test_gives_up_after_the_timeout() -> None:
-    responses.get(f"{BASE}/api/traces/{TRACE}", status=404, json={"data": None})
-    wait = wait_for_trace(BASE, TRACE, {"00000000000000aa"}, timeout=0.2, interval=0.05)
+def test_gives_up_after_the_timeout_and_says_what_it_saw() -> None:
+    responses.get(f"{BASE}/api/traces/{TRACE}", json=_trace(ROOT, ORPHAN))
+    wait = wait_for_trace(BASE, TRACE, {"storefront", "frontend"}, timeout=0.2, interval=0.05)
     assert not wait.complete
-    assert wait.last_status == 404
+    assert (wait.view.orphans, wait.view.services, wait.last_status) == (1, frozenset({"storefront", "frontend"}), 200)
 
 
 SEARCH = f"{BASE}/api/search"
