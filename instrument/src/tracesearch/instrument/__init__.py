@@ -13,6 +13,7 @@ One call, before Flask is imported (instrumenting replaces the ``flask.Flask`` c
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from importlib.util import find_spec
@@ -20,14 +21,16 @@ from typing import Any
 
 from opentelemetry.instrumentation.logging import LoggingInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.util.types import AttributeValue
 
 from tracesearch.instrument.logs import EcsFormatter, ecs_handler
 from tracesearch.instrument.options import Options, parse_level
 from tracesearch.instrument.propagation import TracesearchPropagator
+from tracesearch.instrument.sampling import JaegerRemoteSampler, remote_sampler
 from tracesearch.instrument.sdk import configure
 
-__all__ = ["EcsFormatter", "TracesearchPropagator", "ecs_handler", "setup"]
+__all__ = ["EcsFormatter", "JaegerRemoteSampler", "TracesearchPropagator", "ecs_handler", "remote_sampler", "setup"]
 
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
@@ -42,6 +45,7 @@ def setup(
     resource_attributes: Mapping[str, AttributeValue] | None = None,
     logs: str | None = None,
     log_level: int | str | None = None,
+    sampler: Sampler | str | None = None,
     app: Any = None,
 ) -> TracerProvider:
     """Configure the SDK for tracesearch and instrument Flask, requests and logging.
@@ -50,6 +54,9 @@ def setup(
     OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_BSP_*, OTEL_TRACES_SAMPLER, ...). ``logs`` ("stderr",
     "stdout" or a file path; default $TRACESEARCH_INSTRUMENT_LOGS) adds a root handler writing ECS
     JSON lines with trace.id and span.id.
+    ``sampler``: ``"remote"`` follows the strategies tracesearch serves for this service (Jaeger's
+    remote sampling, parent-based: see tracesearch.instrument.sampling), or any SDK Sampler; None
+    leaves it to OTEL_TRACES_SAMPLER (``parentbased_jaeger_remote`` is the remote one).
     Flask apps made from ``flask.Flask`` imported after this call are traced; pass ``app`` for one
     created before.
     A second call returns the provider of the first: the SDK allows one per process.
@@ -67,9 +74,19 @@ def setup(
                 logs=logs or from_env.logs,
                 log_level=from_env.log_level if log_level is None else parse_level(log_level),
             )
-            _provider = configure(options)
+            _provider = configure(options, sampler=_sampler(sampler, options))
             _instrument(_provider, app)
         return _provider
+
+
+def _sampler(sampler: Sampler | str | None, options: Options) -> Sampler | None:
+    if sampler is None or isinstance(sampler, Sampler):
+        return sampler
+    if sampler != "remote":
+        raise ValueError(f"sampler: {sampler!r} is neither a Sampler nor 'remote'")
+    service = options.service_name or os.environ.get("OTEL_SERVICE_NAME") or "unknown_service"
+    endpoint = options.endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
+    return remote_sampler(service, endpoint, os.environ.get("OTEL_TRACES_SAMPLER_ARG"))
 
 
 def _instrument(provider: TracerProvider, app: Any) -> None:

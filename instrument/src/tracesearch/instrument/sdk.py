@@ -9,6 +9,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._configuration import _initialize_components
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import Sampler
 
 from tracesearch.instrument.logs import ecs_handler
 from tracesearch.instrument.options import Options
@@ -33,7 +34,9 @@ def apply_env_defaults() -> None:
         os.environ.setdefault(key, value)
 
 
-def configure(options: Options, *, auto_instrumentation_version: str | None = None) -> TracerProvider:
+def configure(
+    options: Options, *, auto_instrumentation_version: str | None = None, sampler: Sampler | None = None
+) -> TracerProvider:
     """Install the tracer provider, exporter, propagator and (if asked) the ECS log handler."""
     apply_env_defaults()
     if os.environ["OTEL_PROPAGATORS"].strip() == "tracesearch":
@@ -43,6 +46,7 @@ def configure(options: Options, *, auto_instrumentation_version: str | None = No
     _initialize_components(
         auto_instrumentation_version=auto_instrumentation_version,
         resource_attributes=options.resource(),
+        sampler=sampler,  # None: OTEL_TRACES_SAMPLER decides (parentbased_jaeger_remote included)
         exporter_args_map={OTLPSpanExporter: {"endpoint": url}} if url else None,
     )
     provider = trace.get_tracer_provider()
