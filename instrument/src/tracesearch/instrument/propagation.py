@@ -7,6 +7,7 @@ only W3C tracecontext and baggage keeps outgoing requests small and standard.
 
 from __future__ import annotations
 
+from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.b3 import B3MultiFormat
@@ -26,18 +27,22 @@ class TracesearchPropagator(TextMapPropagator):
     """Extract Jaeger, B3 (single and multi) and W3C; inject W3C tracecontext and baggage."""
 
     def __init__(self) -> None:
-        w3c: list[TextMapPropagator] = [TraceContextTextMapPropagator(), W3CBaggagePropagator()]
-        # Later extractors override earlier ones, so W3C wins when a request carries several.
+        self._w3c = TraceContextTextMapPropagator()
+        self._baggage = W3CBaggagePropagator()
         # B3MultiFormat also reads the single `b3` header.
-        self._extractors: list[TextMapPropagator] = [JaegerPropagator(), B3MultiFormat(), *w3c]
-        self._injectors = w3c
+        self._others: list[TextMapPropagator] = [JaegerPropagator(), B3MultiFormat()]
+        self._injectors: list[TextMapPropagator] = [self._w3c, self._baggage]
 
     def extract(
         self, carrier: CarrierT, context: Context | None = None, getter: Getter[CarrierT] = default_getter
     ) -> Context:
-        for propagator in self._extractors:
-            context = propagator.extract(carrier, context, getter)
-        return context if context is not None else Context()
+        context = context if context is not None else Context()
+        extracted = self._w3c.extract(carrier, context, getter)
+        # W3C wins when a request carries several; only without it are the others read (and paid for).
+        if not trace.get_current_span(extracted).get_span_context().is_valid:
+            for propagator in self._others:
+                extracted = propagator.extract(carrier, extracted, getter)
+        return self._baggage.extract(carrier, extracted, getter)
 
     def inject(
         self, carrier: CarrierT, context: Context | None = None, setter: Setter[CarrierT] = default_setter
