@@ -1,4 +1,7 @@
-"""Entry point: find Elasticsearch, run the benchmarks in order, write the report."""
+"""Entry point: find Elasticsearch, run the benchmarks in order, write the report.
+
+``--only instrument`` runs benchmark 3 alone, without Elasticsearch, and updates its part of the report.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from bench import es, ingest, querybench, report
+from bench import es, ingest, instrument, querybench, report
 from bench.config import Config, parse_args
 from bench.log import say
 from bench.machine import describe
@@ -29,13 +32,19 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def run(config: Config) -> str:
+    if config.instrument_only:
+        # Benchmark 3 alone needs no Elasticsearch; its section replaces the one in the existing report.
+        existing = config.output.read_text() if config.output.exists() else None
+        return report.splice_instrument(existing, config, instrument.run(config))
     es_url = _es_url()
     node = es.node(es_url)
     machine = describe(es_url, node)
     say(f"Elasticsearch {node.version} at {es_url}, heap {machine.es_heap_mib} MiB; load {machine.load_1min:.2f}")
     ingest_result = None if config.skip_ingest else ingest.run(config, es_url, node.pid)
     query_result = None if config.skip_query else querybench.run(config, es_url, node.pid)
-    return report.render(config, machine, os.getloadavg()[0], ingest_result, query_result)
+    # Last: with the service stopped and Elasticsearch idle, its processes have the CPU to themselves.
+    client_result = None if config.skip_instrument else instrument.run(config)
+    return report.render(config, machine, os.getloadavg()[0], ingest_result, query_result, client_result)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,7 +43,19 @@ class Config:
     latency_batch_spans: int = 64
     latency_load: float = 0.5
     keep_query_data: bool = True
+    # Benchmark 3, the client side (tracesearch-instrument): needs no Elasticsearch.
+    skip_instrument: bool = False
+    instrument_rounds: int = 9
+    instrument_requests: int = 3000
+    instrument_warmup: int = 500
+    formatter_rounds: int = 15
+    formatter_records: int = 2000
     argv: tuple[str, ...] = ()
+
+    @property
+    def instrument_only(self) -> bool:
+        """Only benchmark 3: no Elasticsearch, and the report is updated in place, not rewritten."""
+        return self.skip_ingest and self.skip_query and not self.skip_instrument
 
     @property
     def command(self) -> str:
@@ -63,7 +75,14 @@ QUICK = Config(
     output=QUICK_OUTPUT,
     keep_query_data=False,
     latency_seconds=8.0,
+    instrument_rounds=2,
+    instrument_requests=500,
+    instrument_warmup=100,
+    formatter_rounds=3,
+    formatter_records=500,
 )
+# `--only PART` runs one part; the others are skipped.
+PARTS = ("ingest", "query", "instrument")
 
 
 def parse_args(argv: Sequence[str]) -> Config:
@@ -94,7 +113,21 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument(
         "--skip-kafka", action="store_true", help="no Kafka pipeline phases (direct ingest and ceiling only)"
     )
+    parser.add_argument(
+        "--skip-instrument", action="store_true", help="no client-side benchmark (tracesearch-instrument)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        help="run one part: ingest (with Kafka unless --skip-kafka), query, or instrument (no Elasticsearch "
+        "needed; its section and summary rows are replaced in the existing report)",
+    )
+    parser.add_argument(
+        "--instrument-rounds", type=int, help=f"rounds of benchmark 3 (default {defaults.instrument_rounds})"
+    )
     args = parser.parse_args(list(argv))
+    if args.only is not None and (args.skip_ingest or args.skip_query or args.skip_instrument):
+        parser.error("--only and --skip-ingest/--skip-query/--skip-instrument do not combine")
 
     base = QUICK if args.quick else defaults
     config = replace(
@@ -109,9 +142,11 @@ def parse_args(argv: Sequence[str]) -> Config:
         workers=args.workers,
         threads=args.threads,
         quick=args.quick,
-        skip_ingest=args.skip_ingest,
-        skip_query=args.skip_query,
+        skip_ingest=args.skip_ingest or args.only not in (None, "ingest"),
+        skip_query=args.skip_query or args.only not in (None, "query"),
         skip_kafka=args.skip_kafka,
+        skip_instrument=args.skip_instrument or args.only not in (None, "instrument"),
+        instrument_rounds=_given(args.instrument_rounds, base.instrument_rounds),
         argv=tuple(argv),
     )
     _check(parser, config)
@@ -129,3 +164,5 @@ def _check(parser: argparse.ArgumentParser, config: Config) -> None:
         parser.error("--query-spans is smaller than the 200-span traces it must contain")
     if config.requests < 1:
         parser.error("--requests must be at least 1")
+    if config.instrument_rounds < 1:
+        parser.error("--instrument-rounds must be at least 1")

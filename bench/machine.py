@@ -65,3 +65,28 @@ def describe(es_url: str, node: Node) -> Machine:
         es_heap_mib=node.heap_max_bytes // (1024 * 1024),
         es_local=node.pid is not None,
     )
+
+
+@dataclass(frozen=True)
+class LocalFacts:
+    """The machine without Elasticsearch: for a part that runs alone (benchmark 3)."""
+
+    date: str
+    commit: str
+    modified_sources: tuple[str, ...]
+    nproc: int
+    cpu_model: str
+    load_1min: float
+    python: str
+
+
+def describe_local(sources: tuple[str, ...] = SOURCES) -> LocalFacts:
+    return LocalFacts(
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        commit=_git("rev-parse", "--short=12", "HEAD") or "unknown",
+        modified_sources=tuple(line[3:] for line in _git("status", "--porcelain", "--", *sources).splitlines()),
+        nproc=os.cpu_count() or 0,
+        cpu_model=_cpu_model(),
+        load_1min=os.getloadavg()[0],
+        python=platform.python_version(),
+    )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bench import stats
 from bench.config import Config
 from bench.hotpath import HotPath
 from bench.ingest import OTHER_LIMIT, PRIME_BODIES, IngestResult, Phase
+from bench.instrument import QUEUE_SIZE, VARIANTS, InstrumentResult
+from bench.instrument import TARGET as INSTRUMENT_TARGET
 from bench.kafkamode import POLL_S, SAMPLE_EVERY, KafkaPhase, KafkaResult, LatencyResult
 from bench.machine import Machine
 from bench.querybench import LIMIT, Kind, QueryResult
@@ -39,6 +42,16 @@ JAEGER_1740 = "https://github.com/jaegertracing/jaeger/pull/1740"
 JAEGER_1475 = "https://github.com/jaegertracing/jaeger/pull/1475"
 
 
+WRITTEN_BY = (
+    "Written by `make bench` (`python -m bench`); every figure below comes from the one run described here, "
+    "except that section 3 (the client side, which needs no Elasticsearch) states its own run: "
+    "`python -m bench --only instrument` updates it and its summary rows alone."
+)
+WRITTEN_BY_BEFORE = (
+    "Written by `make bench` (`python -m bench`); every figure below comes from the one run described here."
+)
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -61,7 +74,7 @@ def header(config: Config, machine: Machine, load_end: float) -> list[str]:
     return [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m bench`); every figure below comes from the one run described here.",
+        WRITTEN_BY,
         "",
         "| | |",
         "| --- | --- |",
@@ -422,13 +435,270 @@ def query_section(result: QueryResult) -> list[str]:
 
 
 def render(
-    config: Config, machine: Machine, load_end: float, ingest: IngestResult | None, query: QueryResult | None
+    config: Config,
+    machine: Machine,
+    load_end: float,
+    ingest: IngestResult | None,
+    query: QueryResult | None,
+    client: InstrumentResult | None = None,
 ) -> str:
     lines = header(config, machine, load_end) + summary(config, ingest, query)
+    if client is not None:
+        # The summary table's last rows, before its closing blank line.
+        lines[-1:-1] = instrument_summary(client)
     if ingest is not None:
         lines += ingest_section(config, machine, ingest)
         if ingest.kafka is not None:
             lines += kafka_section(config, machine, ingest, ingest.kafka)
     if query is not None:
         lines += query_section(query)
+    if client is not None:
+        lines += instrument_section(client)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# --- section 3: the client side ----------------------------------------------------------------
+
+INSTRUMENT_HEADING = "## 3. Client side: `tracesearch-instrument` against the bare OpenTelemetry SDK"
+INSTRUMENT_ROW = "| `tracesearch-instrument`"
+FORMATTER_CASES = {
+    "outside": "outside any span (record stamped `otelTraceID=0` by the logging instrumentation)",
+    "span": "in a sampled span (record stamped with its ids by the logging instrumentation)",
+    "span_unstamped": "in a sampled span, record not stamped (logging instrumentation off: EcsFormatter reads the "
+    "current span)",
+}
+
+
+def _label(name: str) -> str:
+    return next(v.label for v in VARIANTS if v.name == name)
+
+
+def instrument_summary(result: InstrumentResult) -> list[str]:
+    rows = []
+    for mode in ("sampled", "unsampled"):
+        ours, theirs = f"setup_{mode}", f"bare_{mode}"
+        ratio = result.paired_ratio(ours, theirs)
+        rows.append(
+            f"{INSTRUMENT_ROW}: CPU per Flask request, `setup()` / bare SDK, {mode} (median of paired rounds) "
+            f"| {ratio:.3f} ({result.cpu_median(ours):.0f} vs {result.cpu_median(theirs):.0f} µs) "
+            f"| ≤ {INSTRUMENT_TARGET:.2f}: {_verdict(ratio <= INSTRUMENT_TARGET)} |"
+        )
+    if result.formatter is not None:
+        fmt = result.formatter
+        rows.append(
+            f"{INSTRUMENT_ROW}: ECS log line in a span, `EcsFormatter` / ecs-logging `StdlibFormatter` "
+            f"| {fmt.ratio('span'):.2f} ({fmt.median('span', 'tracesearch'):.1f} vs {fmt.median('span', 'ecs'):.1f} "
+            "µs per record) | context |"
+        )
+    return rows
+
+
+def _instrument_facts(result: InstrumentResult) -> list[str]:
+    changed = result.modified_sources
+    sources = f"working tree differs in: {', '.join(f'`{n}`' for n in changed)}" if changed else "as committed"
+    packages = ", ".join(f"{name} {ver}" for name, ver in result.packages.items())
+    return [
+        "| | |",
+        "| --- | --- |",
+        f"| Command | `{result.command}` |",
+        f"| Date | {result.date} |",
+        f"| Commit | `{result.commit}` (`instrument/` {sources}) |",
+        f"| Machine | {result.cpus} CPUs ({result.cpu_model}), load average {result.load_start:.2f} at start, "
+        f"{result.load_end:.2f} at the end (other sessions share it: only CPU per request is quoted) |",
+        f"| Python | {result.python}; {packages} |",
+    ]
+
+
+def _variant_row(result: InstrumentResult, name: str) -> str:
+    low, high = result.spread(name)
+    runs = result.of(name)
+    overhead = "" if name == "plain" else f"{result.paired_overhead(name):.0f}"
+    exported = (
+        f"{runs[0].spans:,} spans in {stats.median([r.posts for r in runs]):.0f} posts, "
+        f"{stats.median([r.export_bytes for r in runs]) / max(runs[0].spans, 1):.0f} B/span"
+        if runs[0].spans
+        else "none"
+    )
+    return (
+        f"| {_label(name)} | **{result.cpu_median(name):.0f}** | {low:.0f}-{high:.0f} | {overhead} "
+        f"| {result.wall_median(name):.0f} | {exported} |"
+    )
+
+
+def instrument_section(result: InstrumentResult) -> list[str]:
+    per = result.requests
+    lines = [
+        INSTRUMENT_HEADING,
+        "",
+        *_instrument_facts(result),
+        "",
+        "Method. Every variant is a process of its own (the SDK allows one tracer provider per process), "
+        f"{len(VARIANTS)} per round, {result.rounds} rounds, the order rotating by round (the paired method of "
+        "[docs/performance.md](docs/performance.md)). A process makes a Flask app with one view, "
+        "`GET /orders/<id>`: sums 16 integers, logs one line and answers a small JSON document. Logging is the "
+        "same in every variant: one root handler, plain text format, to `/dev/null` (the formatters' own cost is "
+        "measured below). Requests are WSGI calls in the same process (no socket between client and app), each "
+        "with a W3C `traceparent` from an upstream service. After "
+        f"{result.warmup} warm-up requests and a flush, {per:,} requests are measured: CPU time of the process "
+        "(every thread, so the batch processor's export thread too) over the requests and a final `force_flush`, "
+        "divided by the requests. *Sampled*: `OTEL_TRACES_SAMPLER=always_on`, the upstream header sampled; "
+        "*unsampled*: `parentbased_always_on` (the SDK default) and the upstream header's flags `00`, so spans are "
+        "created but not recorded or exported.",
+        "",
+        "- **(b) bare SDK**, as the OpenTelemetry documentation wires it: `TracerProvider` + "
+        "`BatchSpanProcessor(OTLPSpanExporter(endpoint))` + W3C tracecontext and baggage propagators + "
+        "`FlaskInstrumentor.instrument_app(app)` + `RequestsInstrumentor().instrument()`.",
+        "- **(c) `tracesearch.instrument.setup(service_name=..., endpoint=...)`** (`logs` not set, so the log "
+        "handler is the same as in (a) and (b)): the same SDK classes through the SDK's `_initialize_components`, "
+        "its propagator (extracts Jaeger, B3 and W3C, injects W3C), Flask, requests and logging instrumentation.",
+        "- Exporter: in (b) and (c) the SDK's OTLP/HTTP protobuf exporter with default batch settings but a queue "
+        f"of {QUEUE_SIZE:,} spans (`OTEL_BSP_MAX_QUEUE_SIZE`: the driver makes requests faster than the default "
+        "2,048-span queue is drained while an export waits for its answer, and a dropped span is work not done), "
+        "sending to a "
+        "sink in the bench process (an HTTP/1.1 keep-alive server that decodes each export, counts its spans and "
+        "answers an empty 200). A stub exporter without network was not an option: `setup()` builds its exporter "
+        "itself from `endpoint`, and replacing it would measure something users do not run. The sink checked "
+        "that every process exported exactly its sampled requests' spans (warm-up included) and the unsampled "
+        "ones none; its own CPU is not counted.",
+        "",
+        "| Variant | CPU µs/request, median | min-max over rounds | instrumentation CPU µs/request (- (a) in the "
+        "same round, median) | wall µs/request, median | exported per process |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [_variant_row(result, v.name) for v in VARIANTS[:5]]
+    lines += [
+        "",
+        "| Comparison | ratio of medians | median of the rounds' ratios | instrumentation CPU only, (c - a) / "
+        "(b - a), median of rounds | target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for mode in ("sampled", "unsampled"):
+        ours, theirs = f"setup_{mode}", f"bare_{mode}"
+        paired = result.paired_ratio(ours, theirs)
+        lines.append(
+            f"| (c) / (b), {mode} | {result.cpu_median(ours) / result.cpu_median(theirs):.3f} | **{paired:.3f}** "
+            f"| {result.paired_overhead_ratio(ours, theirs):.2f} | ≤ {INSTRUMENT_TARGET:.2f}: "
+            f"{_verdict(paired <= INSTRUMENT_TARGET)} |"
+        )
+    lines += [
+        "",
+        f"The target, `setup()` at most the bare SDK's cost + {INSTRUMENT_TARGET - 1:.0%}, is judged on the whole "
+        "request's CPU, paired by round. Only CPU per request is quoted: wall time includes waiting for the "
+        "sink's answers during the final flush and whatever else the machine runs.",
+        "",
+        "### Where `setup()`'s extra CPU goes",
+        "",
+        "Each of `setup()`'s additions alone on top of the bare SDK, unsampled (where they weigh most), and "
+        "`setup()` with a no-op meter provider installed before it (the fix proposed below), all in the same "
+        "rounds as the table above:",
+        "",
+        "| Variant | CPU µs/request, median | min-max over rounds | - bare SDK of the same sampling, same round "
+        "(median) | / bare SDK, median of the rounds' ratios |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for variant in VARIANTS[5:]:
+        bare = "bare_sampled" if variant.sampled else "bare_unsampled"
+        low, high = result.spread(variant.name)
+        lines.append(
+            f"| {variant.label} | {result.cpu_median(variant.name):.0f} | {low:.0f}-{high:.0f} "
+            f"| {result.paired_difference(variant.name, bare):+.0f} | {result.paired_ratio(variant.name, bare):.3f} |"
+        )
+    meter = result.paired_difference("bare_meter", "bare_unsampled")
+    fixed_s = result.paired_ratio("setup_noop_meter_sampled", "bare_sampled")
+    fixed_u = result.paired_ratio("setup_noop_meter_unsampled", "bare_unsampled")
+    lines += [
+        "",
+        "The largest part is not a feature: the SDK's `_initialize_components`, which `setup()` and the "
+        "configurator call, always installs an SDK `MeterProvider`, with no reader when `OTEL_METRICS_EXPORTER` is "
+        "`none` (tracesearch-instrument's default). Flask's instrumentation then records `http.server."
+        "active_requests` twice and `http.server.duration` once per request into SDK instruments whose "
+        "measurements nothing reads (a profile shows the time in `Measurement.__post_init__`, `Counter.add` and "
+        f"`Histogram.record`): {meter:+.0f} µs per request here, where the bare SDK's no-op meter provider costs "
+        f"nothing. With a no-op meter provider installed first, `setup()` / bare SDK is {fixed_s:.3f} sampled and "
+        f"{fixed_u:.3f} unsampled. What remains is what `setup()` adds on purpose: the record factory stamping "
+        "trace ids on every log record (per log call, so it grows with a request's log lines) and extracting "
+        "Jaeger and B3 headers besides W3C on every request. Single processes vary by up to 20% on this shared "
+        "machine (the min-max columns); the paired medians are the figures to compare.",
+        "",
+    ]
+    if result.formatter is not None:
+        lines += formatter_section(result)
+    return lines
+
+
+def formatter_section(result: InstrumentResult) -> list[str]:
+    fmt = result.formatter
+    assert fmt is not None
+    lines = [
+        "### ECS log formatting per record",
+        "",
+        f"`tracesearch.instrument.EcsFormatter` against `ecs_logging.StdlibFormatter` alone, in one process: per "
+        f"round and case each formats {fmt.records:,} fresh records of the view's log call (`logger.info` with two "
+        f"`%d` arguments), their order alternating by round; {fmt.rounds} rounds after a warm-up round, CPU time, "
+        "medians. The logging instrumentation is on as `setup()` configures it (`inject_trace_context=True`), so "
+        "records carry `otelTraceID`, `otelSpanID`, `otelTraceSampled` and `otelServiceName`: `StdlibFormatter` "
+        "writes them as they are, `EcsFormatter` writes `trace.id`, `span.id` and `service.name` instead.",
+        "",
+        "| Record | `StdlibFormatter` µs/record | `EcsFormatter` µs/record | EcsFormatter / StdlibFormatter, median "
+        "of the rounds' ratios | line bytes (Stdlib / Ecs) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for case, label in FORMATTER_CASES.items():
+        sizes = fmt.line_bytes[case]
+        lines.append(
+            f"| {label} | {fmt.median(case, 'ecs'):.1f} | {fmt.median(case, 'tracesearch'):.1f} "
+            f"| **{fmt.ratio(case):.2f}** | {sizes['ecs']} / {sizes['tracesearch']} |"
+        )
+    stamped, unstamped = stats.median(fmt.create_us["stamped"]), stats.median(fmt.create_us["unstamped"])
+    lines += [
+        "",
+        f"Making the record (`Logger.makeRecord`, in a span) costs {stamped:.1f} µs with the logging "
+        f"instrumentation's stamping record factory and {unstamped:.1f} µs without: {stamped - unstamped:.1f} µs "
+        "per log call of every logger, whatever the formatter, and part of `setup()`'s cost per request above.",
+        "",
+        "One line of each, in a span:",
+        "",
+        "```",
+        fmt.samples["span"]["ecs"],
+        fmt.samples["span"]["tracesearch"],
+        "```",
+        "",
+    ]
+    return lines
+
+
+def splice_instrument(existing: str | None, config: Config, result: InstrumentResult) -> str:
+    """The report with section 3 and its summary rows replaced (or added); the rest kept as it was."""
+    section = instrument_section(result)
+    rows = instrument_summary(result)
+    if existing is None or not existing.startswith("# Benchmarks"):
+        lines = [
+            "# Benchmarks",
+            "",
+            WRITTEN_BY,
+            "",
+            "## Summary",
+            "",
+            "| Figure | Result | Target |",
+            "| --- | --- | --- |",
+            *rows,
+            "",
+            *section,
+        ]
+        return "\n".join(lines).rstrip() + "\n"
+    lines = existing.replace(WRITTEN_BY_BEFORE, WRITTEN_BY).rstrip("\n").split("\n")
+    lines = [line for line in lines if not line.startswith(INSTRUMENT_ROW)]
+    if INSTRUMENT_HEADING in lines:
+        start = lines.index(INSTRUMENT_HEADING)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines[start:end] = section
+    else:
+        lines += ["", *section]
+    if "## Summary" in lines:
+        at = lines.index("## Summary") + 1
+        while at < len(lines) and not lines[at].startswith("|"):
+            at += 1
+        while at < len(lines) and lines[at].startswith("|"):
+            at += 1
+        lines[at:at] = rows
     return "\n".join(lines).rstrip() + "\n"
