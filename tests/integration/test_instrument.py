@@ -26,7 +26,7 @@ import requests
 from tests.integration.conftest import Service
 
 # SETUP comes first: setup() instruments the Flask class, which `from flask import Flask` copies.
-APP = """
+APP = '''
 SETUP
 import logging, sys
 import requests
@@ -47,7 +47,7 @@ def echo():
     return jsonify({key.lower(): value for key, value in request.headers.items()})
 
 app.run(host="127.0.0.1", port=port, threaded=True)
-"""
+'''
 ONE_CALL = (
     "import tracesearch.instrument\n"
     "tracesearch.instrument.setup(SERVICE, service_version='2.0.0', environment='staging',"
