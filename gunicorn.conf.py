@@ -42,13 +42,14 @@ def on_starting(server: object) -> None:
 
 def post_worker_init(worker: object) -> None:
     """The app is loaded: collect garbage less often (see tracesearch/gctune.py), and start deleting
-    the indices the retention expired."""
+    the indices the retention expired, and (when on) the adaptive sampling runner."""
     from tracesearch import gctune
 
     gctune.tune()
     components = _components(worker)
     if components is not None:
         components.start_retention()
+        components.start_adaptive_sampling()
     # gunicorn says "Booting worker" before the app loads; this line says the worker can take requests.
     worker.log.info("worker %s ready", worker.pid)  # type: ignore[attr-defined]
 

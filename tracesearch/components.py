@@ -24,6 +24,8 @@ from tracesearch import prometheus
 from tracesearch.admission import Limits
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
+from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
+from tracesearch.sampling.adaptive_math import AdaptiveConfig
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
 from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
@@ -34,6 +36,7 @@ from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.health import EsReadiness
 from tracesearch.storage.es.log_reader import EsLogReader
 from tracesearch.storage.es.retention import RetentionSweeper, oldest_start_ns
+from tracesearch.storage.es.sampling_store import EsSamplingStore
 from tracesearch.storage.es.span_lookup import EsSpanLookup
 from tracesearch.storage.es.span_reader import EsSpanReader
 from tracesearch.storage.es.span_writer import EsSpanWriter
@@ -121,7 +124,32 @@ class Components:
         s = self.settings
         return RetentionSweeper(self._es, s.index_prefix, s.retention_s, on_deleted=prometheus.INDICES_DELETED.inc)
 
+    @once
+    def sampling_store(self) -> EsSamplingStore:
+        return EsSamplingStore(self._es, self.settings.index_prefix, replicas=self.settings.index_replicas)
+
     # -- what the APIs and the pipeline use
+
+    @once
+    def process_token(self) -> str:
+        """Names this process in what it writes (aggregate documents, the sampling lease); the random
+        part survives pid reuse."""
+        return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    @once
+    def adaptive_sampling(self) -> AdaptiveSampling | None:
+        """The strategy provider's adaptive source (None: TRACESEARCH_SAMPLING_ADAPTIVE is off)."""
+        if not self.settings.sampling_adaptive:
+            return None
+        return AdaptiveSampling(self.sampling_store, AdaptiveConfig.from_settings(self.settings))
+
+    @once
+    def adaptive_runner(self) -> AdaptiveRunner | None:
+        source = self.adaptive_sampling
+        if source is None:
+            return None
+        config = AdaptiveConfig.from_settings(self.settings)
+        return AdaptiveRunner(self.sampling_store, self.aggregate_reader, source, config, self.process_token)
 
     @once
     def query(self) -> QueryService:
@@ -166,8 +194,7 @@ class Components:
             EsSpanLookup(self._es, s.index_prefix, s.max_trace_duration_s),
             EsAggregateWriter(self._es, s.index_prefix, prepare=self._templates.ensure),
             prometheus.publish_servicegraph,
-            # Names this process's aggregate documents; the random part survives pid reuse.
-            process=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+            process=self.process_token,
         )
 
     @once
@@ -190,6 +217,13 @@ class Components:
         sweeps are idempotent, and a worker that dies takes no schedule with it)."""
         self.retention.start(self.settings.retention_sweep_interval_s)
 
+    def start_adaptive_sampling(self) -> None:
+        """With TRACESEARCH_SAMPLING_ADAPTIVE on, every worker runs the runner: they contend for one
+        lease, so one computes; a worker that dies lets another take over when its lease expires."""
+        runner = self.adaptive_runner
+        if runner is not None:
+            runner.start()
+
     def close(self) -> None:
         """Flush what the process still holds (gunicorn worker exit, SIGTERM)."""
         built = self.__dict__
@@ -199,3 +233,5 @@ class Components:
             built["servicegraph"].close()
         if "retention" in built:
             built["retention"].stop()
+        if built.get("adaptive_runner") is not None:
+            built["adaptive_runner"].stop()

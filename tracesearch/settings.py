@@ -73,6 +73,23 @@ def integer(minimum: int = 0, maximum: int | None = None) -> Parser[int]:
     return parse
 
 
+def number(minimum: float, maximum: float | None = None, *, exclusive_minimum: bool = False) -> Parser[float]:
+    """A decimal number within bounds (``exclusive_minimum``: the minimum itself is refused)."""
+
+    def parse(name: str, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise SettingsError(f"{name}={text!r} is not a number") from None
+        if value != value or value < minimum or (exclusive_minimum and value == minimum):
+            raise SettingsError(f"{name}={value} must be {'more than' if exclusive_minimum else 'at least'} {minimum}")
+        if maximum is not None and value > maximum:
+            raise SettingsError(f"{name}={value} must be at most {maximum}")
+        return value
+
+    return parse
+
+
 def boolean(name: str, text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -387,6 +404,54 @@ class Settings:
         integer(1),
         "Label sets per process per family; more go to `__overflow__`.",
     )
+    sampling_adaptive: bool = setting(
+        "TRACESEARCH_SAMPLING_ADAPTIVE",
+        "false",
+        boolean,
+        "Adaptive head sampling: per service and operation, probabilities steered to a target of traces/s.",
+    )
+    sampling_adaptive_interval_s: float = setting(
+        "TRACESEARCH_SAMPLING_ADAPTIVE_INTERVAL",
+        "1m",
+        parse_seconds,
+        "How often adaptive probabilities are computed (by one process) and re-read (by every process).",
+    )
+    sampling_target_tps: float = setting(
+        "TRACESEARCH_SAMPLING_TARGET_TPS",
+        "1",
+        number(0, exclusive_minimum=True),
+        "Adaptive sampling: traces per second each root operation should yield.",
+    )
+    sampling_min_probability: float = setting(
+        "TRACESEARCH_SAMPLING_MIN_PROBABILITY",
+        "0.00001",
+        number(0, 1, exclusive_minimum=True),
+        "Adaptive sampling never goes below this probability.",
+    )
+    sampling_adaptive_tolerance: float = setting(
+        "TRACESEARCH_SAMPLING_ADAPTIVE_TOLERANCE",
+        "0.3",
+        number(0, 1),
+        "An operation within this share of the target keeps its probability (no chasing noise).",
+    )
+    sampling_adaptive_initial_probability: float = setting(
+        "TRACESEARCH_SAMPLING_ADAPTIVE_INITIAL_PROBABILITY",
+        "1",
+        number(0, 1, exclusive_minimum=True),
+        "Probability of an operation not computed yet (served as the default); match your static default.",
+    )
+    sampling_adaptive_delay_s: float = setting(
+        "TRACESEARCH_SAMPLING_ADAPTIVE_DELAY",
+        "30s",
+        parse_seconds,
+        "Span-metrics minutes younger than this are not read yet (late spans, flushes).",
+    )
+    sampling_client_refresh_s: float = setting(
+        "TRACESEARCH_SAMPLING_CLIENT_REFRESH",
+        "1m",
+        parse_seconds,
+        "How often clients poll their strategy (jaegerremote: 1m); a change is judged only after it.",
+    )
     ui: bool = setting(
         "TRACESEARCH_UI",
         "false",
@@ -440,6 +505,8 @@ class Settings:
             raise SettingsError("TRACESEARCH_RETENTION must be 0 (keep everything) or at least 1d")
         if self.retention_sweep_interval_s <= 0:
             raise SettingsError("TRACESEARCH_RETENTION_SWEEP_INTERVAL must be more than 0")
+        if self.sampling_adaptive_interval_s < 1:
+            raise SettingsError("TRACESEARCH_SAMPLING_ADAPTIVE_INTERVAL must be at least 1s")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
         if self.ui:

@@ -311,3 +311,53 @@ class LogReader(Protocol):
         when the high half is zero) with ``@timestamp`` in [start_ns, end_ns] (milliseconds, bounds
         included), oldest first, at most ``limit``. No index matching the pattern is no lines."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSampling:
+    """The adaptive head-sampling probability of one root operation, and what it was computed from."""
+
+    service: str
+    operation: str
+    probability: float
+    observed_tps: float  # sampled traces per second seen in the last window read
+    estimated_tps: float  # the real rate: observed / the probability in effect then
+    changed_at_s: float  # when ``probability`` last changed (clients follow it some time later)
+    last_seen_s: float  # end of the last window in which the operation had traffic
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingState:
+    """The output of one adaptive-sampling computation (the input of the next)."""
+
+    window_end_s: float  # end of the span-metrics window it was computed from
+    computed_at_s: float
+    holder: str  # the process that computed it
+    operations: tuple[OperationSampling, ...] = ()
+
+
+# Opaque to callers: what ``read_state`` saw, handed back to ``write_state`` (None: nothing stored).
+StateVersion = tuple[int, int] | None
+
+
+class SamplingStore(Protocol):
+    """The adaptive sampler's lease (one process computes) and its stored output (every process reads)."""
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> bool:
+        """Take or renew the one lease: True when ``holder`` now holds it for ``ttl_s`` seconds (it was
+        free, expired, or already ``holder``'s); False when another holder's lease has not expired, or
+        another process took it at the same moment. Expiry is judged on the caller's clock."""
+        ...
+
+    def release_lease(self, holder: str) -> None:
+        """Give the lease up if ``holder`` holds it, so another process takes over at once."""
+        ...
+
+    def read_state(self) -> tuple[SamplingState | None, StateVersion]:
+        """The stored output (None: nothing computed yet) and its version."""
+        ...
+
+    def write_state(self, state: SamplingState, version: StateVersion) -> bool:
+        """Store ``state`` only if the stored output is still the one read at ``version``; False (and
+        nothing written) when another process wrote since."""
+        ...

@@ -40,7 +40,15 @@ from tracesearch.servicegraph.model import (
     short_label,
 )
 from tracesearch.storage import aggregate_points
-from tracesearch.storage.contracts import DependencyLink, EdgeStats, LogLines, SpanMetricsSeries, WriteResult
+from tracesearch.storage.contracts import (
+    DependencyLink,
+    EdgeStats,
+    LogLines,
+    SamplingState,
+    SpanMetricsSeries,
+    StateVersion,
+    WriteResult,
+)
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -528,6 +536,44 @@ class MemoryLogs:
 
     def _searched(self, index: str) -> bool:
         return any(fnmatch.fnmatchcase(index, part.strip()) for part in self._index.split(","))
+
+
+class MemorySampling:
+    """SamplingStore in memory: the lease and the output of one process's runners (tests, no cluster).
+    Versions count writes, as Elasticsearch's sequence numbers do."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._lease: tuple[str, float] | None = None  # holder, expiry
+        self._state: SamplingState | None = None
+        self._version = 0
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._lease is not None and self._lease[0] != holder and self._lease[1] > now:
+                return False
+            self._lease = (holder, now + ttl_s)
+            return True
+
+    def release_lease(self, holder: str) -> None:
+        with self._lock:
+            if self._lease is not None and self._lease[0] == holder:
+                self._lease = None
+
+    def read_state(self) -> tuple[SamplingState | None, StateVersion]:
+        with self._lock:
+            return self._state, (self._version, 1) if self._state is not None else None
+
+    def write_state(self, state: SamplingState, version: StateVersion) -> bool:
+        with self._lock:
+            current = (self._version, 1) if self._state is not None else None
+            if version != current:
+                return False
+            self._state = state
+            self._version += 1
+            return True
 
 
 def _field_value(document: Mapping[str, Any], field: str) -> Any:
