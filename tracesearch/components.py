@@ -24,6 +24,7 @@ from tracesearch import prometheus
 from tracesearch.admission import Limits
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
+from tracesearch.sampling.provider import StrategyProvider
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
 from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
@@ -131,6 +132,17 @@ class Components:
     def trace_logs(self) -> TraceLogsService:
         s = self.settings
         return TraceLogsService(self.span_reader, self.log_reader, s.logs_time_margin_s, s.trace_lookback_s)
+
+    @once
+    def sampling(self) -> StrategyProvider:
+        s = self.settings
+        # adaptive=None until adaptive sampling (issue 11, item 2) plugs its source in here.
+        return StrategyProvider(
+            s.sampling_strategies_file,
+            reload_interval_s=s.sampling_reload_interval_s,
+            default_probability=s.sampling_default_probability,
+            adaptive=None,
+        )
 
     @once
     def limits(self) -> Limits:
