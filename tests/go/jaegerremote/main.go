@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // second is what one line of the output says about one second of spans.
@@ -27,7 +28,7 @@ type second struct {
 	Second  int     `json:"second"`
 	Started int     `json:"started"`
 	Sampled int     `json:"sampled"`
-	Sampler string  `json:"sampler"`
+	Sampler string  `json:"sampler"` // of the last span sampled in the second ("" if none was)
 	Param   float64 `json:"param"`
 }
 
@@ -101,10 +102,10 @@ func run(o options) error {
 			line.Started++
 			if span.SpanContext().IsSampled() {
 				line.Sampled++
+				describe(span, &line)
 			}
 			span.End()
 		}
-		line.Sampler, line.Param = describe(sampler)
 		if err := out.Encode(line); err != nil {
 			return err
 		}
@@ -117,18 +118,19 @@ func run(o options) error {
 	return nil
 }
 
-// describe reads the sampler's type and parameter as it records them on the spans it samples
-// (sampler.type, sampler.param), from a span decision that is not recorded anywhere.
-func describe(sampler sdktrace.Sampler) (string, float64) {
-	result := sampler.ShouldSample(sdktrace.SamplingParameters{Name: "describe"})
-	kind, param := "", 0.0
-	for _, kv := range result.Attributes {
+// describe reads the sampler's type and parameter from what it recorded on a span it sampled
+// (jaeger.sampler.type, jaeger.sampler.param), as a backend sees them.
+func describe(span trace.Span, line *second) {
+	recorded, ok := span.(sdktrace.ReadOnlySpan)
+	if !ok {
+		return
+	}
+	for _, kv := range recorded.Attributes() {
 		switch kv.Key {
-		case "sampler.type":
-			kind = kv.Value.AsString()
-		case "sampler.param":
-			param = kv.Value.AsFloat64()
+		case "jaeger.sampler.type":
+			line.Sampler = kv.Value.AsString()
+		case "jaeger.sampler.param":
+			line.Param = kv.Value.AsFloat64()
 		}
 	}
-	return kind, param
 }
