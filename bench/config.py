@@ -37,6 +37,7 @@ class Config:
     skip_ingest: bool = False
     skip_query: bool = False
     skip_kafka: bool = False
+    skip_sampling: bool = False
     # Kafka pipeline mode: end-to-end ingest with each of these ingester counts, then latency to searchable.
     kafka_ingesters: tuple[int, ...] = (1, 2)
     latency_seconds: float = 30.0
@@ -94,6 +95,9 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument(
         "--skip-kafka", action="store_true", help="no Kafka pipeline phases (direct ingest and ceiling only)"
     )
+    parser.add_argument(
+        "--skip-sampling", action="store_true", help="no remote-sampling endpoint phase (python -m bench.sampling)"
+    )
     args = parser.parse_args(list(argv))
 
     base = QUICK if args.quick else defaults
@@ -112,6 +116,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         skip_ingest=args.skip_ingest,
         skip_query=args.skip_query,
         skip_kafka=args.skip_kafka,
+        skip_sampling=args.skip_sampling,
         argv=tuple(argv),
     )
     _check(parser, config)

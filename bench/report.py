@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bench import sampling
 from bench.config import Config
 from bench.hotpath import HotPath
 from bench.ingest import OTHER_LIMIT, PRIME_BODIES, IngestResult, Phase
 from bench.kafkamode import POLL_S, SAMPLE_EVERY, KafkaPhase, KafkaResult, LatencyResult
 from bench.machine import Machine
 from bench.querybench import LIMIT, Kind, QueryResult
+from bench.sampling import SamplingResult
 from bench.stats import median
 
 INGEST_TARGET = 0.70
@@ -422,13 +424,23 @@ def query_section(result: QueryResult) -> list[str]:
 
 
 def render(
-    config: Config, machine: Machine, load_end: float, ingest: IngestResult | None, query: QueryResult | None
+    config: Config,
+    machine: Machine,
+    load_end: float,
+    ingest: IngestResult | None,
+    query: QueryResult | None,
+    sampled: SamplingResult | None = None,
 ) -> str:
     lines = header(config, machine, load_end) + summary(config, ingest, query)
+    if sampled is not None:
+        # The summary table ends with a blank line: the sampling row goes just before it.
+        lines[-1:-1] = sampling.summary_rows(sampled)
     if ingest is not None:
         lines += ingest_section(config, machine, ingest)
         if ingest.kafka is not None:
             lines += kafka_section(config, machine, ingest, ingest.kafka)
     if query is not None:
         lines += query_section(query)
+    if sampled is not None:
+        lines += sampling.section(sampled)
     return "\n".join(lines).rstrip() + "\n"

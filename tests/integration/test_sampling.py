@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -39,7 +40,7 @@ def sampled(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
     drop_prefix(es_url, prefix)
 
 
-def put(service: Service, document: object) -> requests.Response:
+def put(service: Service, document: dict[str, Any]) -> requests.Response:
     return requests.put(f"{service.url}{ADMIN}", json=document, timeout=30)
 
 
