@@ -6,6 +6,7 @@ import sys
 import tempfile
 from typing import Any
 
+from tracesearch.sampling.provider import file_problem
 from tracesearch.settings import Settings, SettingsError
 
 # The master runs this file before it binds or forks: a bad or misspelt TRACESEARCH_* variable stops
@@ -15,6 +16,11 @@ try:
     _settings = Settings.from_env()
 except SettingsError as exc:
     sys.exit(f"configuration error: {exc}")
+# A strategies file that cannot be served stops the service here, once; a worker that starts later
+# while the file is bad answers 503 on the sampling endpoints instead (tracesearch/sampling/provider.py).
+_strategies_problem = file_problem(_settings.sampling_strategies_file)
+if _strategies_problem:
+    sys.exit(f"configuration error: {_strategies_problem}")
 
 bind = f"127.0.0.1:{_settings.port}"
 # Threads overlap the waits on Elasticsearch/Kafka; processes use the cores.

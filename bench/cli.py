@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from bench import es, ingest, instrument, querybench, report
+from bench import es, ingest, instrument, querybench, report, sampling
 from bench.config import Config, parse_args
 from bench.log import say
 from bench.machine import describe
@@ -42,9 +42,12 @@ def run(config: Config) -> str:
     say(f"Elasticsearch {node.version} at {es_url}, heap {machine.es_heap_mib} MiB; load {machine.load_1min:.2f}")
     ingest_result = None if config.skip_ingest else ingest.run(config, es_url, node.pid)
     query_result = None if config.skip_query else querybench.run(config, es_url, node.pid)
+    sampling_result = None if config.skip_sampling else sampling.run(config, es_url)
     # Last: with the service stopped and Elasticsearch idle, its processes have the CPU to themselves.
     client_result = None if config.skip_instrument else instrument.run(config)
-    return report.render(config, machine, os.getloadavg()[0], ingest_result, query_result, client_result)
+    return report.render(
+        config, machine, os.getloadavg()[0], ingest_result, query_result, client_result, sampling_result
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,7 @@ class Config:
     skip_ingest: bool = False
     skip_query: bool = False
     skip_kafka: bool = False
+    skip_sampling: bool = False
     # Kafka pipeline mode: end-to-end ingest with each of these ingester counts, then latency to searchable.
     kafka_ingesters: tuple[int, ...] = (1, 2)
     latency_seconds: float = 30.0
@@ -125,6 +126,9 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument(
         "--instrument-rounds", type=int, help=f"rounds of benchmark 3 (default {defaults.instrument_rounds})"
     )
+    parser.add_argument(
+        "--skip-sampling", action="store_true", help="no remote-sampling endpoint phase (python -m bench.sampling)"
+    )
     args = parser.parse_args(list(argv))
     if args.only is not None and (args.skip_ingest or args.skip_query or args.skip_instrument):
         parser.error("--only and --skip-ingest/--skip-query/--skip-instrument do not combine")
@@ -147,6 +151,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         skip_kafka=args.skip_kafka,
         skip_instrument=args.skip_instrument or args.only not in (None, "instrument"),
         instrument_rounds=_given(args.instrument_rounds, base.instrument_rounds),
+        skip_sampling=args.skip_sampling,
         argv=tuple(argv),
     )
     _check(parser, config)

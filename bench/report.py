@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bench import stats
+from bench import sampling, stats
 from bench.config import Config
 from bench.hotpath import HotPath
 from bench.ingest import OTHER_LIMIT, PRIME_BODIES, IngestResult, Phase
@@ -13,6 +13,7 @@ from bench.instrument import TARGET as INSTRUMENT_TARGET
 from bench.kafkamode import POLL_S, SAMPLE_EVERY, KafkaPhase, KafkaResult, LatencyResult
 from bench.machine import Machine
 from bench.querybench import LIMIT, Kind, QueryResult
+from bench.sampling import SamplingResult
 from bench.stats import median
 
 INGEST_TARGET = 0.70
@@ -441,17 +442,22 @@ def render(
     ingest: IngestResult | None,
     query: QueryResult | None,
     client: InstrumentResult | None = None,
+    sampled: SamplingResult | None = None,
 ) -> str:
     lines = header(config, machine, load_end) + summary(config, ingest, query)
     if client is not None:
         # The summary table's last rows, before its closing blank line.
         lines[-1:-1] = instrument_summary(client)
+    if sampled is not None:
+        lines[-1:-1] = sampling.summary_rows(sampled)
     if ingest is not None:
         lines += ingest_section(config, machine, ingest)
         if ingest.kafka is not None:
             lines += kafka_section(config, machine, ingest, ingest.kafka)
     if query is not None:
         lines += query_section(query)
+    if sampled is not None:
+        lines += sampling.section(sampled)
     if client is not None:
         lines += instrument_section(client)
     return "\n".join(lines).rstrip() + "\n"

@@ -26,6 +26,7 @@ from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
 from tracesearch.sampling.adaptive_math import AdaptiveConfig
+from tracesearch.sampling.provider import StrategyProvider
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
 from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
@@ -159,6 +160,18 @@ class Components:
     def trace_logs(self) -> TraceLogsService:
         s = self.settings
         return TraceLogsService(self.span_reader, self.log_reader, s.logs_time_margin_s, s.trace_lookback_s)
+
+    @once
+    def sampling(self) -> StrategyProvider:
+        s = self.settings
+        adaptive = self.adaptive_sampling
+        return StrategyProvider(
+            s.sampling_strategies_file,
+            reload_interval_s=s.sampling_reload_interval_s,
+            default_probability=s.sampling_default_probability,
+            adaptive=adaptive,
+            adaptive_lower_bound_tps=adaptive.lower_bound_tps() if adaptive else 0.0,
+        )
 
     @once
     def limits(self) -> Limits:

@@ -99,6 +99,16 @@ def boolean(name: str, text: str) -> bool:
     raise SettingsError(f"{name}={text!r} is not a boolean (true/false)")
 
 
+def probability(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name}={text} must be within [0, 1] (a probability)")
+    return value
+
+
 def as_text(name: str, text: str) -> str:
     return text
 
@@ -470,6 +480,25 @@ class Settings:
         url_path,
         "Path the UI is served at (its API at `<path>/api/v2`); Lens's own is /zipkin.",
     )
+    sampling_strategies_file: str = setting(
+        "TRACESEARCH_SAMPLING_STRATEGIES_FILE",
+        "",
+        as_text,
+        "Jaeger `strategies.json` served to remote samplers and written by the admin API (empty: none, "
+        "every service gets `TRACESEARCH_SAMPLING_DEFAULT_PROBABILITY`).",
+    )
+    sampling_reload_interval_s: float = setting(
+        "TRACESEARCH_SAMPLING_RELOAD_INTERVAL",
+        "5s",
+        parse_seconds,
+        "How often each process looks whether the strategies file changed (at most; on a request).",
+    )
+    sampling_default_probability: float = setting(
+        "TRACESEARCH_SAMPLING_DEFAULT_PROBABILITY",
+        "1.0",
+        probability,
+        "Probability served where the file names none (Jaeger's `--sampling.default-sampling-probability`).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -509,6 +538,8 @@ class Settings:
             raise SettingsError("TRACESEARCH_SAMPLING_ADAPTIVE_INTERVAL must be at least 1s")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
+        if self.sampling_reload_interval_s <= 0:
+            raise SettingsError("TRACESEARCH_SAMPLING_RELOAD_INTERVAL must be more than 0")
         if self.ui:
             # Here rather than when the app is built: gunicorn's master stops in one line, before any worker.
             problem = ui_dir_problem(self.ui_dir)

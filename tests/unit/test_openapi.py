@@ -25,6 +25,7 @@ ERROR_SCHEMAS = {
     "zipkin_ingest": "JsonError",
     "otlp": "RpcStatus",
     "trace_logs": "JsonError",
+    "sampling": "JsonError",
 }
 # Enough for each view to get past its parameters to the store (which answers empty).
 VALID: dict[str, dict[str, str]] = {
@@ -37,6 +38,8 @@ VALID: dict[str, dict[str, str]] = {
     "/api/v2/dependencies": {"endTs": "1795176000000"},
     "/api/metrics/query_range": {"q": "{ } | rate()"},
     "/api/metrics/query": {"q": "{ } | rate()"},
+    "/api/sampling": {"service": "frontend"},
+    "/sampling": {"service": "frontend"},
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 PATH_VALUES = {"trace_id": TRACE, "service": "frontend", "tag": "name"}

@@ -102,6 +102,7 @@ CONTENT_ENCODING = {
 ERROR_DESCRIPTIONS = {
     400: "a parameter or the body is invalid; the message names it",
     404: "not found",
+    409: "the request conflicts with the service's configuration; the message says which setting",
     413: "the body is larger than the limit (after decompression too)",
     415: "Content-Type or Content-Encoding not supported",
     429: "too much in flight; retry after Retry-After seconds",
@@ -136,6 +137,9 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # untyped base:
 
     def post(self, rule: str, **options: Any) -> Callable[[View], View]:
         return cast(Callable[[View], View], super().post(rule, **options))
+
+    def put(self, rule: str, **options: Any) -> Callable[[View], View]:
+        return cast(Callable[[View], View], super().put(rule, **options))
 
     def after_request(self, f: View) -> View:
         return cast(View, super().after_request(f))
@@ -192,6 +196,15 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]  # untyped base:
             return view
 
         return decorate
+
+    def json_body(self, description: str, schema: type[Schema]) -> Callable[[View], View]:
+        """Document a JSON request body the view reads and validates itself (its errors name the field,
+        which marshmallow's nested messages would not)."""
+        content = {"application/json": {"schema": schema}}
+        return cast(
+            Callable[[View], View],
+            self.doc(requestBody={"required": True, "description": description, "content": content}),
+        )
 
     def body(self, description: str, content_types: Iterable[str]) -> Callable[[View], View]:
         """Document a request body the view reads itself (protobuf or JSON, maybe compressed): its types

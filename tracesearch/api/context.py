@@ -9,6 +9,7 @@ from flask import current_app
 
 from tracesearch.admission import Limits
 from tracesearch.pipeline.sink import SpanSink
+from tracesearch.sampling.provider import StrategyProvider
 from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
 from tracesearch.settings import Settings
@@ -32,6 +33,9 @@ class AppServices(Protocol):
     @property
     def readiness(self) -> Readiness: ...
 
+    @property
+    def sampling(self) -> StrategyProvider: ...
+
     def receive_limits(self) -> Limits: ...
 
 
@@ -49,3 +53,7 @@ def trace_logs() -> TraceLogsService:
 
 def settings() -> Settings:
     return services().settings
+
+
+def sampling() -> StrategyProvider:
+    return services().sampling
