@@ -24,10 +24,13 @@ from tracesearch import prometheus
 from tracesearch.admission import Limits
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
+from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
+from tracesearch.sampling.tail.policies import PolicyError, load_policy_file
+from tracesearch.sampling.tail.sampler import TailSampler
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
 from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
-from tracesearch.settings import Settings
+from tracesearch.settings import Settings, SettingsError
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
 from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
 from tracesearch.storage.es.client import make_client
@@ -168,6 +171,23 @@ class Components:
             prometheus.publish_servicegraph,
             # Names this process's aggregate documents; the random part survives pid reuse.
             process=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        )
+
+    @once
+    def tail_sampler(self) -> TailSampler | None:
+        """The Kafka ingester's tail sampler, when a policy file is set (read once, at start)."""
+        s = self.settings
+        if not s.tail_sampling_policy_file:
+            return None
+        try:
+            decider = load_policy_file(s.tail_sampling_policy_file)
+        except PolicyError as exc:
+            raise SettingsError(f"TRACESEARCH_TAIL_SAMPLING_POLICY_FILE: {exc}") from None
+        return TailSampler(
+            decider,
+            TraceBuffer(s.tail_sampling_wait_s, s.tail_sampling_max_spans, s.tail_sampling_max_bytes),
+            DecisionCache(s.tail_sampling_decision_cache),
+            prometheus.TailSamplingMetrics(),
         )
 
     @once
