@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from bench import es, ingest, querybench, report
+from bench import es, ingest, kafkamode, querybench, report, tailsampling
 from bench.config import Config, parse_args
 from bench.log import say
 from bench.machine import describe
@@ -35,7 +35,13 @@ def run(config: Config) -> str:
     say(f"Elasticsearch {node.version} at {es_url}, heap {machine.es_heap_mib} MiB; load {machine.load_1min:.2f}")
     ingest_result = None if config.skip_ingest else ingest.run(config, es_url, node.pid)
     query_result = None if config.skip_query else querybench.run(config, es_url, node.pid)
-    return report.render(config, machine, os.getloadavg()[0], ingest_result, query_result)
+    text = report.render(config, machine, os.getloadavg()[0], ingest_result, query_result)
+    if not config.skip_kafka and not config.skip_ingest:
+        spans = tailsampling.SPANS // (10 if config.quick else 1)
+        phases, memory = tailsampling.run(es_url, kafkamode.bootstrap(), spans)
+        text = tailsampling.replace_section(text, tailsampling.section(phases, memory))
+    return text
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -246,12 +246,14 @@ def test_errors_slow_and_a_tenth_of_the_rest_are_kept_and_counted_and_the_map_co
     # The service map and span metrics count all 2,000 traces, not the ~280 stored.
     deadline = time.monotonic() + 30
     while True:
-        links = {(x["parent"], x["child"]): x["callCount"] for x in stack.receiver.get("/api/dependencies").json()["data"]}
+        links = {
+            (x["parent"], x["child"]): x["callCount"] for x in stack.receiver.get("/api/dependencies").json()["data"]
+        }
         if links.get(("checkout", "inventory"), 0) >= TRACES or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert links == {("user", "frontend"): TRACES, ("frontend", "checkout"): TRACES, ("checkout", "inventory"): TRACES}
-    calls = Counter()
+    calls: Counter[str] = Counter()
     for (name, labels), v in metrics(ingester).items():
         if name == "traces_spanmetrics_calls_total":
             calls[dict(labels)["service"]] += int(v)
