@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from bench import es, ingest, instrument, querybench, report, sampling
+from bench import es, ingest, instrument, kafkamode, querybench, report, sampling, tailsampling
 from bench.config import Config, parse_args
 from bench.log import say
 from bench.machine import describe
@@ -45,9 +45,15 @@ def run(config: Config) -> str:
     sampling_result = None if config.skip_sampling else sampling.run(config, es_url)
     # Last: with the service stopped and Elasticsearch idle, its processes have the CPU to themselves.
     client_result = None if config.skip_instrument else instrument.run(config)
-    return report.render(
+    text = report.render(
         config, machine, os.getloadavg()[0], ingest_result, query_result, client_result, sampling_result
     )
+    if not config.skip_kafka and not config.skip_ingest:
+        spans = tailsampling.SPANS // (10 if config.quick else 1)
+        phases, memory = tailsampling.run(es_url, kafkamode.bootstrap(), spans)
+        text = tailsampling.replace_section(text, tailsampling.section(phases, memory))
+    return text
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:

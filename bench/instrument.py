@@ -253,7 +253,7 @@ def _worker(args: list[str], env: dict[str, str]) -> dict[str, object]:
 
 def _env(sampled: bool) -> dict[str, str]:
     """No OTEL_* of the caller's; the sampler named the same way for the SDK wired by hand and for setup()."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACESEARCH_INSTRUMENT"))}
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACESEARCH_INSTRUMENT_"))}
     # Sampled: every request is recorded and exported. Unsampled: the upstream service's traceparent
     # says "not sampled" (flags 00) and the SDK's default parent-based sampler follows it.
     env["OTEL_TRACES_SAMPLER"] = "always_on" if sampled else "parentbased_always_on"

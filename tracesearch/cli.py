@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("elastic_transport").setLevel(logging.WARNING)
         logging.getLogger("kafka").setLevel(logging.WARNING)
         components = Components(settings)
-        return run_ingester(settings, components.store_pipeline, components.limits, components.close)
+        try:
+            sampler = components.tail_sampler
+        except SettingsError as exc:
+            print(f"configuration error: {exc}", file=sys.stderr)
+            return 2
+        return run_ingester(settings, components.store_pipeline, components.limits, components.close, sampler)
     if args.command == "delete-expired":
         return _delete_expired(settings, args.dry_run)
     return _install_templates(settings)

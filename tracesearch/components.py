@@ -27,10 +27,13 @@ from tracesearch.pipeline.store import StorePipeline
 from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
 from tracesearch.sampling.adaptive_math import AdaptiveConfig
 from tracesearch.sampling.provider import StrategyProvider
+from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
+from tracesearch.sampling.tail.policies import PolicyError, load_policy_file
+from tracesearch.sampling.tail.sampler import TailSampler
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
 from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
-from tracesearch.settings import Settings
+from tracesearch.settings import Settings, SettingsError
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
 from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
 from tracesearch.storage.es.client import make_client
@@ -208,6 +211,23 @@ class Components:
             EsAggregateWriter(self._es, s.index_prefix, prepare=self._templates.ensure),
             prometheus.publish_servicegraph,
             process=self.process_token,
+        )
+
+    @once
+    def tail_sampler(self) -> TailSampler | None:
+        """The Kafka ingester's tail sampler, when a policy file is set (read once, at start)."""
+        s = self.settings
+        if not s.tail_sampling_policy_file:
+            return None
+        try:
+            decider = load_policy_file(s.tail_sampling_policy_file)
+        except PolicyError as exc:
+            raise SettingsError(f"TRACESEARCH_TAIL_SAMPLING_POLICY_FILE: {exc}") from None
+        return TailSampler(
+            decider,
+            TraceBuffer(s.tail_sampling_wait_s, s.tail_sampling_max_spans, s.tail_sampling_max_bytes),
+            DecisionCache(s.tail_sampling_decision_cache),
+            prometheus.TailSamplingMetrics(),
         )
 
     @once

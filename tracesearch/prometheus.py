@@ -50,6 +50,55 @@ CONSUMER_LAG = Gauge(
     multiprocess_mode="max",
 )
 
+# Tail sampling (Kafka ingesters with a policy file).
+TAIL_TRACES = Counter(
+    "tracesearch_tail_sampling_traces_total",
+    "Traces decided, by the policy that kept them (dropped: none did).",
+    ["policy"],
+)
+TAIL_SPANS = Counter(
+    "tracesearch_tail_sampling_spans_total", "Spans of the traces decided, by the same label.", ["policy"]
+)
+TAIL_EARLY = Counter(
+    "tracesearch_tail_sampling_decided_early_total",
+    "Traces decided before their wait because the buffer reached its bounds (also in traces_total).",
+)
+TAIL_LATE = Counter(
+    "tracesearch_tail_sampling_late_spans_total",
+    "Spans that came after their trace was decided and followed the decision.",
+    ["policy"],
+)
+TAIL_BUFFERED_TRACES = Gauge(
+    "tracesearch_tail_sampling_buffered_traces", "Traces waiting for a decision.", multiprocess_mode="livesum"
+)
+TAIL_BUFFERED_SPANS = Gauge(
+    "tracesearch_tail_sampling_buffered_spans", "Spans waiting for a decision.", multiprocess_mode="livesum"
+)
+TAIL_BUFFERED_BYTES = Gauge(
+    "tracesearch_tail_sampling_buffered_bytes",
+    "Encoded bytes of the spans waiting for a decision.",
+    multiprocess_mode="livesum",
+)
+
+
+class TailSamplingMetrics:
+    """The tail sampler's counts, as Prometheus series (``sampling.tail.sampler.TailMetrics``)."""
+
+    def decided(self, label: str, traces: int, spans: int, early: bool) -> None:
+        TAIL_TRACES.labels(label).inc(traces)
+        TAIL_SPANS.labels(label).inc(spans)
+        if early:
+            TAIL_EARLY.inc(traces)
+
+    def late(self, label: str, spans: int) -> None:
+        TAIL_LATE.labels(label).inc(spans)
+
+    def buffered(self, traces: int, spans: int, size: int) -> None:
+        TAIL_BUFFERED_TRACES.set(traces)
+        TAIL_BUFFERED_SPANS.set(spans)
+        TAIL_BUFFERED_BYTES.set(size)
+
+
 # Service graph and span metrics, named and labelled as Tempo's metrics generator does, so Grafana's
 # Service Graph and its side table work off a Prometheus that scrapes /metrics.
 _EDGE = ["client", "server", "connection_type"]

@@ -462,6 +462,36 @@ class Settings:
         parse_seconds,
         "How often clients poll their strategy (jaegerremote: 1m); a change is judged only after it.",
     )
+    tail_sampling_policy_file: str = setting(
+        "TRACESEARCH_TAIL_SAMPLING_POLICY_FILE",
+        "",
+        as_text,
+        "Tail sampling in the Kafka ingesters: the JSON policy file (empty: off, every span stored).",
+    )
+    tail_sampling_wait_s: float = setting(
+        "TRACESEARCH_TAIL_SAMPLING_WAIT",
+        "10s",
+        parse_seconds,
+        "Tail sampling: a trace is decided once no span of it came for this long.",
+    )
+    tail_sampling_max_spans: int = setting(
+        "TRACESEARCH_TAIL_SAMPLING_MAX_SPANS",
+        "200000",
+        integer(1),
+        "Tail sampling: spans waiting per ingester at most; over it the oldest traces are decided early.",
+    )
+    tail_sampling_max_bytes: int = setting(
+        "TRACESEARCH_TAIL_SAMPLING_MAX_BYTES",
+        str(64 * 1024 * 1024),
+        integer(1024),
+        "Tail sampling: encoded bytes of the waiting spans per ingester at most (same rule).",
+    )
+    tail_sampling_decision_cache: int = setting(
+        "TRACESEARCH_TAIL_SAMPLING_DECISION_CACHE",
+        "100000",
+        integer(1),
+        "Tail sampling: decisions remembered per ingester for spans arriving after their trace's.",
+    )
     ui: bool = setting(
         "TRACESEARCH_UI",
         "false",
@@ -527,6 +557,15 @@ class Settings:
             raise SettingsError(f"TRACESEARCH_PIPELINE={self.pipeline!r}: use direct or kafka")
         if self.pipeline == "kafka" and not self.kafka_bootstrap:
             raise SettingsError("TRACESEARCH_KAFKA_BOOTSTRAP is empty but TRACESEARCH_PIPELINE=kafka")
+        if self.pipeline == "direct" and self.tail_sampling_policy_file:
+            # Each gunicorn worker sees only the spans of its own requests, never a whole trace.
+            raise SettingsError(
+                "TRACESEARCH_TAIL_SAMPLING_POLICY_FILE is set but TRACESEARCH_PIPELINE=direct: tail sampling needs "
+                "whole traces, which only the Kafka ingesters see (Kafka is keyed by trace id); "
+                "use TRACESEARCH_PIPELINE=kafka or unset the policy file"
+            )
+        if self.tail_sampling_wait_s <= 0:
+            raise SettingsError("TRACESEARCH_TAIL_SAMPLING_WAIT must be more than 0")
         if self.servicegraph_flush_interval_s <= 0:
             raise SettingsError("TRACESEARCH_SERVICEGRAPH_FLUSH_INTERVAL must be more than 0")
         if 0 < self.retention_s < 86400:

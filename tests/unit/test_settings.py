@@ -243,3 +243,12 @@ def test_a_gunicorn_start_with_a_misspelt_variable_fails_at_once_with_the_messag
     assert done.returncode == 1
     assert "unknown setting TRACESEARCH_RETENTON: did you mean TRACESEARCH_RETENTION?" in done.stderr
     assert "Booting worker" not in done.stderr
+
+
+def test_a_tail_sampling_policy_is_refused_in_direct_mode_at_start() -> None:
+    with pytest.raises(SettingsError, match="TRACESEARCH_PIPELINE=direct: tail sampling needs whole traces"):
+        Settings.from_env({"TRACESEARCH_TAIL_SAMPLING_POLICY_FILE": "/etc/tracesearch/tail.json"})
+    kafka = Settings.from_env(
+        {"TRACESEARCH_PIPELINE": "kafka", "TRACESEARCH_TAIL_SAMPLING_POLICY_FILE": "/etc/tracesearch/tail.json"}
+    )
+    assert kafka.tail_sampling_policy_file == "/etc/tracesearch/tail.json"

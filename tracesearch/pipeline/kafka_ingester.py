@@ -9,6 +9,12 @@ One batch is written while the next one is read and decoded (a store thread hold
 Elasticsearch and the ingester work at the same time; batches are still committed one after the
 other, in order, each only once it is stored. A rebalance abandons both batches: their records are
 read again from the committed offsets (writing them again is harmless, 409s).
+
+With tail sampling (a policy file set) the spans of each record wait in the sampler until their trace
+is decided; a batch then writes the kept spans that are due, and the commit of each partition goes
+only up to its oldest record whose trace is undecided or whose kept spans are not stored yet
+(``sampling.tail.offsets``). A crash or rebalance replays from there, and the decisions, pure functions
+of a trace's spans and the policy file, come out the same (see ``sampling.tail.policies``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import Span
 from tracesearch.pipeline.kafka_sink import ensure_topics, make_producer
 from tracesearch.pipeline.store import StorePipeline
+from tracesearch.sampling.tail.offsets import Position
+from tracesearch.sampling.tail.sampler import Output, TailSampler
 from tracesearch.settings import Settings
 from tracesearch.storage.contracts import RejectedSpan, StorageUnavailable, WriteResult
 
@@ -66,13 +74,19 @@ class InFlight:
     bad: list[tuple[Any, str]]
     write: Future[WriteResult]
     generation: int  # of the partition assignment it was read under
+    positions: list[Position] = field(default_factory=list)  # tail sampling: done once stored
 
 
 class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, settings: Settings, pipeline: StorePipeline, limits: Limits):
+    def __init__(
+        self, settings: Settings, pipeline: StorePipeline, limits: Limits, sampler: TailSampler | None = None
+    ):
         self.settings = settings
         self.pipeline = pipeline  # writes, then feeds the service graph what it created
         self.limits = limits
+        self.sampler = sampler  # tail sampling, when a policy file is set
+        self._committed: dict[TopicPartition, int] = {}
+        self._last_decided = time.monotonic()
         self.stop = threading.Event()
         self.batch = Batch()
         self.consumer: KafkaConsumer | None = None
@@ -105,6 +119,10 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         if self.batch.records:
             log.info("rebalance: %d uncommitted records will be read again", len(self.batch.records))
         self.batch = Batch()
+        self._committed.clear()
+        if self.sampler is not None:
+            forgotten = self.sampler.reset()
+            log.info("rebalance: %d undecided traces will be read again", forgotten)
         for tp in self.consumer.assignment():
             committed = self.consumer.committed(tp)  # may raise while the broker is away: flag stays set
             if committed is None:
@@ -134,7 +152,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             while not self.stop.is_set():
                 try:
                     self._fill()
-                    if self.batch.records and self._batch_due():
+                    if self._due():
                         self._hand_over()
                     elif self._in_flight is not None and self._in_flight.write.done():
                         self._finish()  # commit as soon as stored, not only when the next batch is due
@@ -150,6 +168,16 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.close(autocommit=False)
             if self.dlq is not None:
                 self.dlq.close(timeout=10)
+
+    def _due(self) -> bool:
+        """A batch to write: records waiting long enough, or (tail sampling) traces to decide."""
+        if self.batch.records and self._batch_due():
+            return True
+        return (
+            self.sampler is not None
+            and len(self.sampler.buffer) > 0
+            and time.monotonic() - self._last_decided >= self.settings.ingest_batch_wait_s
+        )
 
     def _batch_due(self) -> bool:
         return (
@@ -188,13 +216,43 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         """Decode the due batch while the previous one is written, then start its write once the
         previous one is stored and committed (commits stay in order)."""
         batch, self.batch = self.batch, Batch()
-        spans, bad = self._decode(batch)
+        positions: list[Position] = []
+        if self.sampler is None:
+            spans, bad = self._decode(batch)
+        else:
+            spans, bad, positions = self._sample(batch)
         generation = self._generation
         self._finish()
         if self._generation != generation:
             return  # a rebalance while we waited: this batch is read again
         write = self._store.submit(self.pipeline.store, spans)
-        self._in_flight = InFlight(batch, spans, bad, write, generation)
+        self._in_flight = InFlight(batch, spans, bad, write, generation, positions)
+
+    def _sample(self, batch: Batch) -> tuple[list[Span], list[tuple[Any, str]], list[Position]]:
+        """Tail sampling: offer the batch's records to the sampler and take the decisions now due.
+        Returns the kept spans to write, the undecodable records, and the records done once both are
+        stored and dead-lettered. Dropped spans go to the observers here, once."""
+        assert self.sampler is not None
+        now = self._last_decided = time.monotonic()
+        out = Output()
+        bad: list[tuple[Any, str]] = []
+        bad_positions: list[Position] = []
+        received = 0
+        for record in batch.records:
+            position: Position = (TopicPartition(record.topic, record.partition), record.offset)
+            try:
+                decoded = otlp_proto.decode_export_request(record.value or b"", self.limits)
+            except DecodeError as exc:
+                self.sampler.tracker.read(position)
+                bad.append((record, f"undecodable message: {exc}"))
+                bad_positions.append(position)
+                continue
+            received += len(decoded.spans)
+            self.sampler.offer(position, decoded.spans, len(record.value or b""), now, out)
+        prometheus.SPANS_RECEIVED.labels("kafka").inc(received)
+        self.sampler.decide_due(now, out)
+        self.pipeline.observe_unstored(out.dropped)
+        return out.kept, bad, out.kept_positions + bad_positions
 
     def _finish(self) -> None:
         """Wait for the write under way; retry it until stored, dead-letter, commit."""
@@ -211,8 +269,13 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         if self._generation != in_flight.generation:
             return  # stored, but the partitions moved meanwhile: the records are read (and 409) again
         bad = in_flight.bad
-        if self._until_done(in_flight, lambda: self._dead_letter(result, bad)):
+        if not self._until_done(in_flight, lambda: self._dead_letter(result, bad)):
+            return
+        if self.sampler is None:
             self._until_done(in_flight, lambda: self._commit(in_flight.batch))
+            return
+        self.sampler.stored(in_flight.positions)
+        self._until_done(in_flight, self._commit_sampled)
 
     def _abandon_in_flight(self) -> None:
         """Let the write under way end (Elasticsearch may be storing it) without committing it."""
@@ -312,6 +375,20 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         if offsets:
             self.consumer.commit(offsets)
 
+    def _commit_sampled(self) -> None:
+        """Tail sampling: per partition, up to the oldest record not done (undecided, or kept and not
+        stored), when that moved."""
+        assert self.consumer is not None and self.sampler is not None
+        assigned = self.consumer.assignment()
+        offsets = {
+            tp: OffsetAndMetadata(point, "", -1)
+            for tp, point in self.sampler.commit_points().items()
+            if tp in assigned and point > self._committed.get(tp, -1)
+        }
+        if offsets:
+            self.consumer.commit(offsets)
+            self._committed.update({tp: om.offset for tp, om in offsets.items()})
+
     def _report_lag(self) -> None:
         assert self.consumer is not None
         now = time.monotonic()
@@ -328,9 +405,17 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             log.debug("lag not measured: %s", exc)
 
 
-def run_ingester(settings: Settings, pipeline: StorePipeline, limits: Limits, close: Callable[[], None]) -> int:
-    """Consume until SIGTERM/SIGINT; ``close`` flushes what the process still holds (the service graph)."""
-    ingester = Ingester(settings, pipeline, limits)
+def run_ingester(
+    settings: Settings,
+    pipeline: StorePipeline,
+    limits: Limits,
+    close: Callable[[], None],
+    sampler: TailSampler | None = None,
+) -> int:
+    """Consume until SIGTERM/SIGINT; ``close`` flushes what the process still holds (the service graph).
+    With ``sampler``, traces are tail sampled; undecided ones at exit are left uncommitted and read
+    again by the partition's next owner."""
+    ingester = Ingester(settings, pipeline, limits, sampler)
     gctune.tune()
 
     def stop(signum: int, frame: FrameType | None) -> None:

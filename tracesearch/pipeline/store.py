@@ -2,9 +2,11 @@
 observers of what was stored (the service graph and RED metrics).
 
 The direct sink calls it in the receiving request; the Kafka ingester calls it for each consumed batch.
-Stages change or drop spans before they are written (none yet; tail sampling goes here). Observers see
-each newly stored span once (``WriteResult.created``: a replay's duplicates are not fed again) and can
-never fail the write that stored them.
+Stages change or drop spans before they are written (none yet: tail sampling needs whole traces across
+batches, so the Kafka ingester runs it before calling ``store``). Observers see each newly stored span
+once (``WriteResult.created``: a replay's duplicates are not fed again) and can never fail the write that
+stored them; spans that tail sampling drops are shown to them too (``observe_unstored``), so the service
+map and RED metrics count every span that arrived.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ class StorePipeline:
         if result.created:
             self._observe(result.created)
         return result
+
+    def observe_unstored(self, spans: Sequence[Span]) -> None:
+        """Spans that will not be stored (tail sampling dropped them): the observers count them all the
+        same. Each is shown once by the caller, which knows it will not be stored."""
+        if spans:
+            self._observe(spans)
 
     def _observe(self, spans: Sequence[Span]) -> None:
         for observer in self._observers:
