@@ -28,6 +28,7 @@ from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
 from tracesearch.sampling.adaptive_math import AdaptiveConfig
 from tracesearch.sampling.provider import StrategyProvider
 from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
+from tracesearch.sampling.tail.percentiles import OperationPercentiles
 from tracesearch.sampling.tail.policies import PolicyError, load_policy_file
 from tracesearch.sampling.tail.sampler import TailSampler
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
@@ -220,7 +221,8 @@ class Components:
         if not s.tail_sampling_policy_file:
             return None
         try:
-            decider = load_policy_file(s.tail_sampling_policy_file)
+            percentiles = OperationPercentiles(self.aggregate_reader) if s.servicegraph_enabled else None
+            decider = load_policy_file(s.tail_sampling_policy_file, percentiles)
         except PolicyError as exc:
             raise SettingsError(f"TRACESEARCH_TAIL_SAMPLING_POLICY_FILE: {exc}") from None
         return TailSampler(

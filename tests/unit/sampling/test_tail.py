@@ -15,7 +15,9 @@ import pytest
 from tracesearch.model import Resource, Scope, Span, StatusCode
 from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
 from tracesearch.sampling.tail.offsets import OffsetTracker
+from tracesearch.sampling.tail.percentiles import OperationPercentiles
 from tracesearch.sampling.tail.policies import (
+    DROP,
     POLICY_ATTRIBUTE,
     Decision,
     PolicyError,
@@ -25,6 +27,8 @@ from tracesearch.sampling.tail.policies import (
     trace_fraction,
 )
 from tracesearch.sampling.tail.sampler import Output, TailSampler
+from tracesearch.servicegraph.aggregator import Aggregator
+from tracesearch.storage.memory import MemoryStore
 
 MS = 1_000_000
 T0 = 1_700_000_000 * 1_000_000_000
@@ -257,3 +261,37 @@ def test_buffer_due_order_follows_the_last_span() -> None:
     buffer.add("a", [span("a" * 32)], ("p", 2), 1, 0.5)
     assert [t.trace_id for t in buffer.due(1.2)] == ["b"]
     assert [t.trace_id for t in buffer.due(1.5)] == ["a"]
+
+
+def percentiles_over(spans: list[Span]) -> OperationPercentiles:
+    """Span metrics of ``spans`` in the in-memory twin, read the way the ingester reads them."""
+    aggregator = Aggregator(max_series=100)
+    aggregator.add_spans(spans)
+    store = MemoryStore()
+    store.aggregates.write(aggregator.drain(), "p1")
+    return OperationPercentiles(store.aggregates, clock=lambda: T0 / 1e9 + 60)
+
+
+UNUSUAL = {"policies": [{"name": "unusual", "type": "latency_percentile", "percentile": 99, "min_calls": 50}]}
+
+
+def test_a_span_slower_than_its_operations_p99_keeps_the_trace() -> None:
+    usual = [span(f"{i:032x}", ms=10 + i % 20, start=T0 - 600 * 10**9) for i in range(1000)]
+    decider = parse_policies(UNUSUAL, percentiles_over(usual))
+    trace_id = uuid.uuid4().hex
+
+    def decided(ms: float, name: str = "GET /") -> Decision:
+        return decider.decide(Trace(trace_id, [span(trace_id, ms=ms, name=name)]))
+
+    assert decided(40) == Decision(True, "unusual")  # p99 of 10-29 ms is about 29 ms
+    assert decided(25) == DROP
+    # An operation with too few calls in the window is not judged.
+    assert decided(10_000, name="GET /rare") == DROP
+
+
+def test_the_percentile_policy_needs_the_span_metrics() -> None:
+    with pytest.raises(PolicyError, match=re.escape("needs the span metrics")):
+        parse_policies(UNUSUAL)
+    with pytest.raises(PolicyError, match="between 0 and 100"):
+        doc = {"policies": [{"name": "x", "type": "latency_percentile", "percentile": 100}]}
+        parse_policies(doc, percentiles_over([]))

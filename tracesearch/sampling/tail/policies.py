@@ -14,6 +14,7 @@ The file is JSON::
       {"name": "errors", "type": "error"},
       {"name": "slow", "type": "latency", "threshold_ms": 500,
        "services": {"checkout": 200}, "operations": {"checkout": {"POST /pay": 100}}},
+      {"name": "unusually-slow", "type": "latency_percentile", "percentile": 99, "min_calls": 100},
       {"name": "vip", "type": "traceql", "query": "{ span.customer.tier = \\"gold\\" }"},
       {"name": "sample", "type": "probabilistic", "percentage": 10},
       {"name": "floor", "type": "rate_limiting", "traces_per_second": 2}
@@ -120,6 +121,30 @@ class Latency:
         return False
 
 
+class PercentileSource(Protocol):
+    def threshold_ns(self, operation: tuple[str, str], q: float, min_calls: int) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPercentile:
+    """Keep a trace with a span slower than its operation's observed ``q``-quantile (service and span
+    name, from the span metrics of the last hour; operations with fewer than ``min_calls`` calls there
+    are not judged). The figures move with the traffic, so unlike the pure policies a replay long after
+    a crash may judge a trace against another p99 than the first time."""
+
+    name: str
+    q: float
+    min_calls: int
+    source: PercentileSource
+
+    def keeps(self, trace: Trace) -> bool:
+        for span in trace.spans:
+            limit = self.source.threshold_ns((span.resource.service_name, span.name), self.q, self.min_calls)
+            if limit is not None and span.duration_ns > limit:
+                return True
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class TraceQL:
     """Keep a trace that the TraceQL query matches (Tempo's semantics, the search's evaluator)."""
@@ -197,7 +222,7 @@ class Decider:
 # -- the file
 
 
-def load_policy_file(path: str) -> Decider:
+def load_policy_file(path: str, percentiles: PercentileSource | None = None) -> Decider:
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -206,10 +231,10 @@ def load_policy_file(path: str) -> Decider:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PolicyError(f"{path} is not JSON: {exc}") from None
-    return parse_policies(doc)
+    return parse_policies(doc, percentiles)
 
 
-def parse_policies(doc: Any) -> Decider:
+def parse_policies(doc: Any, percentiles: PercentileSource | None = None) -> Decider:
     if not isinstance(doc, dict) or not isinstance(doc.get("policies"), list) or not doc["policies"]:
         raise PolicyError('expected {"policies": [...]} with at least one policy')
     policies: list[Policy] = []
@@ -223,13 +248,15 @@ def parse_policies(doc: Any) -> Decider:
         if name in {p.name for p in policies}:
             raise PolicyError(f"{where}: the name {name!r} is used twice")
         kind = item.get("type")
-        build = _BUILDERS.get(kind) if isinstance(kind, str) else None
-        if build is None or not isinstance(kind, str):
-            raise PolicyError(f"{where} ({name}): type must be one of {', '.join(sorted(_BUILDERS))}, not {kind!r}")
+        if not isinstance(kind, str) or kind not in _KEYS:
+            raise PolicyError(f"{where} ({name}): type must be one of {', '.join(sorted(_KEYS))}, not {kind!r}")
         extra = set(item) - {"name", "type"} - _KEYS[kind]
         if extra:
             raise PolicyError(f"{where} ({name}): unknown key(s) {', '.join(sorted(extra))}")
-        policies.append(build(name, item, f"{where} ({name})"))
+        if kind == "latency_percentile":
+            policies.append(_latency_percentile(name, item, f"{where} ({name})", percentiles))
+        else:
+            policies.append(_BUILDERS[kind](name, item, f"{where} ({name})"))
     return Decider(policies)
 
 
@@ -260,6 +287,16 @@ def _latency(name: str, item: dict[str, Any], where: str) -> Policy:
     if threshold_ns is None and not per_service and not per_operation:
         raise PolicyError(f"{where}: set threshold_ms, services or operations")
     return Latency(name, threshold_ns, per_service, per_operation)
+
+
+def _latency_percentile(name: str, item: dict[str, Any], where: str, source: PercentileSource | None) -> Policy:
+    if source is None:
+        raise PolicyError(f"{where}: needs the span metrics (TRACESEARCH_SERVICEGRAPH_ENABLED=true)")
+    percentile = _number(item.get("percentile", 99), where, "percentile")
+    if not 0 < percentile < 100:
+        raise PolicyError(f"{where}: percentile must be between 0 and 100, not {percentile:g}")
+    min_calls = int(_number(item.get("min_calls", 100), where, "min_calls", 1))
+    return LatencyPercentile(name, percentile / 100, min_calls, source)
 
 
 def _traceql(name: str, item: dict[str, Any], where: str) -> Policy:
@@ -299,6 +336,7 @@ _BUILDERS: dict[str, Callable[[str, dict[str, Any], str], Policy]] = {
 _KEYS: dict[str, set[str]] = {
     "error": set(),
     "latency": {"threshold_ms", "services", "operations"},
+    "latency_percentile": {"percentile", "min_calls"},
     "traceql": {"query"},
     "probabilistic": {"percentage", "salt"},
     "rate_limiting": {"traces_per_second"},
