@@ -49,7 +49,7 @@ def test_a_probabilistic_strategy_keeps_its_share_and_says_so_on_the_root() -> N
     sampler = sampler_serving(PROBABILISTIC)
     assert share_sampled(sampler) == pytest.approx(0.25, abs=0.01)
     result = sampler.should_sample(None, 0, "GET /")  # the lowest id is always in
-    assert result.attributes == {"sampler.type": "probabilistic", "sampler.param": 0.25}
+    assert result.attributes == {"jaeger.sampler.type": "probabilistic", "jaeger.sampler.param": 0.25}
 
 
 def test_a_rate_limiting_strategy_caps_traces_per_second() -> None:
@@ -70,7 +70,7 @@ def test_the_lower_bound_lets_a_never_sampled_operation_through_now_and_then() -
     sampler = sampler_serving(answer)
     kept = [sampler.should_sample(None, 2**64 - 1, "GET /health") for _ in range(100)]
     assert [r.decision for r in kept].count(Decision.RECORD_AND_SAMPLE) == 1
-    assert kept[0].attributes == {"sampler.type": "lowerbound", "sampler.param": 0.0}
+    assert kept[0].attributes == {"jaeger.sampler.type": "lowerbound", "jaeger.sampler.param": 0.0}
 
 
 def test_until_the_first_answer_and_after_a_failure_the_last_strategy_holds() -> None:

@@ -4,8 +4,8 @@ The service polls ``GET <endpoint>/api/sampling?service=<name>`` (the JSON Jaege
 which OpenTelemetry's jaegerremote samplers in Go, Java and JS read too) and samples root spans as the
 strategy says: probabilistic, rate-limiting, or per operation (span name) with a guaranteed lower
 bound of traces per second, as Jaeger's clients do. Children follow their parent (``ParentBased``),
-so a trace is sampled whole. Sampled roots carry ``sampler.type`` and ``sampler.param``, the tags
-Jaeger clients set, so a backend can weigh sampled traffic back up.
+so a trace is sampled whole. Sampled roots carry ``jaeger.sampler.type`` and ``jaeger.sampler.param``,
+as OpenTelemetry Go's jaegerremote sampler sets them, so a backend can weigh sampled traffic back up.
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ class JaegerRemoteSampler(Sampler):
         state = get_current_span(parent_context).get_span_context().trace_state
         if not sampled:
             return SamplingResult(Decision.DROP, None, state)
-        tags: dict[str, str | float] = {"sampler.type": sampler_type, "sampler.param": param}
+        tags: dict[str, str | float] = {"jaeger.sampler.type": sampler_type, "jaeger.sampler.param": param}
         return SamplingResult(Decision.RECORD_AND_SAMPLE, {**(attributes or {}), **tags}, state)
 
     def get_description(self) -> str:
