@@ -621,7 +621,9 @@ def instrument_section(result: InstrumentResult) -> list[str]:
         "measurements nothing reads (a profile shows the time in `Measurement.__post_init__`, `Counter.add` and "
         f"`Histogram.record`): {meter:+.0f} µs per request here, where the bare SDK's no-op meter provider costs "
         f"nothing. With a no-op meter provider installed first, `setup()` / bare SDK is {fixed_s:.3f} sampled and "
-        f"{fixed_u:.3f} unsampled. What remains is what `setup()` adds on purpose: the record factory stamping "
+        f"{fixed_u:.3f} unsampled. `setup()` now does exactly that (when no metrics exporter is set), so (c) "
+        "includes the fix and the two `setup()` rows measure one configuration twice: their difference is this "
+        "run's noise. What remains is what `setup()` adds on purpose: the record factory stamping "
         "trace ids on every log record (per log call, so it grows with a request's log lines) and extracting "
         "Jaeger and B3 headers besides W3C on every request. Single processes vary by up to 20% on this shared "
         "machine (the min-max columns); the paired medians are the figures to compare.",
