@@ -68,6 +68,17 @@ def es_url() -> str:
     return elasticsearch.ensure_running().rstrip("/")
 
 
+@pytest.fixture(scope="module")
+def bootstrap() -> str:
+    """Kafka: TRACESEARCH_KAFKA_BOOTSTRAP's, or the dev stack's, started if a test before stopped it."""
+    if os.environ.get("TRACESEARCH_KAFKA_BOOTSTRAP"):
+        return os.environ["TRACESEARCH_KAFKA_BOOTSTRAP"]
+    sys.path.insert(0, str(REPO))
+    from devstack import kafka
+
+    return kafka.ensure_running()
+
+
 def start_service(es_url: str, prefix: str, tmp: Path, extra_env: dict[str, str] | None = None) -> Service:
     env = launch.app_env(es_url, prefix=prefix, settings={**SERVICE_SETTINGS, **(extra_env or {})})
     return Service(launch.start_service(env, tmp), es_url, prefix)
@@ -88,6 +99,27 @@ def service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     prefix = f"it-{uuid.uuid4().hex[:8]}"
     running = start_service(es_url, prefix, tmp_path_factory.mktemp("service"))
     yield running
+    stop_service(running)
+    drop_prefix(es_url, prefix)
+
+
+SAMPLING_RELOAD_S = 1.0  # TRACESEARCH_SAMPLING_RELOAD_INTERVAL of sampled_service
+
+
+@pytest.fixture(scope="module")
+def sampled_service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, Path]]:
+    """A service serving the strategies file it returns (reloaded every SAMPLING_RELOAD_S), for remote samplers."""
+    folder = tmp_path_factory.mktemp("sampling")
+    path = folder / "strategies.json"
+    path.write_text("{}")
+    prefix = f"it-{uuid.uuid4().hex[:8]}"
+    env = {
+        "TRACESEARCH_SAMPLING_STRATEGIES_FILE": str(path),
+        "TRACESEARCH_SAMPLING_RELOAD_INTERVAL": f"{SAMPLING_RELOAD_S}s",
+    }
+    running = start_service(es_url, prefix, folder, env)
+    running.wait_for_workers(2)
+    yield running, path
     stop_service(running)
     drop_prefix(es_url, prefix)
 

@@ -8,11 +8,9 @@ Needs java 17+ and mvn (skipped without them); the first run downloads the agent
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,7 +25,7 @@ import requests
 from kafka import KafkaAdminClient, KafkaProducer
 
 from devstack import demo_java
-from tests.integration.conftest import REPO, Service
+from tests.integration.conftest import Service
 
 START_TIMEOUT_S = 60.0
 TRACE_TIMEOUT_S = 30.0
@@ -49,16 +47,6 @@ class Inventory:
     log_file: Path
     topic: str
     output: Path
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> str:
-    if os.environ.get("TRACESEARCH_KAFKA_BOOTSTRAP"):
-        return os.environ["TRACESEARCH_KAFKA_BOOTSTRAP"]
-    sys.path.insert(0, str(REPO))
-    from devstack import kafka
-
-    return kafka.ensure_running()
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ parent of the span on its far side, and the trace's log lines by the logs endpoi
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,19 +18,9 @@ from demo.config import LOGS_INDEX, SERVICES, STOREFRONT
 from demo.query import fetch_logs, service_of
 from demo.traffic import DemoResult, run_demo
 from devstack.errors import DevstackError
-from tests.integration.conftest import REPO, Service
+from tests.integration.conftest import Service
 
 PYTHON_SERVICES = {"frontend", "checkout", "catalog", "payments"}
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> str:
-    if os.environ.get("TRACESEARCH_KAFKA_BOOTSTRAP"):
-        return os.environ["TRACESEARCH_KAFKA_BOOTSTRAP"]
-    sys.path.insert(0, str(REPO))
-    from devstack import kafka
-
-    return kafka.ensure_running()
 
 
 @pytest.fixture(scope="module")

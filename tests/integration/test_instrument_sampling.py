@@ -15,19 +15,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
-from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
+from tests.integration.conftest import SAMPLING_RELOAD_S, Service
 
 RATE = 100
 SECONDS = 12
 PUT_AFTER = 3
-RELOAD_S = 1.0
+RELOAD_S = SAMPLING_RELOAD_S  # the service's TRACESEARCH_SAMPLING_RELOAD_INTERVAL
 NEW_PROBABILITY = 0.1
 SIGMAS = 4.0
 US = 1_000_000
@@ -58,20 +56,6 @@ provider.shutdown()
 
 def strategies(service_name: str, probability: float) -> dict[str, Any]:
     return {"service_strategies": [{"service": service_name, "type": "probabilistic", "param": probability}]}
-
-
-@pytest.fixture(scope="module")
-def sampled_service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, Path]]:
-    folder = tmp_path_factory.mktemp("sampling-python")
-    path = folder / "strategies.json"
-    path.write_text("{}")
-    prefix = f"it-{uuid.uuid4().hex[:8]}"
-    env = {"TRACESEARCH_SAMPLING_STRATEGIES_FILE": str(path), "TRACESEARCH_SAMPLING_RELOAD_INTERVAL": f"{RELOAD_S}s"}
-    running = start_service(es_url, prefix, folder, env)
-    running.wait_for_workers(2)
-    yield running, path
-    stop_service(running)
-    drop_prefix(es_url, prefix)
 
 
 def run_client(service: Service, name: str, tmp: Path) -> list[dict[str, Any]]:

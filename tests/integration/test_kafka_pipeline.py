@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,22 +20,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from tests.integration.conftest import REPO, drop_prefix, stop_elasticsearch
+from tests.integration.conftest import drop_prefix, stop_elasticsearch
 from tests.integration.kafka_stack import KafkaStack, LedgerExporter, span_ids, stored_ids, wait_until_stored
 from tests.integration.otel_traces import three_service_trace
 from tests.integration.test_storage_properties import request_of, spans_for
 
 OWN_STACK = not os.environ.get("TRACESEARCH_ES_URL") and not os.environ.get("TRACESEARCH_KAFKA_BOOTSTRAP")
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> str:
-    if os.environ.get("TRACESEARCH_KAFKA_BOOTSTRAP"):
-        return os.environ["TRACESEARCH_KAFKA_BOOTSTRAP"]
-    sys.path.insert(0, str(REPO))
-    from devstack import kafka
-
-    return kafka.ensure_running()
 
 
 @pytest.fixture

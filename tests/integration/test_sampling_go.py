@@ -19,7 +19,6 @@ import math
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,12 @@ import pytest
 import requests
 
 from devstack import go_tools
-from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
+from tests.integration.conftest import SAMPLING_RELOAD_S, Service
 
 RATE = 100  # root spans per second
 SECONDS = 14
 PUT_AFTER = 3  # seconds at 1.0 before the change
-RELOAD_S = 1.0  # the service's TRACESEARCH_SAMPLING_RELOAD_INTERVAL
+RELOAD_S = SAMPLING_RELOAD_S  # the service's TRACESEARCH_SAMPLING_RELOAD_INTERVAL
 REFRESH_S = 1.0  # the client's polling interval
 NEW_PROBABILITY = 0.1
 SIGMAS = 4.0
@@ -52,20 +51,6 @@ def client_binary() -> Path:
         return go_tools.build("jaegerremote")
     except go_tools.GoMissing as missing:
         pytest.skip(str(missing))
-
-
-@pytest.fixture(scope="module")
-def sampled_service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, Path]]:
-    folder = tmp_path_factory.mktemp("sampling-go")
-    path = folder / "strategies.json"
-    path.write_text("{}")
-    prefix = f"it-{uuid.uuid4().hex[:8]}"
-    env = {"TRACESEARCH_SAMPLING_STRATEGIES_FILE": str(path), "TRACESEARCH_SAMPLING_RELOAD_INTERVAL": f"{RELOAD_S}s"}
-    running = start_service(es_url, prefix, folder, env)
-    running.wait_for_workers(2)
-    yield running, path
-    stop_service(running)
-    drop_prefix(es_url, prefix)
 
 
 def run_client(binary: Path, service: Service, name: str) -> tuple[list[dict[str, Any]], int]:

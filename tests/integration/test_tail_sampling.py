@@ -10,9 +10,7 @@ must buffer the trace to see the error or the whole duration.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sys
 import time
 import uuid
 from collections import Counter
@@ -25,7 +23,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.launch import IngesterProcess
-from tests.integration.conftest import REPO, drop_prefix
+from tests.integration.conftest import drop_prefix
 from tests.integration.kafka_stack import KafkaStack, stored_ids
 from tracesearch.codecs import otlp_proto
 from tracesearch.model import Resource, Scope, Span, SpanKind, StatusCode
@@ -127,16 +125,6 @@ def send_traffic(stack: KafkaStack, traffic: Traffic, midway: Iterator[None] | N
             next(midway, None)
         time.sleep(CHUNK_EVERY_S)
     send(stack.receiver.url, previous)
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> str:
-    if os.environ.get("TRACESEARCH_KAFKA_BOOTSTRAP"):
-        return os.environ["TRACESEARCH_KAFKA_BOOTSTRAP"]
-    sys.path.insert(0, str(REPO))
-    from devstack import kafka
-
-    return kafka.ensure_running()
 
 
 @pytest.fixture
