@@ -32,6 +32,9 @@ from tracesearch.sampling.tail.policies import trace_fraction
 TRACES = 2000
 CHUNK = 100  # traces per request
 CHUNK_EVERY_S = 0.25
+# A trace's last span comes CHUNK_EVERY_S after its first ones, or later when a send is slow (503
+# retries under a loaded make test: one run decided 5 traces on their first spans with a 1.5 s wait).
+WAIT_S = 5.0
 POLICY = {
     "policies": [
         {"name": "errors", "type": "error"},
@@ -122,6 +125,10 @@ def send_traffic(stack: KafkaStack, traffic: Traffic, midway: Iterator[None] | N
             send(stack.receiver.url, previous)
         previous = last
         if midway is not None and n == len(traffic.parts) // 2:
+            # Every trace sent so far whole before the pause: a trace split across it would be decided
+            # on its first spans.
+            send(stack.receiver.url, previous)
+            previous = []
             next(midway, None)
         time.sleep(CHUNK_EVERY_S)
     send(stack.receiver.url, previous)
@@ -133,7 +140,7 @@ def stack(es_url: str, bootstrap: str, tmp_path: Path) -> Iterator[KafkaStack]:
     policy.write_text(json.dumps(POLICY))
     running = KafkaStack(es_url, bootstrap, tmp_path)
     running.settings.update(
-        {"TRACESEARCH_TAIL_SAMPLING_POLICY_FILE": str(policy), "TRACESEARCH_TAIL_SAMPLING_WAIT": "1500ms"}
+        {"TRACESEARCH_TAIL_SAMPLING_POLICY_FILE": str(policy), "TRACESEARCH_TAIL_SAMPLING_WAIT": f"{WAIT_S:g}s"}
     )
     running.start_service()
     yield running
@@ -170,7 +177,7 @@ def stored_traces(stack: KafkaStack, expected: dict[str, str], timeout_s: float 
         if set(expected) <= whole or time.monotonic() > deadline:
             break
         time.sleep(1)
-    time.sleep(3)  # any trace wrongly kept would be written by now (wait 1.5 s, batches of 0.2 s)
+    time.sleep(WAIT_S + 1.5)  # any trace wrongly kept would be written by now (the wait, batches of 0.2 s)
     ids = stored_ids(stack.es_url, stack.prefix)
     assert len(ids) >= want
     return ids
@@ -258,6 +265,9 @@ def test_an_ingester_killed_midway_changes_nothing_stored(stack: KafkaStack) -> 
     before: Counter[str] = Counter()
 
     def kill_and_restart() -> Iterator[None]:
+        deadline = time.monotonic() + WAIT_S + 30
+        while not decided(metrics(victim)) and time.monotonic() < deadline:  # the first traces go quiet
+            time.sleep(0.5)
         before.update(decided(metrics(victim)))
         stack.kill_ingester(victim, signal.SIGKILL)
         stack.start_ingester()
