@@ -22,6 +22,9 @@ from elasticsearch import Elasticsearch
 
 from tracesearch import prometheus
 from tracesearch.admission import Limits
+from tracesearch.alerting.dry_run import Evaluate
+from tracesearch.alerting.ruleset import RuleSet
+from tracesearch.alerting.views import AlertStateReader, NoAlertState
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
@@ -178,6 +181,26 @@ class Components:
         )
 
     @once
+    def alert_rules(self) -> RuleSet:
+        s = self.settings
+        return RuleSet(
+            s.alerts_rules_file,
+            reload_interval_s=s.alerts_reload_interval_s,
+            on_state=prometheus.publish_alert_rules,
+        )
+
+    @once
+    def alert_state(self) -> AlertStateReader:
+        """What the alerts API reads of the alert state. (Until the evaluator's Elasticsearch store is
+        wired here, a process has no alert state: no current alerts, no history.)"""
+        return NoAlertState()
+
+    @once
+    def alert_evaluator(self) -> Evaluate | None:
+        """What ``tracesearch alerts test`` evaluates rules with (None until the evaluator is wired here)."""
+        return None
+
+    @once
     def limits(self) -> Limits:
         s = self.settings
         return Limits(
@@ -259,6 +282,10 @@ class Components:
         if runner is not None:
             runner.start()
 
+    def start_alert_rules(self) -> None:
+        """Watch the alert rules file from this process (every worker: each holds its own copy)."""
+        self.alert_rules.start()
+
     def close(self) -> None:
         """Flush what the process still holds (gunicorn worker exit, SIGTERM)."""
         built = self.__dict__
@@ -270,3 +297,5 @@ class Components:
             built["retention"].stop()
         if built.get("adaptive_runner") is not None:
             built["adaptive_runner"].stop()
+        if "alert_rules" in built:
+            built["alert_rules"].stop()

@@ -80,6 +80,23 @@ TAIL_BUFFERED_BYTES = Gauge(
     multiprocess_mode="livesum",
 )
 
+# Alert rules (TRACESEARCH_ALERTS_RULES_FILE): a file made invalid keeps the last good rules; these say so.
+# Each process checks the file itself: the lowest validity and the most rules any live process holds.
+ALERT_RULES_FILE_VALID = Gauge(
+    "tracesearch_alert_rules_file_valid",
+    "1: the alert rules file as it is now is loaded; 0: it is invalid or unreadable (the last good rules are kept).",
+    multiprocess_mode="livemin",
+)
+ALERT_RULES_LOADED = Gauge(
+    "tracesearch_alert_rules_loaded", "Alert rules loaded (evaluated).", multiprocess_mode="livemax"
+)
+
+
+def publish_alert_rules(valid: bool, loaded: int) -> None:
+    """The rule set's state after a check (``alerting.ruleset.StateListener``)."""
+    ALERT_RULES_FILE_VALID.set(1 if valid else 0)
+    ALERT_RULES_LOADED.set(loaded)
+
 
 class TailSamplingMetrics:
     """The tail sampler's counts, as Prometheus series (``sampling.tail.sampler.TailMetrics``)."""

@@ -529,6 +529,19 @@ class Settings:
         probability,
         "Probability served where the file names none (Jaeger's `--sampling.default-sampling-probability`).",
     )
+    alerts_rules_file: str = setting(
+        "TRACESEARCH_ALERTS_RULES_FILE",
+        "",
+        as_text,
+        "Alert rules (YAML, `rules: [...]`), reloaded on change and written by `PUT /api/v1/alerts/rules` "
+        "(empty: no rules).",
+    )
+    alerts_reload_interval_s: float = setting(
+        "TRACESEARCH_ALERTS_RELOAD_INTERVAL",
+        "5s",
+        parse_seconds,
+        "How often each process looks whether the alert rules file changed (at most).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -579,6 +592,8 @@ class Settings:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
         if self.sampling_reload_interval_s <= 0:
             raise SettingsError("TRACESEARCH_SAMPLING_RELOAD_INTERVAL must be more than 0")
+        if self.alerts_reload_interval_s <= 0:
+            raise SettingsError("TRACESEARCH_ALERTS_RELOAD_INTERVAL must be more than 0")
         if self.ui:
             # Here rather than when the app is built: gunicorn's master stops in one line, before any worker.
             problem = ui_dir_problem(self.ui_dir)
