@@ -110,7 +110,7 @@ def _alerts(args: argparse.Namespace, settings: Settings) -> int:
     evaluator = components.alert_evaluator
     if evaluator is None:
         print("alerts test: this build has no alert evaluator yet; only the file was checked", file=sys.stderr)
-    return alerts_cli.test_rules(args.rule_file, args.since, args.step, evaluator, sys.stdout)
+    return alerts_cli.run_test(args.rule_file, args.since, args.step, evaluator, sys.stdout)
 
 
 def _alerts_parser(commands: Any) -> None:

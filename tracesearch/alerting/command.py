@@ -38,7 +38,7 @@ def list_alerts(ruleset: RuleSet, state: AlertStateReader, out: TextIO) -> int:
     return NOTHING_FIRES
 
 
-def test_rules(
+def run_test(
     path: str, since: str, step: str, evaluator: Evaluate | None, out: TextIO, now_ns: int | None = None
 ) -> int:
     """Validate ``path``, then evaluate its rules over the last ``since`` (nothing stored, nobody told)."""

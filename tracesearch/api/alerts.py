@@ -134,7 +134,7 @@ class HistoryParams(Schema):
 
     rule = fields.String(
         load_default=None,
-        validate=validate.Regexp(rule_model.NAME, error="is not a rule name ([A-Za-z0-9_.-]+)"),
+        validate=validate.Regexp(rf"^{rule_model.NAME.pattern}$", error="is not a rule name ([A-Za-z0-9_.-]+)"),
         metadata={"description": "only this rule's events"},
     )
     since = UnixTime(
