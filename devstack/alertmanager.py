@@ -33,6 +33,10 @@ MODULE = "github.com/prometheus/alertmanager"
 VERSION = "v0.35.0"
 PACKAGE = "./cmd/alertmanager"
 READY_TIMEOUT_S = 30.0
+GO_MISSING = (
+    "Go (go) not found: the Alertmanager notifier's test builds Prometheus Alertmanager v0.35.0 from the Go module "
+    "proxy with it; install Go 1.26+ (https://go.dev/doc/install) or put go on PATH"
+)
 PLACEHOLDER = b"<!doctype html><title>Alertmanager</title><p>UI not built (tracesearch test build; the API works)</p>\n"
 
 __all__ = ["Alertmanager", "GoMissing", "binary", "start", "stop"]
@@ -43,7 +47,10 @@ def binary(repo: Path = REPO_ROOT) -> Path:
     target = state_dir(repo) / "go" / f"alertmanager-{VERSION}"
     if target.is_file():
         return target
-    executable = go()
+    try:
+        executable = go()
+    except GoMissing:
+        raise GoMissing(GO_MISSING) from None
     source = _module_source(executable)
     workdir = state_dir(repo) / "go" / "src" / f"alertmanager-{VERSION}"
     _copy_writable(source, workdir)

@@ -660,8 +660,10 @@ class Settings:
                     raise SettingsError(f"{name}: URL number {number_} is not an http:// or https:// URL")
         if self.alerts_notify_timeout_s <= 0:
             raise SettingsError("TRACESEARCH_ALERTS_NOTIFY_TIMEOUT must be more than 0")
-        if self.alerts_repeat_interval_s <= 0 or self.alerts_alertmanager_resend_s <= 0:
-            raise SettingsError("TRACESEARCH_ALERTS_REPEAT_INTERVAL and _ALERTMANAGER_RESEND must be more than 0")
+        if self.alerts_repeat_interval_s <= 0:
+            raise SettingsError("TRACESEARCH_ALERTS_REPEAT_INTERVAL must be more than 0")
+        if self.alerts_alertmanager_resend_s <= 0:
+            raise SettingsError("TRACESEARCH_ALERTS_ALERTMANAGER_RESEND must be more than 0")
         if self.alerts_trace_url and "{trace_id}" not in self.alerts_trace_url:
             raise SettingsError("TRACESEARCH_ALERTS_TRACE_URL must contain {trace_id}")
 

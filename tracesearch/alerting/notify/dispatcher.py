@@ -141,7 +141,7 @@ class Dispatcher:
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: NotifyMetrics | None = None) -> Dispatcher:
-        """The notifiers and policy the TRACESEARCH_ALERTS_* settings name; counters on /metrics by default."""
+        """The notifiers and policy the alert notification settings name; counters on /metrics by default."""
         from tracesearch.alerting.notify.configure import dispatcher_from_settings  # configure imports this module
 
         return dispatcher_from_settings(settings, metrics)

@@ -25,7 +25,7 @@ class Notification:
     window_s: float
     starts_at: datetime  # when it started firing (UTC)
     ends_at: datetime | None  # set when resolved
-    search_url: str  # Grafana Explore (Tempo) when TRACESEARCH_GRAFANA_URL is set, else native API URL
+    search_url: str  # Grafana Explore (Tempo) when a Grafana URL is configured, else native API URL
     example_trace_ids: tuple[str, ...]  # up to 5, existing
     fingerprint: str  # stable id of (rule, labels): de-duplication and grouping key
 
