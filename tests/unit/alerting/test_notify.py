@@ -400,7 +400,7 @@ def test_group_wait_collects_what_comes_within_it() -> None:
         made.close()
     assert body["groupKey"] == '{}:{service="checkout"}'
     assert [a["rule"] for a in body["alerts"]] == ["a", "b"]
-    assert 0.3 <= waited < 1.0
+    assert 0.3 <= waited < 3.0  # generous: a loaded machine (make test) is slow to wake the thread
 
 
 # Safety of the evaluator's side.
