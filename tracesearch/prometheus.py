@@ -186,3 +186,42 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# Alert notifications (tracesearch.alerting.notify.Dispatcher): one count per call to a receiver, by kind.
+NOTIFY_SENT = Counter(
+    "tracesearch_alert_notifications_sent_total", "Notification calls a receiver accepted (2xx).", ["notifier"]
+)
+NOTIFY_SENT_ALERTS = Counter(
+    "tracesearch_alert_notifications_alerts_sent_total", "Alerts in the accepted calls.", ["notifier"]
+)
+NOTIFY_FAILED = Counter(
+    "tracesearch_alert_notifications_failed_total",
+    "Notification calls given up: refused (4xx) or still failing after every attempt.",
+    ["notifier"],
+)
+NOTIFY_RETRIED = Counter(
+    "tracesearch_alert_notifications_retried_total", "Notification attempts retried (5xx, 429, timeouts).", ["notifier"]
+)
+NOTIFY_DROPPED = Counter(
+    "tracesearch_alert_notifications_dropped_total",
+    "Notifications not taken by the dispatcher (queue full, closed).",
+    ["reason"],
+)
+
+
+class NotificationMetrics:
+    """The Dispatcher's counts as Prometheus series (``alerting.notify.dispatcher.NotifyMetrics``)."""
+
+    def sent(self, notifier: str, alerts: int) -> None:
+        NOTIFY_SENT.labels(notifier).inc()
+        NOTIFY_SENT_ALERTS.labels(notifier).inc(alerts)
+
+    def failed(self, notifier: str, alerts: int) -> None:
+        NOTIFY_FAILED.labels(notifier).inc()
+
+    def retried(self, notifier: str) -> None:
+        NOTIFY_RETRIED.labels(notifier).inc()
+
+    def dropped(self, reason: str) -> None:
+        NOTIFY_DROPPED.labels(reason).inc()
