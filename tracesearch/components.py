@@ -22,6 +22,10 @@ from elasticsearch import Elasticsearch
 
 from tracesearch import prometheus
 from tracesearch.admission import Limits
+from tracesearch.alerting.evaluate import Evaluator
+from tracesearch.alerting.notify_stub import StubDispatcher
+from tracesearch.alerting.rules_stub import file_rules
+from tracesearch.alerting.runner import AlertRunner, RunnerConfig
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
@@ -36,6 +40,7 @@ from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
 from tracesearch.settings import Settings, SettingsError
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
+from tracesearch.storage.es.alert_store import EsAlertStore
 from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
 from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.health import EsReadiness
@@ -133,6 +138,11 @@ class Components:
     def sampling_store(self) -> EsSamplingStore:
         return EsSamplingStore(self._es, self.settings.index_prefix, replicas=self.settings.index_replicas)
 
+    @once
+    def alert_store(self) -> EsAlertStore:
+        """The alerts' lease, state and events (the alerts API reads it through ``current``/``history``)."""
+        return EsAlertStore(self._es, self.settings.index_prefix, replicas=self.settings.index_replicas)
+
     # -- what the APIs and the pipeline use
 
     @once
@@ -159,6 +169,24 @@ class Components:
     @once
     def query(self) -> QueryService:
         return QueryService(self.span_reader, self.aggregate_reader)
+
+    @once
+    def alert_runner(self) -> AlertRunner | None:
+        """The alert evaluator (None: TRACESEARCH_ALERTS_ENABLED is off)."""
+        s = self.settings
+        if not s.alerts_enabled:
+            return None
+        config = RunnerConfig(
+            interval_s=s.alerts_interval_s,
+            grafana_url=s.grafana_url,
+            grafana_tempo_uid=s.grafana_tempo_uid,
+            base_url=s.alerts_external_url or f"http://127.0.0.1:{s.port}",
+        )
+        # Until helper C's notifiers and helper A's RuleSet are merged: the stubs of this branch.
+        dispatcher = StubDispatcher(s.alerts_webhook_urls)
+        evaluator = Evaluator(self.query, self.aggregate_reader)
+        rules = file_rules(s.alerts_rules_file)
+        return AlertRunner(self.alert_store, self.query, evaluator, rules, dispatcher, config, self.process_token)
 
     @once
     def trace_logs(self) -> TraceLogsService:
@@ -259,6 +287,13 @@ class Components:
         if runner is not None:
             runner.start()
 
+    def start_alerts(self) -> None:
+        """With TRACESEARCH_ALERTS_ENABLED on, every worker runs the evaluator loop: they contend for one
+        fenced lease, so one evaluates; another takes over within the lease (three intervals)."""
+        runner = self.alert_runner
+        if runner is not None:
+            runner.start()
+
     def close(self) -> None:
         """Flush what the process still holds (gunicorn worker exit, SIGTERM)."""
         built = self.__dict__
@@ -270,3 +305,5 @@ class Components:
             built["retention"].stop()
         if built.get("adaptive_runner") is not None:
             built["adaptive_runner"].stop()
+        if built.get("alert_runner") is not None:
+            built["alert_runner"].stop()
