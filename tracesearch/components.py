@@ -40,8 +40,8 @@ from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
 from tracesearch.settings import Settings, SettingsError
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
-from tracesearch.storage.es.alert_store import EsAlertStore
 from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
+from tracesearch.storage.es.alert_store import EsAlertStore
 from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.health import EsReadiness
 from tracesearch.storage.es.log_reader import EsLogReader

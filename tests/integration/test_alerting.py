@@ -6,6 +6,7 @@ killing the lease holder moves evaluation to the other within the lease time."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,7 +38,7 @@ class Receiver:
         received = self.bodies
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 received.append(json.loads(self.rfile.read(length)))
                 self.send_response(200)
@@ -121,7 +122,7 @@ class Traffic:
                     self.slow_trace_ids.add(trace_id)
                 start = now - int((duration + 0.01 * i) * 1e9)
                 spans.append(_span(trace_id, name, start, start + int(duration * 1e9)))
-        body = {"resourceSpans": [{"resource": _resource(), "scopeSpans": [{"spans": spans}]}]}
+        body: dict[str, Any] = {"resourceSpans": [{"resource": _resource(), "scopeSpans": [{"spans": spans}]}]}
         answer = requests.post(f"{service.url}/v1/traces", json=body, timeout=30)
         assert answer.status_code == 200, answer.text
 
@@ -232,10 +233,8 @@ def test_two_masters_send_one_notification_per_transition_and_take_over(
         assert receiver.states() == ["firing", "resolved"]
     finally:
         for service in (first, second):
-            try:
+            with contextlib.suppress(Exception):  # the killed one is gone already
                 stop_service(service)
-            except Exception:
-                pass
 
 
 def _children(pid: int) -> set[int]:

@@ -201,12 +201,20 @@ def test_logs_datasource_reads_ecs_logs_and_links_back_to_the_trace() -> None:
 def test_alert_events_are_annotations_on_both_dashboards() -> None:
     alerts = by_uid()["tracesearch-alerts"]
     assert alerts["type"] == "elasticsearch" and alerts["url"] == "${ALERTS_ES_URL}"
-    assert alerts["jsonData"] == {"index": "${ALERTS_INDEX}", "timeField": "@timestamp", "maxConcurrentShardRequests": 5}
+    assert alerts["jsonData"] == {
+        "index": "${ALERTS_INDEX}",
+        "timeField": "@timestamp",
+        "maxConcurrentShardRequests": 5,
+    }
     for path in DASHBOARDS:
         [annotation] = json.loads(path.read_text())["annotations"]["list"]
         assert annotation["datasource"] == {"type": "elasticsearch", "uid": "tracesearch-alerts"}
         # The fields tracesearch.storage.es.alert_store writes.
-        assert (annotation["timeField"], annotation["textField"], annotation["tagsField"]) == ("@timestamp", "text", "tags")
+        assert (annotation["timeField"], annotation["textField"], annotation["tagsField"]) == (
+            "@timestamp",
+            "text",
+            "tags",
+        )
         assert annotation["query"] == annotation["target"]["query"] == "tags:(firing OR resolved)"
 
 

@@ -6,7 +6,8 @@ Span metrics answer a rule when its metric is a latency quantile, the error rate
 its scope is only service, operation and span kind (no attribute filters: the aggregates have no
 attributes), it groups by those only, and its window is whole minutes (the aggregates are per minute:
 the window's minutes are read, from the one holding ``now - window`` to the current, partial one, so a
-5m window reads between 5 and 6 minutes of spans; rates divide by the time those minutes cover). Anything else is a TraceQL
+5m window reads between 5 and 6 minutes of spans; rates divide by the time those minutes cover).
+Anything else is a TraceQL
 metrics query over the span documents (or over the span metrics when ``traceql_metrics`` finds its shape
 fits), exact to the nanosecond window.
 """

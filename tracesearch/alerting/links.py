@@ -38,9 +38,7 @@ def native_search_url(base_url: str, traceql: str, start_ns: int, end_ns: int) -
     return f"{base_url.rstrip('/')}/api/search?{urlencode(query)}"
 
 
-def search_url(
-    traceql: str, start_ns: int, end_ns: int, *, grafana_url: str, tempo_uid: str, base_url: str
-) -> str:
+def search_url(traceql: str, start_ns: int, end_ns: int, *, grafana_url: str, tempo_uid: str, base_url: str) -> str:
     if grafana_url:
         return grafana_explore_url(grafana_url, tempo_uid, traceql, start_ns, end_ns)
     return native_search_url(base_url, traceql, start_ns, end_ns)

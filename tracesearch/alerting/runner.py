@@ -188,7 +188,11 @@ class AlertRunner:
     ) -> None:
         events = [
             replace(
-                t, severity=rule.severity, threshold=rule.threshold, op=rule.op, example_trace_ids=alert.example_trace_ids
+                t,
+                severity=rule.severity,
+                threshold=rule.threshold,
+                op=rule.op,
+                example_trace_ids=alert.example_trace_ids,
             )
             for t in transitions
         ]

@@ -83,8 +83,6 @@ class MemoryAlertState:
 
     def history(self, rule: str | None, since_ns: int | None, limit: int) -> list[AlertEvent]:
         chosen = [
-            e
-            for e in self.events
-            if (rule is None or e.rule == rule) and (since_ns is None or e.at_ns >= since_ns)
+            e for e in self.events if (rule is None or e.rule == rule) and (since_ns is None or e.at_ns >= since_ns)
         ]
         return sorted(chosen, key=lambda e: e.at_ns, reverse=True)[:limit]

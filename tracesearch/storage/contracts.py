@@ -407,10 +407,11 @@ class AlertStateStore(Protocol):
         ...
 
     def write_alert(self, alert: AlertState, token: int, version: StateVersion) -> tuple[str, StateVersion]:
-        """(outcome, the new version when written) of: store ``alert`` under fencing token ``token`` if the stored one is still at ``version`` (None:
-        none stored) and was not written under a newer token: ``AlertWrite.WRITTEN``; ``FENCED`` when the
-        stored one carries a newer token (nothing written, ever, with an older token over a newer one);
-        ``CONFLICT`` when it changed since ``version`` under an older or equal token."""
+        """Store ``alert`` under fencing token ``token`` if the stored one is still at ``version`` (None:
+        none stored) and was not written under a newer token; answer (outcome, the new version when
+        written): ``AlertWrite.WRITTEN``; ``FENCED`` when the stored one carries a newer token (an older
+        token never overwrites a newer one); ``CONFLICT`` when it changed since ``version`` under an
+        older or equal token."""
         ...
 
     def add_events(self, events: Sequence[Transition], token: int) -> None:

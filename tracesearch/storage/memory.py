@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tracesearch.alerting.state import AlertState, Transition, event, is_current, view
+from tracesearch.alerting.views import AlertEvent, AlertView
 from tracesearch.model import Span, SpanKind, short_trace_id
 from tracesearch.query.conditions import All, Condition, FieldEquals, TraceQuery
 from tracesearch.query.matching import SpanFacts, facts, matches
@@ -40,8 +42,6 @@ from tracesearch.servicegraph.model import (
     short_label,
 )
 from tracesearch.storage import aggregate_points
-from tracesearch.alerting.state import AlertState, Transition, event, is_current, view
-from tracesearch.alerting.views import AlertEvent, AlertView
 from tracesearch.storage.contracts import (
     AlertWrite,
     DependencyLink,

@@ -6,7 +6,8 @@ import itertools
 from collections.abc import Sequence
 
 from tracesearch.alerting.rules import Rule, Scope
-from tracesearch.model import Resource, Scope as SpanScope, Span, SpanKind, StatusCode
+from tracesearch.model import Resource, Span, SpanKind, StatusCode
+from tracesearch.model import Scope as SpanScope
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
 from tracesearch.storage.memory import MemoryStore
 
@@ -16,9 +17,7 @@ NOW_NS = 1_699_999_980 * S + 30 * S  # half a minute into a minute
 _ids = itertools.count(1)
 
 
-def span(
-    service: str, name: str, duration_ms: float, at_ns: int, error: bool = False, route: str = "/pay"
-) -> Span:
+def span(service: str, name: str, duration_ms: float, at_ns: int, error: bool = False, route: str = "/pay") -> Span:
     n = next(_ids)
     return Span(
         trace_id=f"{n:032x}",

@@ -33,7 +33,9 @@ def evaluator() -> Evaluator:
 def on_spans(r: object) -> object:
     """The same rule through the TraceQL path: an attribute filter every span of the scope meets."""
     scope = r.scope  # type: ignore[attr-defined]
-    return type(r)(**{**r.__dict__, "scope": Scope(scope.service, scope.operation, scope.span_kind, {"span.http.route": "/pay"})})  # type: ignore[attr-defined]
+    return type(r)(
+        **{**r.__dict__, "scope": Scope(scope.service, scope.operation, scope.span_kind, {"span.http.route": "/pay"})}
+    )
 
 
 def test_a_latency_quantile_comes_from_span_metrics_and_agrees_with_the_spans(evaluator: Evaluator) -> None:
@@ -53,7 +55,9 @@ def test_error_rate_and_request_rate_per_operation_on_both_paths(evaluator: Eval
     by_op = {s.labels["operation"]: s.value for s in evaluator.evaluate(errors, NOW_NS)}
     assert by_op == {"POST /pay": 0.0, "GET /cart": 0.25}
     assert evaluator.last_source == SPAN_METRICS
-    on_spans_errors = rule("error_rate", scope=Scope("checkout", attributes={"span.http.route": "/pay"}), group_by=("operation",))
+    on_spans_errors = rule(
+        "error_rate", scope=Scope("checkout", attributes={"span.http.route": "/pay"}), group_by=("operation",)
+    )
     assert {s.labels["operation"]: s.value for s in evaluator.evaluate(on_spans_errors, NOW_NS)} == by_op
     assert evaluator.last_source == SPANS
     rate = rule("request_rate", scope=scope, window_s=300.0)

@@ -42,7 +42,7 @@ def runner(
 ) -> tuple[AlertRunner, Captured]:
     query = QueryService(spans, spans.aggregates)
     sent = Captured()
-    settings = RunnerConfig(interval_s=INTERVAL, **config)  # type: ignore[arg-type]
+    settings = RunnerConfig(interval_s=INTERVAL, **config)
     made = AlertRunner(alerts, query, Evaluator(query, spans.aggregates), lambda: rules, sent, settings, name, clock)
     return made, sent
 
@@ -67,7 +67,12 @@ def test_a_firing_alert_is_notified_once_and_not_again_after_a_restart() -> None
     assert len(firing.example_trace_ids) == 5
     assert all(spans.get_trace(t) for t in firing.example_trace_ids)
     link = urlsplit(firing.search_url)
-    assert link.path == "/api/search" and parse_qs(link.query)["q"] == ['{ name = "POST /pay" && resource.service.name = "checkout" && kind = server && duration > 1000ms }'.replace('name = "POST /pay" && resource.service.name = "checkout"', 'resource.service.name = "checkout" && name = "POST /pay"')]
+    assert link.path == "/api/search" and parse_qs(link.query)["q"] == [
+        '{ name = "POST /pay" && resource.service.name = "checkout" && kind = server && duration > 1000ms }'.replace(
+            'name = "POST /pay" && resource.service.name = "checkout"',
+            'resource.service.name = "checkout" && name = "POST /pay"',
+        )
+    ]
     first.stop()
     restarted, again = runner(spans, alerts, rules, clock, "p2")
     clock.now += INTERVAL

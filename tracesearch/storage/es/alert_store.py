@@ -28,7 +28,7 @@ from tracesearch.storage.es.search import call
 LEASE_ID = "alerts-lease"
 MS_PER_S = 1000.0
 NS_PER_MS = 1_000_000
-MAX_ALERTS = 10_000  # alerts loaded at a takeover: rules × label sets; more than this is not supported
+MAX_ALERTS = 10_000  # alerts loaded at a takeover: rules x label sets; more than this is not supported
 
 ALERT_MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
@@ -90,7 +90,9 @@ def events_index(prefix: str) -> str:
 
 def event_text(event: Transition) -> str:
     labels = ", ".join(f"{k}={v}" for k, v in sorted(event.labels.items()))
-    return f"{event.rule} {event.previous} → {event.state}: value {event.value:.6g}" + (f" ({labels})" if labels else "")
+    return f"{event.rule} {event.previous} → {event.state}: value {event.value:.6g}" + (
+        f" ({labels})" if labels else ""
+    )
 
 
 class EsAlertStore:
@@ -181,9 +183,9 @@ class EsAlertStore:
             return
         self._ensure(self._events, EVENT_MAPPINGS)
         operations: list[dict[str, Any]] = []
-        for event in events:
-            event_id = f"{event.fingerprint}-{event.state}-{event.at_ns}"
-            operations += [{"create": {"_index": self._events, "_id": event_id}}, _event_document(event, token)]
+        for one in events:
+            event_id = f"{one.fingerprint}-{one.state}-{one.at_ns}"
+            operations += [{"create": {"_index": self._events, "_id": event_id}}, _event_document(one, token)]
         answer = call(lambda: self._client.bulk(operations=operations, refresh=False)).body
         failed = [
             item["create"]["error"]
