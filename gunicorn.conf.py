@@ -54,7 +54,7 @@ def on_starting(server: object) -> None:
 
 def post_worker_init(worker: object) -> None:
     """The app is loaded: collect garbage less often (see tracesearch/gctune.py), and start deleting
-    the indices the retention expired, and (when on) the adaptive sampling runner."""
+    the indices the retention expired, and (when on) the adaptive sampling runner and the alert evaluator."""
     from tracesearch import gctune
 
     gctune.tune()
@@ -63,6 +63,7 @@ def post_worker_init(worker: object) -> None:
         components.start_retention()
         components.start_adaptive_sampling()
         components.start_alert_rules()
+        components.start_alerts()
     # gunicorn says "Booting worker" before the app loads; this line says the worker can take requests.
     worker.log.info("worker %s ready", worker.pid)  # type: ignore[attr-defined]
 

@@ -603,6 +603,37 @@ class Settings:
         "Link to one example trace in notifications, `{trace_id}` replaced (e.g. your Jaeger UI); empty: Grafana "
         "Explore when the search link is Grafana's, else the service's `/api/traces/{id}`.",
     )
+    alerts_enabled: bool = setting(
+        "TRACESEARCH_ALERTS_ENABLED",
+        "false",
+        boolean,
+        "Evaluate alert rules in the service (one process at a time, through a lease in Elasticsearch).",
+    )
+    alerts_interval_s: float = setting(
+        "TRACESEARCH_ALERTS_INTERVAL",
+        "1m",
+        parse_seconds,
+        "How often the rules are evaluated; the evaluator's lease lasts three intervals.",
+    )
+    alerts_external_url: str = setting(
+        "TRACESEARCH_ALERTS_EXTERNAL_URL",
+        "",
+        as_text,
+        "This service's URL as people reach it, for notifications' search links without Grafana "
+        "(empty: `http://127.0.0.1:$TRACESEARCH_PORT`).",
+    )
+    grafana_url: str = setting(
+        "TRACESEARCH_GRAFANA_URL",
+        "",
+        as_text,
+        "Grafana's URL: notifications link to its Explore with the Tempo data source (empty: the native API).",
+    )
+    grafana_tempo_uid: str = setting(
+        "TRACESEARCH_GRAFANA_TEMPO_UID",
+        "tracesearch-tempo",
+        as_text,
+        "The uid of Grafana's Tempo data source for tracesearch (the provisioned one's by default).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -649,6 +680,8 @@ class Settings:
             raise SettingsError("TRACESEARCH_RETENTION_SWEEP_INTERVAL must be more than 0")
         if self.sampling_adaptive_interval_s < 1:
             raise SettingsError("TRACESEARCH_SAMPLING_ADAPTIVE_INTERVAL must be at least 1s")
+        if self.alerts_interval_s < 1:
+            raise SettingsError("TRACESEARCH_ALERTS_INTERVAL must be at least 1s")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
         if self.sampling_reload_interval_s <= 0:

@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tracesearch.alerting.evaluate import Sample
 from tracesearch.alerting.rules import Rule
 
 NS_PER_S = 1_000_000_000
 MAX_STEPS = 60
 
-Sample = tuple[Mapping[str, str], float]
 
 
 class Evaluate(Protocol):
@@ -64,7 +64,8 @@ def dry_run(rules: Sequence[Rule], evaluator: Evaluate, now_ns: int, since_s: fl
 def _rule(rule: Rule, evaluator: Evaluate, times: list[int]) -> list[WouldFire]:
     tracks: dict[tuple[tuple[str, str], ...], _Track] = {}
     for at_ns in times:
-        breached = {_key(labels): value for labels, value in evaluator.evaluate(rule, at_ns) if rule.breached(value)}
+        samples = evaluator.evaluate(rule, at_ns)
+        breached = {_key(s.labels): s.value for s in samples if rule.breached(s.value)}
         for key in breached.keys() | tracks.keys():
             _advance(rule, tracks.setdefault(key, _Track()), at_ns, breached.get(key))
     return [

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tracesearch.alerting.command import list_alerts, run_test
-from tracesearch.alerting.dry_run import Sample, dry_run, steps
+from tracesearch.alerting.dry_run import dry_run, steps
+from tracesearch.alerting.evaluate import Sample
 from tracesearch.alerting.rules import Rule, from_document
 from tracesearch.alerting.ruleset import RuleSet
 from tracesearch.alerting.views import AlertView, MemoryAlertState
@@ -31,6 +32,10 @@ FILE = """rules:
 """
 
 
+def sample(labels: Mapping[str, str], value: float) -> Sample:
+    return Sample(labels, value, "test")
+
+
 class Fake:
     """p95 of /pay is 0.8 s from 00:20 to 00:40, 0.1 s otherwise; /home stays 0.1 s; errors stay 0."""
 
@@ -40,10 +45,10 @@ class Fake:
     def evaluate(self, rule: Rule, now_ns: int) -> list[Sample]:
         self.calls.append((rule.name, now_ns))
         if rule.name == "errors":
-            return [({}, 0.0)]
+            return [sample({}, 0.0)]
         slow = NOW - 40 * 60 * S <= now_ns <= NOW - 20 * 60 * S
         pay: Mapping[str, str] = {"operation": "/pay"}
-        return [(pay, 0.8 if slow else 0.1), ({"operation": "/home"}, 0.1)]
+        return [sample(pay, 0.8 if slow else 0.1), sample({"operation": "/home"}, 0.1)]
 
 
 def run(path: Path, evaluator: Fake | None, since: str = "1h") -> tuple[int, str]:
@@ -112,7 +117,7 @@ def test_for_and_keep_firing_for() -> None:
 
     class Series:
         def evaluate(self, rule: Rule, now_ns: int) -> list[Sample]:
-            return [({}, float(next(values)))]
+            return [sample({}, float(next(values)))]
 
     times = steps(NOW, 11 * 60, 60)
     [fired] = dry_run([rule], Series(), NOW, 11 * 60, 60)
@@ -128,7 +133,7 @@ def test_keep_firing_for_holds_it_at_the_end() -> None:
 
     class Series:
         def evaluate(self, rule: Rule, now_ns: int) -> list[Sample]:
-            return [({}, 0.5 if now_ns == NOW - 120 * S else 3.0)]
+            return [sample({}, 0.5 if now_ns == NOW - 120 * S else 3.0)]
 
     [fired] = dry_run([rule], Series(), NOW, 600, 60)
     assert fired.firing_now and fired.value == 0.5
