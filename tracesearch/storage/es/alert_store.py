@@ -190,7 +190,8 @@ class EsAlertStore:
         for one in events:
             event_id = f"{one.fingerprint}-{one.state}-{one.at_ns}"
             operations += [{"create": {"_index": self._events, "_id": event_id}}, _event_document(one, token)]
-        answer = call(lambda: self._client.bulk(operations=operations, refresh=False)).body
+        # wait_for: transitions are rare, and the history (API, Grafana annotations) then shows them at once.
+        answer = call(lambda: self._client.bulk(operations=operations, refresh="wait_for")).body
         failed = [
             item["create"]["error"]
             for item in answer.get("items", [])
