@@ -143,11 +143,16 @@ failed: {result["failures"]}.
 """
 
 
-def write(text: str) -> None:
-    report = REPORT.read_text()
+def replace_section(report: str, text: str) -> str:
+    """The report with this section replaced, or added at its end."""
+    if SECTION not in report:
+        return report.rstrip("\n") + "\n\n" + text
     pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    report = pattern.sub(text.rstrip("\n") + "\n", report) if SECTION in report else report.rstrip("\n") + "\n\n" + text
-    REPORT.write_text(report)
+    return pattern.sub(lambda _: text.rstrip("\n") + "\n", report)
+
+
+def write(text: str) -> None:
+    REPORT.write_text(replace_section(REPORT.read_text(), text))
 
 
 def main() -> None:
