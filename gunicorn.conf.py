@@ -6,6 +6,7 @@ import sys
 import tempfile
 from typing import Any
 
+from tracesearch.alerting.ruleset import file_problem as rules_file_problem
 from tracesearch.sampling.provider import file_problem
 from tracesearch.settings import Settings, SettingsError
 
@@ -21,6 +22,11 @@ except SettingsError as exc:
 _strategies_problem = file_problem(_settings.sampling_strategies_file)
 if _strategies_problem:
     sys.exit(f"configuration error: {_strategies_problem}")
+# The same for the alert rules file: a worker starting later while it is bad evaluates no rules and its
+# alerts API answers 503 (tracesearch/alerting/ruleset.py).
+_rules_problem = rules_file_problem(_settings.alerts_rules_file)
+if _rules_problem:
+    sys.exit(f"configuration error: {_rules_problem}")
 
 bind = f"127.0.0.1:{_settings.port}"
 # Threads overlap the waits on Elasticsearch/Kafka; processes use the cores.
@@ -48,7 +54,7 @@ def on_starting(server: object) -> None:
 
 def post_worker_init(worker: object) -> None:
     """The app is loaded: collect garbage less often (see tracesearch/gctune.py), and start deleting
-    the indices the retention expired, and (when on) the adaptive sampling runner."""
+    the indices the retention expired, and (when on) the adaptive sampling runner and the alert evaluator."""
     from tracesearch import gctune
 
     gctune.tune()
@@ -56,6 +62,8 @@ def post_worker_init(worker: object) -> None:
     if components is not None:
         components.start_retention()
         components.start_adaptive_sampling()
+        components.start_alert_rules()
+        components.start_alerts()
     # gunicorn says "Booting worker" before the app loads; this line says the worker can take requests.
     worker.log.info("worker %s ready", worker.pid)  # type: ignore[attr-defined]
 

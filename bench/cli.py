@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from bench import es, ingest, instrument, kafkamode, querybench, report, sampling, tailsampling
+from bench import alerting, es, ingest, instrument, kafkamode, querybench, report, sampling, tailsampling
 from bench.config import Config, parse_args
 from bench.log import say
 from bench.machine import describe
@@ -42,6 +42,8 @@ def run(config: Config) -> str:
     say(f"Elasticsearch {node.version} at {es_url}, heap {machine.es_heap_mib} MiB; load {machine.load_1min:.2f}")
     ingest_result = None if config.skip_ingest else ingest.run(config, es_url, node.pid)
     query_result = None if config.skip_query else querybench.run(config, es_url, node.pid)
+    # Over the data set the query phase stored (1M spans): 100 rules, cycle after cycle.
+    alerts_result = None if config.skip_query else alerting.run(es_url, config.query_prefix, cycles=5)
     sampling_result = None if config.skip_sampling else sampling.run(config, es_url)
     # Last: with the service stopped and Elasticsearch idle, its processes have the CPU to themselves.
     client_result = None if config.skip_instrument else instrument.run(config)
@@ -52,6 +54,8 @@ def run(config: Config) -> str:
         spans = tailsampling.SPANS // (10 if config.quick else 1)
         phases, memory = tailsampling.run(es_url, kafkamode.bootstrap(), spans)
         text = tailsampling.replace_section(text, tailsampling.section(phases, memory))
+    if alerts_result is not None:
+        text = alerting.replace_section(text, alerting.section(alerts_result))
     return text
 
 

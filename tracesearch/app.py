@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from tracesearch.api import errors, health, jaeger, logs, openapi, prometheus, sampling, tempo, ui, zipkin
+from tracesearch.api import alerts, errors, health, jaeger, logs, openapi, prometheus, sampling, tempo, ui, zipkin
 from tracesearch.api.context import EXTENSION
 from tracesearch.components import Components
 from tracesearch.receivers import otlp_http, zipkin_http
@@ -20,7 +20,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # receivers enforce our own limit, after decompression
     app.extensions[EXTENSION] = Components(settings)
     blueprints = (
-        health.bp, prometheus.bp, otlp_http.bp, zipkin_http.bp, jaeger.bp, zipkin.bp, tempo.bp, logs.bp, sampling.bp
+        health.bp, prometheus.bp, otlp_http.bp, zipkin_http.bp, jaeger.bp, zipkin.bp, tempo.bp, logs.bp, sampling.bp,
+        alerts.bp,
     )
     # The UI's folder is checked here, at start: a worker without it does not boot (no 500s later).
     mounts = ui.install(app, settings) if settings.ui else []

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tracesearch.settings import Settings, SettingsError, settings_table
 
@@ -99,6 +100,33 @@ def _download_and_extract(folder: Path) -> list[str]:
         return extract(Path(tmp) / LENS.file_name, folder, LENS)
 
 
+def _alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from tracesearch.alerting import command as alerts_cli
+    from tracesearch.components import Components
+
+    components = Components(settings)
+    if args.alerts_command == "list":
+        return alerts_cli.list_alerts(components.alert_rules, components.alert_state, sys.stdout)
+    evaluator = components.alert_evaluator
+    if evaluator is None:
+        print("alerts test: this build has no alert evaluator yet; only the file was checked", file=sys.stderr)
+    return alerts_cli.run_test(args.rule_file, args.since, args.step, evaluator, sys.stdout)
+
+
+def _alerts_parser(commands: Any) -> None:
+    alerts = commands.add_parser("alerts", help="alert rules and alerts (TRACESEARCH_ALERTS_RULES_FILE)")
+    sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    sub.add_parser("list", help="the rules of TRACESEARCH_ALERTS_RULES_FILE and the current alerts")
+    test = sub.add_parser(
+        "test",
+        help="validate a rules file and print what it would have fired over the last hour (nothing is notified); "
+        "exit 0: nothing fires, 1: something fires, 2: invalid file or evaluation failed",
+    )
+    test.add_argument("rule_file", metavar="RULE_FILE", help="a rules file (YAML)")
+    test.add_argument("--since", default="1h", help="how far back to look (default 1h)")
+    test.add_argument("--step", default="1m", help="evaluate every STEP, as the scheduler would (default 1m)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracesearch", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     fetch_ui.add_argument("--into", help="the folder (default TRACESEARCH_UI_DIR); an earlier fetch there is replaced")
     fetch_ui.add_argument("--jar", help="a zipkin-server exec jar downloaded already (no mvn needed)")
+    _alerts_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "settings-table":
         print(settings_table())
@@ -141,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"configuration error: {exc}", file=sys.stderr)
             return 2
         return run_ingester(settings, components.store_pipeline, components.limits, components.close, sampler)
+    if args.command == "alerts":
+        return _alerts(args, settings)
     if args.command == "delete-expired":
         return _delete_expired(settings, args.dry_run)
     return _install_templates(settings)

@@ -22,6 +22,11 @@ from elasticsearch import Elasticsearch
 
 from tracesearch import prometheus
 from tracesearch.admission import Limits
+from tracesearch.alerting.evaluate import Evaluator
+from tracesearch.alerting.notify.dispatcher import Dispatcher
+from tracesearch.alerting.ruleset import RuleSet
+from tracesearch.alerting.runner import AlertRunner, RunnerConfig
+from tracesearch.alerting.views import AlertStateReader
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
@@ -37,6 +42,7 @@ from tracesearch.services.trace_logs import TraceLogsService
 from tracesearch.settings import Settings, SettingsError
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
 from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
+from tracesearch.storage.es.alert_store import EsAlertStore
 from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.health import EsReadiness
 from tracesearch.storage.es.log_reader import EsLogReader
@@ -133,6 +139,11 @@ class Components:
     def sampling_store(self) -> EsSamplingStore:
         return EsSamplingStore(self._es, self.settings.index_prefix, replicas=self.settings.index_replicas)
 
+    @once
+    def alert_store(self) -> EsAlertStore:
+        """The alerts' lease, state and events (the alerts API reads it through ``current``/``history``)."""
+        return EsAlertStore(self._es, self.settings.index_prefix, replicas=self.settings.index_replicas)
+
     # -- what the APIs and the pipeline use
 
     @once
@@ -161,6 +172,24 @@ class Components:
         return QueryService(self.span_reader, self.aggregate_reader)
 
     @once
+    def alert_runner(self) -> AlertRunner | None:
+        """The alert evaluator (None: TRACESEARCH_ALERTS_ENABLED is off)."""
+        s = self.settings
+        if not s.alerts_enabled:
+            return None
+        config = RunnerConfig(
+            interval_s=s.alerts_interval_s,
+            grafana_url=s.grafana_url,
+            grafana_tempo_uid=s.grafana_tempo_uid,
+            base_url=s.alerts_external_url or f"http://127.0.0.1:{s.port}",
+        )
+        dispatcher = Dispatcher.from_settings(s)
+        rules = self.alert_rules.rules
+        return AlertRunner(
+            self.alert_store, self.query, self.alert_evaluator, rules, dispatcher, config, self.process_token
+        )
+
+    @once
     def trace_logs(self) -> TraceLogsService:
         s = self.settings
         return TraceLogsService(self.span_reader, self.log_reader, s.logs_time_margin_s, s.trace_lookback_s)
@@ -176,6 +205,25 @@ class Components:
             adaptive=adaptive,
             adaptive_lower_bound_tps=adaptive.lower_bound_tps() if adaptive else 0.0,
         )
+
+    @once
+    def alert_rules(self) -> RuleSet:
+        s = self.settings
+        return RuleSet(
+            s.alerts_rules_file,
+            reload_interval_s=s.alerts_reload_interval_s,
+            on_state=prometheus.publish_alert_rules,
+        )
+
+    @once
+    def alert_state(self) -> AlertStateReader:
+        """What the alerts API reads of the alert state: the evaluator's store."""
+        return self.alert_store
+
+    @once
+    def alert_evaluator(self) -> Evaluator:
+        """Rules evaluated through span metrics or the query service (the runner and `alerts test`)."""
+        return Evaluator(self.query, self.aggregate_reader)
 
     @once
     def limits(self) -> Limits:
@@ -259,6 +307,16 @@ class Components:
         if runner is not None:
             runner.start()
 
+    def start_alert_rules(self) -> None:
+        """Watch the alert rules file from this process (every worker: each holds its own copy)."""
+        self.alert_rules.start()
+    def start_alerts(self) -> None:
+        """With TRACESEARCH_ALERTS_ENABLED on, every worker runs the evaluator loop: they contend for one
+        fenced lease, so one evaluates; another takes over within the lease (three intervals)."""
+        runner = self.alert_runner
+        if runner is not None:
+            runner.start()
+
     def close(self) -> None:
         """Flush what the process still holds (gunicorn worker exit, SIGTERM)."""
         built = self.__dict__
@@ -270,3 +328,7 @@ class Components:
             built["retention"].stop()
         if built.get("adaptive_runner") is not None:
             built["adaptive_runner"].stop()
+        if "alert_rules" in built:
+            built["alert_rules"].stop()
+        if built.get("alert_runner") is not None:
+            built["alert_runner"].stop()

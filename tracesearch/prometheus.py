@@ -80,6 +80,23 @@ TAIL_BUFFERED_BYTES = Gauge(
     multiprocess_mode="livesum",
 )
 
+# Alert rules (TRACESEARCH_ALERTS_RULES_FILE): a file made invalid keeps the last good rules; these say so.
+# Each process checks the file itself: the lowest validity and the most rules any live process holds.
+ALERT_RULES_FILE_VALID = Gauge(
+    "tracesearch_alert_rules_file_valid",
+    "1: the alert rules file as it is now is loaded; 0: it is invalid or unreadable (the last good rules are kept).",
+    multiprocess_mode="livemin",
+)
+ALERT_RULES_LOADED = Gauge(
+    "tracesearch_alert_rules_loaded", "Alert rules loaded (evaluated).", multiprocess_mode="livemax"
+)
+
+
+def publish_alert_rules(valid: bool, loaded: int) -> None:
+    """The rule set's state after a check (``alerting.ruleset.StateListener``)."""
+    ALERT_RULES_FILE_VALID.set(1 if valid else 0)
+    ALERT_RULES_LOADED.set(loaded)
+
 
 class TailSamplingMetrics:
     """The tail sampler's counts, as Prometheus series (``sampling.tail.sampler.TailMetrics``)."""
@@ -169,3 +186,42 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+# Alert notifications (tracesearch.alerting.notify.Dispatcher): one count per call to a receiver, by kind.
+NOTIFY_SENT = Counter(
+    "tracesearch_alert_notifications_sent_total", "Notification calls a receiver accepted (2xx).", ["notifier"]
+)
+NOTIFY_SENT_ALERTS = Counter(
+    "tracesearch_alert_notifications_alerts_sent_total", "Alerts in the accepted calls.", ["notifier"]
+)
+NOTIFY_FAILED = Counter(
+    "tracesearch_alert_notifications_failed_total",
+    "Notification calls given up: refused (4xx) or still failing after every attempt.",
+    ["notifier"],
+)
+NOTIFY_RETRIED = Counter(
+    "tracesearch_alert_notifications_retried_total", "Notification attempts retried (5xx, 429, timeouts).", ["notifier"]
+)
+NOTIFY_DROPPED = Counter(
+    "tracesearch_alert_notifications_dropped_total",
+    "Notifications not taken by the dispatcher (queue full, closed).",
+    ["reason"],
+)
+
+
+class NotificationMetrics:
+    """The Dispatcher's counts as Prometheus series (``alerting.notify.dispatcher.NotifyMetrics``)."""
+
+    def sent(self, notifier: str, alerts: int) -> None:
+        NOTIFY_SENT.labels(notifier).inc()
+        NOTIFY_SENT_ALERTS.labels(notifier).inc(alerts)
+
+    def failed(self, notifier: str, alerts: int) -> None:
+        NOTIFY_FAILED.labels(notifier).inc()
+
+    def retried(self, notifier: str) -> None:
+        NOTIFY_RETRIED.labels(notifier).inc()
+
+    def dropped(self, reason: str) -> None:
+        NOTIFY_DROPPED.labels(reason).inc()

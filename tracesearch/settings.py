@@ -529,6 +529,111 @@ class Settings:
         probability,
         "Probability served where the file names none (Jaeger's `--sampling.default-sampling-probability`).",
     )
+    alerts_rules_file: str = setting(
+        "TRACESEARCH_ALERTS_RULES_FILE",
+        "",
+        as_text,
+        "Alert rules (YAML, `rules: [...]`), reloaded on change and written by `PUT /api/v1/alerts/rules` "
+        "(empty: no rules).",
+    )
+    alerts_reload_interval_s: float = setting(
+        "TRACESEARCH_ALERTS_RELOAD_INTERVAL",
+        "5s",
+        parse_seconds,
+        "How often each process looks whether the alert rules file changed (at most).",
+    )
+    alerts_webhook_urls: tuple[str, ...] = setting(
+        "TRACESEARCH_ALERTS_WEBHOOK_URLS",
+        "",
+        urls,
+        "Generic webhooks that get alert notifications (JSON, shaped like Alertmanager's); comma-separate several.",
+    )
+    alerts_slack_urls: tuple[str, ...] = setting(
+        "TRACESEARCH_ALERTS_SLACK_URLS",
+        "",
+        urls,
+        "Slack-compatible incoming-webhook URLs for alert notifications (secrets: never logged); comma-separated.",
+    )
+    alerts_alertmanager_urls: tuple[str, ...] = setting(
+        "TRACESEARCH_ALERTS_ALERTMANAGER_URLS",
+        "",
+        urls,
+        "Prometheus Alertmanager base URLs (alerts go to `/api/v2/alerts`); comma-separate the cluster's members.",
+    )
+    alerts_notify_timeout_s: float = setting(
+        "TRACESEARCH_ALERTS_NOTIFY_TIMEOUT",
+        "10s",
+        parse_seconds,
+        "Timeout of one notification call (connect and read).",
+    )
+    alerts_notify_attempts: int = setting(
+        "TRACESEARCH_ALERTS_NOTIFY_ATTEMPTS",
+        "5",
+        integer(1, 20),
+        "Tries of one notification call on 5xx, 429, timeouts and connection errors (backoff 1s, 2s, 4s, ... ±50%).",
+    )
+    alerts_repeat_interval_s: float = setting(
+        "TRACESEARCH_ALERTS_REPEAT_INTERVAL",
+        "4h",
+        parse_seconds,
+        "A still-firing alert is notified again (webhook, Slack) this long after the last time, as in Alertmanager.",
+    )
+    alerts_group_wait_s: float = setting(
+        "TRACESEARCH_ALERTS_GROUP_WAIT",
+        "10s",
+        parse_seconds,
+        "Notifications of one group wait this long for each other, then go in one call per receiver.",
+    )
+    alerts_group_by: tuple[str, ...] = setting(
+        "TRACESEARCH_ALERTS_GROUP_BY",
+        "alertname",
+        comma_separated,
+        "Labels whose values make a notification group (empty: one group for all).",
+    )
+    alerts_alertmanager_resend_s: float = setting(
+        "TRACESEARCH_ALERTS_ALERTMANAGER_RESEND",
+        "1m",
+        parse_seconds,
+        "Still-firing alerts are re-sent to Alertmanager this often (keep it under its `resolve_timeout`).",
+    )
+    alerts_trace_url: str = setting(
+        "TRACESEARCH_ALERTS_TRACE_URL",
+        "",
+        as_text,
+        "Link to one example trace in notifications, `{trace_id}` replaced (e.g. your Jaeger UI); empty: Grafana "
+        "Explore when the search link is Grafana's, else the service's `/api/traces/{id}`.",
+    )
+    alerts_enabled: bool = setting(
+        "TRACESEARCH_ALERTS_ENABLED",
+        "false",
+        boolean,
+        "Evaluate alert rules in the service (one process at a time, through a lease in Elasticsearch).",
+    )
+    alerts_interval_s: float = setting(
+        "TRACESEARCH_ALERTS_INTERVAL",
+        "1m",
+        parse_seconds,
+        "How often the rules are evaluated; the evaluator's lease lasts three intervals.",
+    )
+    alerts_external_url: str = setting(
+        "TRACESEARCH_ALERTS_EXTERNAL_URL",
+        "",
+        as_text,
+        "This service's URL as people reach it, for notifications' search links without Grafana "
+        "(empty: `http://127.0.0.1:$TRACESEARCH_PORT`).",
+    )
+    grafana_url: str = setting(
+        "TRACESEARCH_GRAFANA_URL",
+        "",
+        as_text,
+        "Grafana's URL: notifications link to its Explore with the Tempo data source (empty: the native API).",
+    )
+    grafana_tempo_uid: str = setting(
+        "TRACESEARCH_GRAFANA_TEMPO_UID",
+        "tracesearch-tempo",
+        as_text,
+        "The uid of Grafana's Tempo data source for tracesearch (the provisioned one's by default).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -575,15 +680,40 @@ class Settings:
             raise SettingsError("TRACESEARCH_RETENTION_SWEEP_INTERVAL must be more than 0")
         if self.sampling_adaptive_interval_s < 1:
             raise SettingsError("TRACESEARCH_SAMPLING_ADAPTIVE_INTERVAL must be at least 1s")
+        if self.alerts_interval_s < 1:
+            raise SettingsError("TRACESEARCH_ALERTS_INTERVAL must be at least 1s")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
         if self.sampling_reload_interval_s <= 0:
             raise SettingsError("TRACESEARCH_SAMPLING_RELOAD_INTERVAL must be more than 0")
+        if self.alerts_reload_interval_s <= 0:
+            raise SettingsError("TRACESEARCH_ALERTS_RELOAD_INTERVAL must be more than 0")
+        self._check_alert_notifications()
         if self.ui:
             # Here rather than when the app is built: gunicorn's master stops in one line, before any worker.
             problem = ui_dir_problem(self.ui_dir)
             if problem:
                 raise SettingsError(problem)
+
+    def _check_alert_notifications(self) -> None:
+        named = {
+            "TRACESEARCH_ALERTS_WEBHOOK_URLS": self.alerts_webhook_urls,
+            "TRACESEARCH_ALERTS_SLACK_URLS": self.alerts_slack_urls,
+            "TRACESEARCH_ALERTS_ALERTMANAGER_URLS": self.alerts_alertmanager_urls,
+        }
+        for name, values in named.items():
+            for number_, url in enumerate(values, 1):
+                if not url.startswith(("http://", "https://")):
+                    # Index, not the URL: a Slack URL is a secret and this message reaches logs.
+                    raise SettingsError(f"{name}: URL number {number_} is not an http:// or https:// URL")
+        if self.alerts_notify_timeout_s <= 0:
+            raise SettingsError("TRACESEARCH_ALERTS_NOTIFY_TIMEOUT must be more than 0")
+        if self.alerts_repeat_interval_s <= 0:
+            raise SettingsError("TRACESEARCH_ALERTS_REPEAT_INTERVAL must be more than 0")
+        if self.alerts_alertmanager_resend_s <= 0:
+            raise SettingsError("TRACESEARCH_ALERTS_ALERTMANAGER_RESEND must be more than 0")
+        if self.alerts_trace_url and "{trace_id}" not in self.alerts_trace_url:
+            raise SettingsError("TRACESEARCH_ALERTS_TRACE_URL must contain {trace_id}")
 
 
 def ui_dir_problem(ui_dir: str) -> str | None:

@@ -44,7 +44,7 @@ LOGS_TIME_MARGIN = VARIABLES_BY_FIELD["logs_time_margin_s"].default
 TRACE_TYPES = {"tempo", "jaeger", "zipkin"}
 LOG_TYPES = {"elasticsearch"}
 ALLOWED_TYPES = TRACE_TYPES | LOG_TYPES | {"prometheus"}
-ENV_VARS = {"TRACESEARCH_URL", "LOGS_ES_URL", "LOGS_ES_INDEX", "PROMETHEUS_URL"}
+ENV_VARS = {"TRACESEARCH_URL", "LOGS_ES_URL", "LOGS_ES_INDEX", "PROMETHEUS_URL", "ALERTS_ES_URL", "ALERTS_INDEX"}
 BUILTIN_PANELS = {"timeseries", "table", "nodeGraph", "traces", "stat", "heatmap", "row", "text"}
 QUERY_TYPES = {
     "tempo": {"traceql", "traceqlSearch", "serviceMap", "traceId"},
@@ -188,7 +188,7 @@ def test_traces_link_to_logs_by_trace_id(kind: str) -> None:
 
 
 def test_logs_datasource_reads_ecs_logs_and_links_back_to_the_trace() -> None:
-    [logs] = of_type("elasticsearch")
+    logs = by_uid()["tracesearch-logs"]
     json_data = logs["jsonData"]
     assert json_data["index"] == "${LOGS_ES_INDEX}"
     assert json_data["timeField"] == "@timestamp"
@@ -196,6 +196,26 @@ def test_logs_datasource_reads_ecs_logs_and_links_back_to_the_trace() -> None:
     [link] = json_data["dataLinks"]
     assert link["field"] == LOGS_TRACE_ID_FIELD and link["url"] == "$${__value.raw}"
     assert by_uid()[link["datasourceUid"]]["type"] == "tempo"
+
+
+def test_alert_events_are_annotations_on_both_dashboards() -> None:
+    alerts = by_uid()["tracesearch-alerts"]
+    assert alerts["type"] == "elasticsearch" and alerts["url"] == "${ALERTS_ES_URL}"
+    assert alerts["jsonData"] == {
+        "index": "${ALERTS_INDEX}",
+        "timeField": "@timestamp",
+        "maxConcurrentShardRequests": 5,
+    }
+    for path in DASHBOARDS:
+        [annotation] = json.loads(path.read_text())["annotations"]["list"]
+        assert annotation["datasource"] == {"type": "elasticsearch", "uid": "tracesearch-alerts"}
+        # The fields tracesearch.storage.es.alert_store writes.
+        assert (annotation["timeField"], annotation["textField"], annotation["tagsField"]) == (
+            "@timestamp",
+            "text",
+            "tags",
+        )
+        assert annotation["query"] == annotation["target"]["query"] == "tags:(firing OR resolved)"
 
 
 # ------------------------------------------------------------------------------------- dashboard provider

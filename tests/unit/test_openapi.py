@@ -26,6 +26,7 @@ ERROR_SCHEMAS = {
     "otlp": "RpcStatus",
     "trace_logs": "JsonError",
     "sampling": "JsonError",
+    "alerts": "JsonError",
 }
 # Enough for each view to get past its parameters to the store (which answers empty).
 VALID: dict[str, dict[str, str]] = {

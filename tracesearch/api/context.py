@@ -8,6 +8,8 @@ from typing import Protocol, cast
 from flask import current_app
 
 from tracesearch.admission import Limits
+from tracesearch.alerting.ruleset import RuleSet
+from tracesearch.alerting.views import AlertStateReader
 from tracesearch.pipeline.sink import SpanSink
 from tracesearch.sampling.provider import StrategyProvider
 from tracesearch.services.query import QueryService
@@ -36,6 +38,12 @@ class AppServices(Protocol):
     @property
     def sampling(self) -> StrategyProvider: ...
 
+    @property
+    def alert_rules(self) -> RuleSet: ...
+
+    @property
+    def alert_state(self) -> AlertStateReader: ...
+
     def receive_limits(self) -> Limits: ...
 
 
@@ -57,3 +65,11 @@ def settings() -> Settings:
 
 def sampling() -> StrategyProvider:
     return services().sampling
+
+
+def alert_rules() -> RuleSet:
+    return services().alert_rules
+
+
+def alert_state() -> AlertStateReader:
+    return services().alert_state

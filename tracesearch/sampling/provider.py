@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from tracesearch.files import write_atomically
 from tracesearch.sampling.strategies import (
     PROBABILISTIC,
     OperationSampling,
@@ -157,7 +157,7 @@ class StrategyProvider:
         if not self.path:
             raise NoStrategiesFile()
         strategies = from_document(document)
-        _write_atomically(Path(self.path), json.dumps(document, indent=2).encode() + b"\n")
+        write_atomically(Path(self.path), json.dumps(document, indent=2).encode() + b"\n")
         with self._reload_lock:
             self._loaded = _Loaded(strategies, build(strategies, self._default_probability), _stat(self.path))
             self._problem = None
@@ -222,27 +222,3 @@ def _stat(path: str) -> _Stat:
     st = os.stat(path)
     # The inode too: a rename within the same clock tick, with the same size, is still a new file.
     return _Stat(st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """A new file in the same folder, flushed to disk, renamed over the old one (keeping its mode)."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tracesearch.alerting.state import AlertState, Transition
+from tracesearch.alerting.views import AlertEvent, AlertView
 from tracesearch.model import Span
 from tracesearch.query.conditions import Condition, TraceQuery
 from tracesearch.query.span_aggregation import SpanAggregation, SpanSeries
@@ -360,4 +362,67 @@ class SamplingStore(Protocol):
     def write_state(self, state: SamplingState, version: StateVersion) -> bool:
         """Store ``state`` only if the stored output is still the one read at ``version``; False (and
         nothing written) when another process wrote since."""
+        ...
+
+
+# -- alerting: the evaluator's lease with fencing, the alerts' state and their history
+
+
+class AlertWrite:
+    """What ``AlertStateStore.write_alert`` did."""
+
+    WRITTEN = "written"
+    CONFLICT = "conflict"  # another write came since the version read: read it again and decide again
+    FENCED = "fenced"  # the stored alert was written under a newer lease: this writer lost its lease
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    alert: AlertState
+    token: int  # the fencing token of the lease its writer held
+    version: StateVersion
+
+
+class AlertStateStore(Protocol):
+    """The alert evaluator's lease (one process evaluates) and what it keeps: one document per alert
+    (rule and label set), written under the lease's fencing token, and every transition as an event."""
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        """Take or renew the lease for ``ttl_s`` seconds: its fencing token when ``holder`` holds it,
+        None when another holder's lease has not expired (or it was taken at the same moment). The token
+        grows each time the lease changes hands (or is taken after expiring) and stays the same on
+        renewals. Expiry is judged on the caller's clock."""
+        ...
+
+    def release_lease(self, holder: str) -> None:
+        """Give the lease up if ``holder`` holds it."""
+        ...
+
+    def load_alerts(self) -> dict[str, StoredAlert]:
+        """Every stored alert by fingerprint, as written so far by any process (``ok`` ones included)."""
+        ...
+
+    def get_alert(self, fingerprint: str) -> StoredAlert | None:
+        """One stored alert, as last written (real time)."""
+        ...
+
+    def write_alert(self, alert: AlertState, token: int, version: StateVersion) -> tuple[str, StateVersion]:
+        """Store ``alert`` under fencing token ``token`` if the stored one is still at ``version`` (None:
+        none stored) and was not written under a newer token; answer (outcome, the new version when
+        written): ``AlertWrite.WRITTEN``; ``FENCED`` when the stored one carries a newer token (an older
+        token never overwrites a newer one); ``CONFLICT`` when it changed since ``version`` under an
+        older or equal token."""
+        ...
+
+    def add_events(self, events: Sequence[Transition], token: int) -> None:
+        """Store transitions as events (idempotent: the same transition twice is one event)."""
+        ...
+
+    def current(self) -> list[AlertView]:
+        """Every pending or firing alert, by rule name then fingerprint (``views.AlertStateReader``)."""
+        ...
+
+    def history(self, rule: str | None, since_ns: int | None, limit: int) -> list[AlertEvent]:
+        """Transitions, newest first: of ``rule`` only when given, at or after ``since_ns`` when given,
+        at most ``limit``."""
         ...

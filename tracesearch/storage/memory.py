@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tracesearch.alerting.state import AlertState, Transition, event, is_current, view
+from tracesearch.alerting.views import AlertEvent, AlertView
 from tracesearch.model import Span, SpanKind, short_trace_id
 from tracesearch.query.conditions import All, Condition, FieldEquals, TraceQuery
 from tracesearch.query.matching import SpanFacts, facts, matches
@@ -41,12 +43,14 @@ from tracesearch.servicegraph.model import (
 )
 from tracesearch.storage import aggregate_points
 from tracesearch.storage.contracts import (
+    AlertWrite,
     DependencyLink,
     EdgeStats,
     LogLines,
     SamplingState,
     SpanMetricsSeries,
     StateVersion,
+    StoredAlert,
     WriteResult,
 )
 
@@ -574,6 +578,70 @@ class MemorySampling:
             self._state = state
             self._version += 1
             return True
+
+
+class MemoryAlerts:
+    """AlertStateStore in memory: the lease with its fencing token, alerts and events (tests, no cluster).
+    Versions count writes, as Elasticsearch's sequence numbers do."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._lease: tuple[str, float, int] | None = None  # holder, expiry, token
+        self._alerts: dict[str, StoredAlert] = {}
+        self._events: dict[tuple[str, str, int], Transition] = {}
+        self._writes = 0
+
+    def acquire_lease(self, holder: str, ttl_s: float) -> int | None:
+        with self._lock:
+            now = self._clock()
+            token = self._lease[2] if self._lease is not None else 0
+            if self._lease is not None and self._lease[0] != holder and self._lease[1] > now:
+                return None
+            if self._lease is None or self._lease[0] != holder or self._lease[1] <= now:
+                token += 1  # changes hands, or taken again after expiring: a new fencing token
+            self._lease = (holder, now + ttl_s, token)
+            return token
+
+    def release_lease(self, holder: str) -> None:
+        with self._lock:
+            if self._lease is not None and self._lease[0] == holder:
+                self._lease = (holder, 0.0, self._lease[2])  # expired: the token still counts on
+
+    def load_alerts(self) -> dict[str, StoredAlert]:
+        with self._lock:
+            return dict(self._alerts)
+
+    def get_alert(self, fingerprint: str) -> StoredAlert | None:
+        with self._lock:
+            return self._alerts.get(fingerprint)
+
+    def write_alert(self, alert: AlertState, token: int, version: StateVersion) -> tuple[str, StateVersion]:
+        with self._lock:
+            stored = self._alerts.get(alert.fingerprint)
+            if stored is not None and stored.token > token:
+                return AlertWrite.FENCED, None
+            if (stored.version if stored is not None else None) != version:
+                return AlertWrite.CONFLICT, None
+            self._writes += 1
+            self._alerts[alert.fingerprint] = StoredAlert(alert, token, (self._writes, 1))
+            return AlertWrite.WRITTEN, (self._writes, 1)
+
+    def add_events(self, events: Sequence[Transition], token: int) -> None:
+        with self._lock:
+            for event in events:
+                self._events[(event.fingerprint, event.state, event.at_ns)] = event
+
+    def current(self) -> list[AlertView]:
+        with self._lock:
+            found = [view(s.alert) for s in self._alerts.values() if is_current(s.alert)]
+        return sorted(found, key=lambda a: (a.rule, a.fingerprint))
+
+    def history(self, rule: str | None, since_ns: int | None, limit: int) -> list[AlertEvent]:
+        low = since_ns or 0
+        with self._lock:
+            found = [e for e in self._events.values() if e.at_ns >= low and (rule is None or e.rule == rule)]
+        return [event(e) for e in sorted(found, key=lambda e: e.at_ns, reverse=True)[:limit]]
 
 
 def _field_value(document: Mapping[str, Any], field: str) -> Any:
