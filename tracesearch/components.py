@@ -29,6 +29,7 @@ from tracesearch.alerting.runner import AlertRunner, RunnerConfig
 from tracesearch.alerting.views import AlertStateReader
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
+from tracesearch.query.limits import QueryLimits
 from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
 from tracesearch.sampling.adaptive_math import AdaptiveConfig
 from tracesearch.sampling.provider import StrategyProvider
@@ -119,7 +120,9 @@ class Components:
     @once
     def span_reader(self) -> EsSpanReader:
         s = self.settings
-        return EsSpanReader(self._es, s.index_prefix, s.trace_lookback_s, s.max_trace_duration_s)
+        return EsSpanReader(
+            self._es, s.index_prefix, s.trace_lookback_s, s.max_trace_duration_s, search_timeout_s=s.query_timeout_s
+        )
 
     @once
     def aggregate_reader(self) -> EsAggregateReader:
@@ -169,7 +172,7 @@ class Components:
 
     @once
     def query(self) -> QueryService:
-        return QueryService(self.span_reader, self.aggregate_reader)
+        return QueryService(self.span_reader, self.aggregate_reader, limits=QueryLimits.from_settings(self.settings))
 
     @once
     def alert_runner(self) -> AlertRunner | None:
@@ -310,6 +313,7 @@ class Components:
     def start_alert_rules(self) -> None:
         """Watch the alert rules file from this process (every worker: each holds its own copy)."""
         self.alert_rules.start()
+
     def start_alerts(self) -> None:
         """With TRACESEARCH_ALERTS_ENABLED on, every worker runs the evaluator loop: they contend for one
         fenced lease, so one evaluates; another takes over within the lease (three intervals)."""

@@ -324,6 +324,31 @@ class Settings:
         integer(1),
         "Bulk requests of one write in flight at once (an ingester's batch).",
     )
+    query_timeout_s: float = setting(
+        "TRACESEARCH_QUERY_TIMEOUT",
+        "10s",
+        parse_seconds,
+        "Time budget of one query (Elasticsearch's search `timeout`, and the TraceQL evaluation's deadline); "
+        "past it the answer is partial and says so.",
+    )
+    max_concurrent_queries: int = setting(
+        "TRACESEARCH_MAX_CONCURRENT_QUERIES",
+        "4",
+        integer(1),
+        "Searches and metrics queries running at once per process; more wait up to 1s, then 429 with Retry-After.",
+    )
+    query_max_range_s: float = setting(
+        "TRACESEARCH_QUERY_MAX_RANGE",
+        "30d",
+        parse_seconds,
+        "Longest time range of a search or metrics query; longer: 400 naming the parameter.",
+    )
+    query_max_traces: int = setting(
+        "TRACESEARCH_QUERY_MAX_TRACES",
+        "1500",
+        integer(1, 10_000),
+        "Traces per search at most; a larger `limit` is cut to it.",
+    )
     retry_after_s: int = setting(
         "TRACESEARCH_RETRY_AFTER_SECONDS", "5", integer(1), "Retry-After sent with 503/429 answers."
     )
@@ -682,6 +707,10 @@ class Settings:
             raise SettingsError("TRACESEARCH_SAMPLING_ADAPTIVE_INTERVAL must be at least 1s")
         if self.alerts_interval_s < 1:
             raise SettingsError("TRACESEARCH_ALERTS_INTERVAL must be at least 1s")
+        if self.query_timeout_s <= 0:
+            raise SettingsError("TRACESEARCH_QUERY_TIMEOUT must be more than 0")
+        if self.query_max_range_s < 60:
+            raise SettingsError("TRACESEARCH_QUERY_MAX_RANGE must be at least 1m")
         if self.trace_lookback_s > 400 * 86400:
             raise SettingsError("TRACESEARCH_TRACE_LOOKBACK over 400 days would name too many daily indices")
         if self.sampling_reload_interval_s <= 0:

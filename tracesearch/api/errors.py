@@ -15,13 +15,21 @@ from werkzeug.exceptions import HTTPException
 from tracesearch.api.context import settings
 from tracesearch.api.http_errors import ApiError, BadRequest, Overloaded, Unavailable
 from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded
-from tracesearch.query.errors import InvalidQuery
+from tracesearch.query.errors import InvalidQuery, TooManyQueries
 from tracesearch.query.traceql import TraceQLError
 from tracesearch.storage.contracts import StorageUnavailable, UnsupportedQuery
 
 log = logging.getLogger(__name__)
 Render = Callable[[ApiError], Response]
-DOMAIN_ERRORS = (InvalidQuery, TraceQLError, UnsupportedQuery, StorageUnavailable, BrokerUnavailable, SinkOverloaded)
+DOMAIN_ERRORS = (
+    InvalidQuery,
+    TooManyQueries,
+    TraceQLError,
+    UnsupportedQuery,
+    StorageUnavailable,
+    BrokerUnavailable,
+    SinkOverloaded,
+)
 
 
 def as_api_error(error: Exception, query_field: str = "") -> ApiError:
@@ -34,6 +42,8 @@ def as_api_error(error: Exception, query_field: str = "") -> ApiError:
         return BadRequest(f"invalid TraceQL query: {error}", field="q")
     if isinstance(error, UnsupportedQuery):
         return BadRequest(str(error), field=query_field)
+    if isinstance(error, TooManyQueries):
+        return Overloaded(f"too many queries running, retry later: {error}", retry_after_s=1)
     if isinstance(error, SinkOverloaded):
         return Overloaded(f"too much in flight, retry later: {error}", retry_after_s=retry_after)
     if isinstance(error, BrokerUnavailable):

@@ -23,6 +23,7 @@ from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
 from tracesearch.query.conditions import TraceQuery, span_fields
 from tracesearch.query.jaeger_tags import parse_tags
+from tracesearch.query.limits import MAX_JAEGER_TAGS, MAX_JAEGER_TAGS_BYTES
 
 # Times are kept in nanosecond longs, which end in 2262.
 MAX_MS = (2**63 - 1) // 1_000_000
@@ -76,6 +77,8 @@ class TagsJson(fields.Field[dict[str, str]]):
     """Grafana sends the logfmt the user typed as a JSON object of strings."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, str]:
+        if len(str(value)) > MAX_JAEGER_TAGS_BYTES:
+            raise ValidationError(f"longer than {MAX_JAEGER_TAGS_BYTES} characters")
         try:
             parsed = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
@@ -142,6 +145,8 @@ class SearchParams(Schema):
         for item in data["tag"]:
             key, _, value = item.partition(":")
             tags[key] = value
+        if len(tags) > MAX_JAEGER_TAGS:
+            raise ValidationError(f"more than {MAX_JAEGER_TAGS} tags (tags and tag together)", "tags")
         return {**data, "tags": tags}
 
 
@@ -262,7 +267,7 @@ def _search_window(args: dict[str, Any]) -> tuple[int, int]:
 @bp.get("/api/traces")
 @bp.query(SearchParams)
 @bp.answers("whole traces with a span matching every condition, newest first, in data", JaegerEnvelope)
-@bp.fails(400, 503)
+@bp.fails(400, 429, 503)
 def search_traces(args: dict[str, Any]) -> Response:
     """Search traces (or look them up by traceID)"""
     if args["traceID"]:
@@ -270,8 +275,20 @@ def search_traces(args: dict[str, Any]) -> Response:
     start_ns, end_ns = _search_window(args)
     fields = span_fields(args["service"], args["operation"] or None, args["minDuration"], args["maxDuration"])
     limit = min(args["limit"] or DEFAULT_LIMIT, MAX_LIMIT)
-    found = query().find_traces(TraceQuery(start_ns, end_ns, fields + parse_tags(args["tags"]), limit))
-    return envelope([trace_to_jaeger(spans) for spans in found])
+    service = query()
+    found, complete = service.find_traces_within(TraceQuery(start_ns, end_ns, fields + parse_tags(args["tags"]), limit))
+    errors = None if complete else [partial_error(service.limits.timeout_s)]
+    return envelope([trace_to_jaeger(spans) for spans in found], errors=errors)
+
+
+def partial_error(timeout_s: float) -> dict[str, Any]:
+    """Jaeger's envelope says a search is partial in ``errors`` beside its ``data``, as Jaeger does for
+    trace ids it could not find: the status stays 200 and the UI shows the traces found."""
+    return {
+        "code": 504,
+        "msg": f"partial result: the search ran past its time budget of {timeout_s:g}s (TRACESEARCH_QUERY_TIMEOUT); "
+        "narrow the time range or the tags for a complete answer",
+    }
 
 
 @bp.get("/api/dependencies")

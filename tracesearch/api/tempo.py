@@ -151,13 +151,26 @@ def trace_v2(args: dict[str, Any], trace_id: str) -> Response:
 
 @bp.get("/api/search")
 @bp.query(SearchArgs)
-@bp.answers("SearchResponse: traces with their matching span sets", _object("tempopb SearchResponse"))
-@bp.fails(400, 503)
+@bp.answers(
+    "SearchResponse: traces with their matching span sets",
+    _object("tempopb SearchResponse"),
+    headers={
+        "X-Tracesearch-Partial": {
+            "description": "on a partial answer: time budget or candidate bound",
+            "schema": {"type": "string"},
+        }
+    },
+)
+@bp.fails(400, 429, 503)
 def search(args: Search) -> Response:
     """TraceQL search"""
     start_ns, end_ns = args.window(time.time_ns(), settings().search_lookback_s)
     result = query().search(args.query, start_ns, end_ns, args.limit, args.spss)
-    return _json(tempo_codec.search_response(result))
+    response = _json(tempo_codec.search_response(result))
+    if not result.complete:
+        # Tempo's body says it with completedJobs < totalJobs; this says why.
+        response.headers["X-Tracesearch-Partial"] = result.partial_reason
+    return response
 
 
 @bp.get("/api/v2/search/tags")
@@ -233,7 +246,7 @@ _SOURCE = {"X-Tracesearch-Metrics-Source": {"description": "span-metrics or span
 @bp.get("/api/metrics/query_range")
 @bp.query(MetricsArgs)
 @bp.answers(_SERIES, _object("tempopb QueryRangeResponse"), headers=_SOURCE)
-@bp.fails(400, 503)
+@bp.fails(400, 429, 503)
 def metrics_query_range(args: Metrics) -> Response:
     """TraceQL metrics, range"""
     return _metrics(args, instant=False)
@@ -242,7 +255,7 @@ def metrics_query_range(args: Metrics) -> Response:
 @bp.get("/api/metrics/query")
 @bp.query(MetricsArgs)
 @bp.answers("QueryInstantResponse: one value per series", _object("tempopb QueryInstantResponse"), headers=_SOURCE)
-@bp.fails(400, 503)
+@bp.fails(400, 429, 503)
 def metrics_query(args: Metrics) -> Response:
     """TraceQL metrics, instant"""
     return _metrics(args, instant=True)

@@ -228,7 +228,7 @@ def autocomplete_values(args: dict[str, Any]) -> Response:
 @bp.get("/api/v2/traces")
 @bp.query(TracesParams)
 @bp.answers("traces (lists of spans) matching every parameter, newest first; each has a root span", _TRACES)
-@bp.fails(400, 503)
+@bp.fails(400, 429, 503)
 def traces(args: dict[str, Any]) -> Response:
     """Search traces"""
     search = traces_query(args, _default_lookback_ms(), time.time_ns() // NS_PER_MS)

@@ -10,3 +10,8 @@ class InvalidQuery(ValueError):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class TooManyQueries(RuntimeError):
+    """Every query slot of the process is taken (``TRACESEARCH_MAX_CONCURRENT_QUERIES``); the API layer
+    answers it with a 429 and ``Retry-After``."""

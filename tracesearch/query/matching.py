@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from tracesearch.model import Span
 from tracesearch.query.conditions import (
@@ -29,6 +28,7 @@ from tracesearch.query.conditions import (
     Nothing,
     Text,
 )
+from tracesearch.query.regex import Regex, compile_pattern, fullmatch
 from tracesearch.query.span_terms import HIGHEST, LOWEST, encode_number, span_terms
 
 # Fields kept as ``<field>=<value>`` search terms (``query.span_terms``), not as span fields.
@@ -91,9 +91,9 @@ def facts(span: Span) -> SpanFacts:
     )
 
 
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.DOTALL)
+def _regex(pattern: str) -> Regex:
+    """Lucene's regexp, anchored, where ``.`` matches any character; on RE2, as every client's pattern."""
+    return compile_pattern(pattern, dot_all=True)
 
 
 def _attr_range(cond: AttrRange, facts: SpanFacts) -> bool:
@@ -111,7 +111,7 @@ def _attr_matches(cond: AttrMatches, facts: SpanFacts) -> bool:
     pattern = _regex(cond.pattern)
     for name in cond.names:
         prefix = f"{name}="
-        if any(tag.startswith(prefix) and pattern.fullmatch(tag[len(prefix) :]) for tag in facts.tags):
+        if any(tag.startswith(prefix) and fullmatch(pattern, tag[len(prefix) :]) for tag in facts.tags):
             return True
     return False
 
@@ -196,7 +196,7 @@ def matches(cond: Condition, facts: SpanFacts) -> bool:
         return _field_range(cond, facts)
     if isinstance(cond, FieldMatches):
         value = facts.fields.get(cond.field)
-        return value is not None and bool(_regex(cond.pattern).fullmatch(value))
+        return value is not None and fullmatch(_regex(cond.pattern), value)
     if isinstance(cond, Text):
         return _text(cond, facts)
     if isinstance(cond, Nothing):

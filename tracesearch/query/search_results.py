@@ -33,3 +33,4 @@ class SearchResult:
     inspected_traces: int = 0
     inspected_spans: int = 0
     complete: bool = True
+    partial_reason: str = ""  # when not complete: "time budget" or "candidate bound"

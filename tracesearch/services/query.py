@@ -8,10 +8,15 @@ TraceQL search loop (``traceql_search``), autocomplete typing (``autocomplete``)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from tracesearch.model import Span
 from tracesearch.query.conditions import TraceQuery
+from tracesearch.query.errors import InvalidQuery, TooManyQueries
+from tracesearch.query.limits import QueryLimits
 from tracesearch.query.search_results import SearchResult
 from tracesearch.query.span_aggregation import MetricsResult
 from tracesearch.query.traceql.ast import Query
@@ -22,11 +27,38 @@ from tracesearch.storage.contracts import AggregateReader, DependencyLink, SpanR
 
 
 class QueryService:
-    def __init__(self, spans: SpanReader, aggregates: AggregateReader, max_candidates: int = MAX_CANDIDATES):
+    def __init__(
+        self,
+        spans: SpanReader,
+        aggregates: AggregateReader,
+        max_candidates: int = MAX_CANDIDATES,
+        limits: QueryLimits | None = None,
+    ):
         self._spans = spans
         self._aggregates = aggregates
-        self._traceql = TraceqlSearch(spans, max_candidates)
+        self.limits = limits or QueryLimits()
+        self._traceql = TraceqlSearch(spans, max_candidates, self.limits.timeout_s)
+        self._slots = threading.BoundedSemaphore(self.limits.max_concurrent)
         self.autocomplete = Autocomplete(spans)
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the process's query slots, waited for briefly; none free: ``TooManyQueries``."""
+        if not self._slots.acquire(timeout=self.limits.queue_wait_s):
+            raise TooManyQueries(f"{self.limits.max_concurrent} queries already running in this process")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def check_range(self, start_ns: int, end_ns: int, field: str = "start") -> None:
+        """A search or metrics range longer than the limit is refused, naming the parameter."""
+        if end_ns - start_ns > self.limits.max_range_s * 1e9:
+            raise InvalidQuery(
+                f"the time range is {_days((end_ns - start_ns) / 1e9)}, longer than the "
+                f"{_days(self.limits.max_range_s)} a query may cover: narrow '{field}'",
+                field=field,
+            )
 
     # -- traces by id and by the Jaeger/Zipkin search forms
 
@@ -40,7 +72,17 @@ class QueryService:
         return [spans for spans in found if spans]
 
     def find_traces(self, query: TraceQuery) -> list[list[Span]]:
-        return self._spans.find_traces(query)
+        return self.find_traces_within(query)[0]
+
+    def find_traces_within(self, query: TraceQuery, range_field: str = "start") -> tuple[list[list[Span]], bool]:
+        """The Jaeger/Zipkin search (``limit`` cut to the limit), and whether it ended within the time
+        budget (Elasticsearch stops at its search ``timeout`` with what it found: then False)."""
+        self.check_range(query.start_ns, query.end_ns, range_field)
+        bounded = TraceQuery(query.start_ns, query.end_ns, query.conditions, min(query.limit, self.limits.max_traces))
+        with self._slot():
+            began = time.monotonic()
+            found = self._spans.find_traces(bounded)
+            return found, time.monotonic() - began < self.limits.timeout_s
 
     def zipkin_trace(self, trace_id: str) -> list[Span]:
         """A trace with Zipkin's read adjustments (shared spans merged)."""
@@ -51,7 +93,8 @@ class QueryService:
 
     def zipkin_search(self, query: TraceQuery) -> list[list[Span]]:
         """Zipkin's trace list: shared spans merged, and every trace with a root span (``ensure_root``)."""
-        return [adjusters.ensure_root(adjusters.merge_shared(t)) for t in self._spans.find_traces(query)]
+        found = self.find_traces_within(query, range_field="lookback")[0]
+        return [adjusters.ensure_root(adjusters.merge_shared(t)) for t in found]
 
     def services(self) -> list[str]:
         return self._spans.services()
@@ -65,10 +108,15 @@ class QueryService:
     # -- TraceQL
 
     def search(self, query: Query, start_ns: int, end_ns: int, limit: int, spss: int) -> SearchResult:
-        return self._traceql.search(query, start_ns, end_ns, limit, spss)
+        """TraceQL search; ``limit`` is cut to the limit, and past the time budget the result is partial."""
+        self.check_range(start_ns, end_ns)
+        with self._slot():
+            return self._traceql.search(query, start_ns, end_ns, min(limit, self.limits.max_traces), spss)
 
     def metrics(self, query: Query, start_ns: int, end_ns: int, step_ns: int, instant: bool) -> MetricsResult:
-        return traceql_metrics.run(self._spans, self._aggregates, query, start_ns, end_ns, step_ns, instant)
+        self.check_range(start_ns, end_ns)
+        with self._slot():
+            return traceql_metrics.run(self._spans, self._aggregates, query, start_ns, end_ns, step_ns, instant)
 
     # -- the service graph
 
@@ -80,3 +128,7 @@ class QueryService:
         remote endpoint names it was sent: each one finds spans with the same name (``ignore_case``:
         the service named ignoring ASCII case)."""
         return self._spans.remote_service_names(service, start_ns, end_ns, ignore_case)
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:g}d" if seconds >= 86400 else f"{seconds / 3600:g}h"

@@ -3,13 +3,15 @@
 1. The planner (``query.traceql.pushdown``) turns the query into a span condition that every matching
    trace meets somewhere; the store returns the newest candidate traces (``SpanReader.candidate_traces``).
 2. Whole candidate traces are fetched and the exact evaluator decides which spans match.
-3. Pages of candidates continue until ``limit`` traces matched, the candidates ran out, or the work
-   bound (``MAX_CANDIDATES`` traces) was reached: then the answer says it is incomplete.
+3. Pages of candidates continue until ``limit`` traces matched, the candidates ran out, the work
+   bound (``MAX_CANDIDATES`` traces) was reached or the time budget (``timeout_s``) ran out: then the
+   answer says it is incomplete, with what was found so far.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from tracesearch.model import AttrValue, Span
 from tracesearch.query.search_results import FoundSpanSet, FoundTrace, SearchResult
@@ -108,11 +110,20 @@ def _found_spanset(spanset: SpanSet, fields: list[Field], spss: int) -> FoundSpa
 
 
 class TraceqlSearch:
-    def __init__(self, reader: SpanReader, max_candidates: int = MAX_CANDIDATES):
+    def __init__(
+        self,
+        reader: SpanReader,
+        max_candidates: int = MAX_CANDIDATES,
+        timeout_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._reader = reader
         self._max_candidates = max_candidates
+        self._timeout_s = timeout_s
+        self._clock = clock
 
     def search(self, query: Query, start_ns: int, end_ns: int, limit: int, spss: int) -> SearchResult:
+        deadline = self._clock() + self._timeout_s
         pushed = pushdown.plan(query.spansets)
         exact = pushed.exact
         page = limit if exact else min(max(limit * 5, MIN_PAGE), MAX_PAGE)
@@ -125,13 +136,18 @@ class TraceqlSearch:
             fresh = [(t, s) for t, s in candidates if t not in seen]
             if not fresh:
                 break
-            self._evaluate(query, [t for t, _ in fresh], start_ns, end_ns, spss, fields, limit, result)
+            if self._clock() >= deadline:  # the candidates' search itself used up the budget
+                result.complete, result.partial_reason = False, "time budget"
+                break
+            self._evaluate(query, [t for t, _ in fresh], start_ns, end_ns, spss, fields, limit, result, deadline)
             seen.update(t for t, _ in fresh)
+            if not result.complete:
+                break
             cursor = min(s for _, s in candidates)
             if len(candidates) < page or exact:
                 break
             if len(seen) >= self._max_candidates:
-                result.complete = False
+                result.complete, result.partial_reason = False, "candidate bound"
                 break
         result.traces.sort(key=lambda t: min(s.start_ns for s in t.trace), reverse=True)
         return result
@@ -146,12 +162,16 @@ class TraceqlSearch:
         fields: list[Field],
         limit: int,
         result: SearchResult,
+        deadline: float,
     ) -> None:
         traces = self._reader.traces(trace_ids, start_ns, end_ns)
         for trace_id in trace_ids:
             spans = traces.get(trace_id) or []
             if not spans or len(result.traces) >= limit:
                 continue
+            if self._clock() >= deadline:  # out of time: answer with what matched so far
+                result.complete, result.partial_reason = False, "time budget"
+                return
             result.inspected_traces += 1
             result.inspected_spans += len(spans)
             spansets = [s for s in evaluate(query, spans) if s.spans]

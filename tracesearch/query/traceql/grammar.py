@@ -31,11 +31,10 @@ Not supported (clear errors): arithmetic, comparing two fields, the ``parent.`` 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 
+from tracesearch.query.regex import Regex, RegexError, compile_pattern
 from tracesearch.query.traceql import ast
 from tracesearch.query.traceql.errors import TraceQLError
 from tracesearch.query.traceql.lexer import Token, tokenize
@@ -95,10 +94,10 @@ def parse(query: str) -> ast.Query:
         raise TraceQLError("the query is nested too deeply", query, 0) from None
 
 
-@lru_cache(maxsize=1024)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compiled once per pattern; TraceQL regexes are fully anchored, so callers use ``fullmatch``."""
-    return re.compile(pattern)
+def compile_regex(pattern: str) -> Regex:
+    """Compiled once per pattern, by RE2 (linear time); TraceQL regexes are fully anchored, so callers
+    use ``fullmatch``. :class:`RegexError` for a pattern RE2 cannot run."""
+    return compile_pattern(pattern)
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +448,7 @@ class _Parser:
             assert isinstance(value.value, str)
             try:
                 compile_regex(value.value)
-            except (re.error, OverflowError, RecursionError) as error:
+            except RegexError as error:
                 raise TraceQLError(
                     f"invalid regular expression {value.value!r}: {error}", self.text, value_pos
                 ) from None

@@ -31,6 +31,7 @@ from tracesearch.query.conditions import (
     Not,
     depth,
 )
+from tracesearch.query.regex import MAX_REGEX_LENGTH
 from tracesearch.query.traceql.ast import (
     Aggregate,
     And,
@@ -107,8 +108,10 @@ def _either(left: Pushdown, right: Pushdown) -> Pushdown:
     return Pushdown(condition, left.exact and right.exact, min(left.weight, right.weight))
 
 
-def _portable_regex(pattern: str) -> bool:
-    return bool(_PORTABLE_REGEX.fullmatch(pattern))
+def _portable_regex(pattern: str, name: str = "") -> bool:
+    """Elasticsearch can run it the same (syntax), and within its `index.max_regex_length` once the
+    compiler prefixes the attribute's name (``name=(pattern)``); else the evaluator decides alone."""
+    return 2 * len(name) + len(pattern) + 3 <= MAX_REGEX_LENGTH and bool(_PORTABLE_REGEX.fullmatch(pattern))
 
 
 def _literal_text(value: Literal) -> str | None:
@@ -146,7 +149,7 @@ def _attribute(field: Attribute, op: str, value: Literal) -> Pushdown:
     if op in COMPARISONS and value.kind in ("int", "float", "duration"):
         compare = AttrRange(names, op, float(value.value))  # type: ignore[arg-type]
         return Pushdown(compare, exact and compare.is_precise, 2)
-    if op == "=~" and value.kind == "string" and _portable_regex(str(value.value)):
+    if op == "=~" and value.kind == "string" and _portable_regex(str(value.value), max(names, key=len)):
         return Pushdown(AttrMatches(names, str(value.value)), False, 2)
     return present
 

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Final
 
 from tracesearch.model import AttrValue, Span
+from tracesearch.query.regex import fullmatch
 from tracesearch.query.traceql import ast
 from tracesearch.query.traceql.grammar import compile_regex
 
@@ -123,7 +124,7 @@ def _scalar_test(op: str, literal: ast.Literal) -> Callable[[object], bool]:
         assert isinstance(expected, str)
         pattern = compile_regex(expected)
         matches = op == "=~"
-        return lambda raw: (pattern.fullmatch(str(raw)) is not None) == matches
+        return lambda raw: fullmatch(pattern, str(raw)) == matches
     if op == "=":
         return lambda raw: raw == expected
     if op == "!=":

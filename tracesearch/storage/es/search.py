@@ -53,14 +53,16 @@ def _index_being_created(exc: StorageUnavailable) -> bool:
     return "no_shard_available_action_exception" in str(exc)
 
 
-def search(client: Elasticsearch, index: str, body: dict[str, Any]) -> dict[str, Any]:
+def search(client: Elasticsearch, index: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
     """A search; one that meets a daily index being created (its shard not started yet: 503
     ``no_shard_available_action_exception``, seen at every midnight UTC and on first writes) waits for
-    it, a second at most, instead of failing the reader's request."""
+    it, a second at most, instead of failing the reader's request. ``timeout_s``: Elasticsearch's search
+    ``timeout``, after which each shard answers with what it collected so far (``timed_out``)."""
+    params: dict[str, Any] = {} if timeout_s is None else {"timeout": f"{max(1, int(timeout_s * 1000))}ms"}
     for attempt in range(CREATION_RETRIES + 1):
         try:
             response = call(
-                lambda: client.search(index=index, body=body, ignore_unavailable=True, allow_no_indices=True)
+                lambda: client.search(index=index, body=body, ignore_unavailable=True, allow_no_indices=True, **params)
             )
         except StorageUnavailable as exc:
             if attempt == CREATION_RETRIES or not _index_being_created(exc):

@@ -38,8 +38,10 @@ class EsSpanReader:
         trace_lookback_s: float,
         max_trace_duration_s: float,
         clock: Callable[[], int] = _now_ns,
+        search_timeout_s: float | None = None,
     ):
         self._client = client
+        self._search_timeout_s = search_timeout_s
         self._prefix = index_prefix
         self._trace_lookback_ns = int(trace_lookback_s * NS_PER_S)
         self._padding_ns = int(max_trace_duration_s * NS_PER_S)
@@ -58,7 +60,8 @@ class EsSpanReader:
         return self._indices(now - self._trace_lookback_ns, now + self._padding_ns)
 
     def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
-        return search(self._client, index, body)
+        """Every span search stops at the query time budget (``TRACESEARCH_QUERY_TIMEOUT``)."""
+        return search(self._client, index, body, self._search_timeout_s)
 
     def _spans_of(self, index: str, trace_ids: list[str]) -> list[Span]:
         docs: list[dict[str, Any]] = []
