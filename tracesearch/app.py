@@ -20,15 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = None  # receivers enforce our own limit, after decompression
     app.extensions[EXTENSION] = Components(settings)
     blueprints = (
-        health.bp,
-        prometheus.bp,
-        otlp_http.bp,
-        zipkin_http.bp,
-        jaeger.bp,
-        zipkin.bp,
-        tempo.bp,
-        logs.bp,
-        sampling.bp,
+        health.bp, prometheus.bp, otlp_http.bp, zipkin_http.bp, jaeger.bp, zipkin.bp, tempo.bp, logs.bp, sampling.bp,
         alerts.bp,
     )
     # The UI's folder is checked here, at start: a worker without it does not boot (no 500s later).

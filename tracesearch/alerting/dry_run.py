@@ -20,6 +20,7 @@ NS_PER_S = 1_000_000_000
 MAX_STEPS = 60
 
 
+
 class Evaluate(Protocol):
     def evaluate(self, rule: Rule, now_ns: int) -> list[Sample]:
         """The rule's value per label set over its window ending at ``now_ns`` (the group_by labels)."""

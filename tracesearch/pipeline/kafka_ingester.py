@@ -78,7 +78,9 @@ class InFlight:
 
 
 class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, settings: Settings, pipeline: StorePipeline, limits: Limits, sampler: TailSampler | None = None):
+    def __init__(
+        self, settings: Settings, pipeline: StorePipeline, limits: Limits, sampler: TailSampler | None = None
+    ):
         self.settings = settings
         self.pipeline = pipeline  # writes, then feeds the service graph what it created
         self.limits = limits
