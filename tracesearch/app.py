@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from werkzeug.routing import PathConverter
 
 from tracesearch.api import alerts, errors, health, jaeger, logs, openapi, prometheus, sampling, tempo, ui, zipkin
 from tracesearch.api.context import EXTENSION
@@ -13,10 +14,18 @@ from tracesearch.receivers import otlp_http, zipkin_http
 from tracesearch.settings import Settings
 
 
+class AnyPath(PathConverter):
+    """Werkzeug's ``path`` (slashes allowed) taking any character: its ``.`` stops at a newline, so a service
+    or tag name with one was no route (a 404 the document does not list) rather than a lookup."""
+
+    regex = "[^/](?s:.)*?"
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; no connection is opened here (clients are created on first use per worker)."""
     settings = settings or Settings.from_env()
     app = Flask("tracesearch")
+    app.url_map.converters["path"] = AnyPath
     app.config["MAX_CONTENT_LENGTH"] = None  # receivers enforce our own limit, after decompression
     app.extensions[EXTENSION] = Components(settings)
     blueprints = (

@@ -4,6 +4,7 @@ not list, and errors are documented in the shape each surface really answers."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -212,3 +213,17 @@ def test_storage_and_ingest_answers_are_documented(document: dict[str, Any]) -> 
         assert {"400", "413", "415", "429", "503"} <= set(post["responses"]), path
         assert post["requestBody"]["content"], path
     assert "application/x-protobuf" in paths["/v1/traces"]["post"]["responses"]["400"]["content"]
+
+
+def test_with_the_ui_on_every_route_is_in_the_document_too(tmp_path: Any) -> None:
+    """Zipkin's UI adds routes (its pages, config.json, its files, the read API under its base path): the
+    API fuzz only covers what the document lists, so they must be in it; Flask's own ``static`` is not ours."""
+    (tmp_path / "index.html").write_text("<html></html>")
+    settings = Settings(index_prefix="doc", install_templates=False, servicegraph_enabled=False, ui=True)
+    app = create_app(dataclasses.replace(settings, ui_dir=str(tmp_path)))
+    document = app.test_client().get("/openapi.json").json
+    assert document is not None
+    routes = {(path, method) for path, method, _ in operations(app)}
+    documented = {(path, method) for path, item in document["paths"].items() for method in item if method in METHODS}
+    assert routes == documented
+    assert any(path.startswith("/zipkin/") for path, _ in routes)

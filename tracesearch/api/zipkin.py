@@ -38,6 +38,7 @@ bp = Blueprint(
 )
 
 NS_PER_US = 1_000
+MAX_US = (2**63 - 1) // NS_PER_US  # durations are compared in ns with Elasticsearch longs
 NS_PER_MS = 1_000_000
 DEFAULT_LIMIT = 10  # Zipkin's
 MAX_LIMIT = 1_500
@@ -75,8 +76,12 @@ class TracesParams(Schema):
     )
     spanName = fields.String(load_default=None, metadata={"description": "ignoring case; all is any"})
     annotationQuery = fields.String(load_default=None, metadata={"description": "`key=value and word and ...`"})
-    minDuration = fields.Integer(load_default=None, validate=validate.Range(min=0), metadata={"description": "µs"})
-    maxDuration = fields.Integer(load_default=None, validate=validate.Range(min=0), metadata={"description": "µs"})
+    minDuration = fields.Integer(
+        load_default=None, validate=validate.Range(min=0, max=MAX_US), metadata={"description": "µs"}
+    )
+    maxDuration = fields.Integer(
+        load_default=None, validate=validate.Range(min=0, max=MAX_US), metadata={"description": "µs"}
+    )
     endTs = fields.Integer(
         load_default=None, validate=validate.Range(min=1, max=MAX_MS), metadata={"description": "epoch ms, default now"}
     )

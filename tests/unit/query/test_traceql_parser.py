@@ -5,6 +5,8 @@ import random
 from typing import TypeVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.traceql_fixture import CONFORMANCE, CONFORMANCE_SPANS
 from tracesearch.query.traceql import (
@@ -301,6 +303,10 @@ ERRORS = [
     ("{ } | quantile_over_time(duration, 2)", 35, "a quantile must be between 0 and 1"),
     ("{ span.a = 99999999999999999999 }", 11, "out of the 64-bit integer range"),
     ("{ span.a = 1 &&}", 15, "expected a condition after '&&', found '}'"),
+    # Found by the API fuzz (Tempo tag values' q): digits isdigit() takes but no number is (were a 500).
+    ("{ .a = ³ }", 7, "unexpected character '³'"),
+    ("{ .a = ٣ }", 7, "unexpected character '٣'"),
+    ("{ .a = 1² }", 8, "unexpected character '²'"),
 ]
 
 
@@ -343,6 +349,15 @@ def test_fuzz_random_token_soup_only_raises_traceql_errors() -> None:
             parse(query)
         except TraceQLError as error:
             assert 0 <= error.position <= len(query)
+
+
+@given(st.lists(st.one_of(st.sampled_from(ALPHABET), st.text(max_size=3)), max_size=20))
+def test_fuzz_tokens_and_any_text_only_raise_traceql_errors(parts: list[str]) -> None:
+    query = "".join(parts)
+    try:
+        parse(query)
+    except TraceQLError as error:
+        assert 0 <= error.position <= len(query)
 
 
 def test_fuzz_truncated_and_mutated_valid_queries() -> None:

@@ -32,7 +32,9 @@ _OPERATORS: Final = (
 _PUNCTUATION: Final = "{}(),"
 _NOT_ATTRIBUTE: Final = frozenset(" \t\r\n\f\v{}()=~!<>&|^,")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# ASCII digits only: str.isdigit() and a Unicode \d also take "³" and "٣", which no number here is.
+_DIGITS: Final = frozenset("0123456789")
+_NUMBER = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _WORD_TAIL = re.compile(r"[0-9A-Za-z_µμ.]+")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w|y)")
 # Go's units, and TraceQL's longer ones.
@@ -60,6 +62,10 @@ class Token:
             return "the end of the query"
         text = self.text if len(self.text) <= 40 else self.text[:37] + "..."
         return f"'{text}'"
+
+
+def _is_digits(text: str) -> bool:
+    return bool(text) and _DIGITS.issuperset(text)
 
 
 def tokenize(query: str) -> list[Token]:
@@ -93,7 +99,7 @@ class _Lexer:
             return Token(char, char, start)
         if char in '"`':
             return self.string(char)
-        if char.isdigit() or (char == "." and start + 1 < len(query) and query[start + 1].isdigit()):
+        if char in _DIGITS or (char == "." and start + 1 < len(query) and query[start + 1] in _DIGITS):
             return self.number()
         if char == ".":
             self.pos += 1
@@ -189,7 +195,7 @@ class _Lexer:
         match = _NUMBER.match(query, start)
         assert match is not None  # the caller saw a digit
         tail = _WORD_TAIL.match(query, match.end())
-        if tail and not tail.group().replace(".", "").isdigit():
+        if tail and not _is_digits(tail.group().replace(".", "")):
             return self.duration(start, _WORD_TAIL.match(query, start))
         self.pos = match.end()
         text = match.group()

@@ -35,6 +35,9 @@ def call(request: Callable[[], T]) -> T:
             raise UnsupportedQuery(f"Elasticsearch refused the query: {exc.message}") from exc
         # 429/5xx: not now; 401/403 and the like: our credentials or the cluster, not the query.
         raise StorageUnavailable(f"Elasticsearch answered {exc.meta.status}: {_reason(exc)}") from exc
+    except elasticsearch.SerializationError as exc:
+        # The request itself cannot be written (an integer past 64 bits): the query's fault, not an outage.
+        raise UnsupportedQuery(f"the query cannot be sent to Elasticsearch: {exc}") from exc
     except elasticsearch.TransportError as exc:
         raise StorageUnavailable(f"Elasticsearch unreachable: {exc}") from exc
 
