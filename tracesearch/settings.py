@@ -211,7 +211,11 @@ class Settings:
         "TRACESEARCH_ES_USERNAME", "", as_text, "Basic-auth user for Elasticsearch (empty: none)."
     )
     es_password: str = setting(
-        "TRACESEARCH_ES_PASSWORD", "", as_text, "Basic-auth password for Elasticsearch (secret: never logged).", secret=True
+        "TRACESEARCH_ES_PASSWORD",
+        "",
+        as_text,
+        "Basic-auth password for Elasticsearch (secret: never logged).",
+        secret=True,
     )
     es_api_key: str = setting(
         "TRACESEARCH_ES_API_KEY",

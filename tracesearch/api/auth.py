@@ -115,7 +115,9 @@ class UnlistedRoutes(RuntimeError):
 
 
 def unlisted(app: Flask) -> list[str]:
-    return sorted({f"{rule.rule} ({rule.endpoint})" for rule in app.url_map.iter_rules() if rule.endpoint not in ROUTE_SCOPES})
+    return sorted(
+        {f"{rule.rule} ({rule.endpoint})" for rule in app.url_map.iter_rules() if rule.endpoint not in ROUTE_SCOPES}
+    )
 
 
 def check_routes(app: Flask) -> None:
@@ -177,7 +179,10 @@ def _check() -> Response | None:
     key = credentials(request.headers.get("Authorization", ""))
     if key is None:
         return _render(
-            Unauthorized("authentication required: send Authorization: Bearer <key>, or the key as basic auth's password", field="Authorization"),
+            Unauthorized(
+                "authentication required: send Authorization: Bearer <key>, or the key as basic auth's password",
+                field="Authorization",
+            ),
             CHALLENGES,
         )
     found = store.authenticate(key)
@@ -242,10 +247,18 @@ def document(app: Flask, spec: dict[str, Any], settings: Settings) -> dict[str, 
             responses = operation.setdefault("responses", {})
             responses["401"] = {
                 "description": "no key, or an invalid or revoked one",
-                "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer and Basic, realm tracesearch"}},
+                "headers": {
+                    "WWW-Authenticate": {
+                        "schema": {"type": "string"},
+                        "description": "Bearer and Basic, realm tracesearch",
+                    }
+                },
                 "content": content,
             }
-            responses["403"] = {"description": f"the key lacks the scope: {' or '.join(sorted(needed))}", "content": content}
+            responses["403"] = {
+                "description": f"the key lacks the scope: {' or '.join(sorted(needed))}",
+                "content": content,
+            }
     return spec
 
 

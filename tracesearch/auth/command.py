@@ -62,5 +62,7 @@ def revoke(path: str, key_id: str, out: TextIO, err: TextIO) -> int:
         print(f"auth revoke: no key {key_id!r} in {path}", file=err)
         return 1
     write_atomically(Path(path), dump_document(records))
-    print(f"key {key_id} removed from {path}; every process refuses it within TRACESEARCH_AUTH_RELOAD_INTERVAL", file=out)
+    print(
+        f"key {key_id} removed from {path}; every process refuses it within TRACESEARCH_AUTH_RELOAD_INTERVAL", file=out
+    )
     return 0

@@ -133,7 +133,8 @@ def parse_document(data: bytes) -> dict[str, KeyRecord]:
         raise KeysError(f"not valid YAML or JSON{where}") from None
     if not isinstance(document, Mapping) or set(document) - {"keys"}:
         raise KeysError("the file must be a mapping with one field, keys: a list of key records")
-    items = document.get("keys") or []
+    items = document.get("keys")
+    items = [] if items is None else items
     if not isinstance(items, list):
         raise KeysError("keys: must be a list of key records")
     records: dict[str, KeyRecord] = {}
@@ -153,14 +154,18 @@ def _record(item: Any, where: str) -> KeyRecord:
         raise KeysError(f"{where}.{unknown[0]}: unknown field (known: {', '.join(sorted(_FIELDS))})")
     key_id = item.get("id")
     if not isinstance(key_id, str) or not KEY_ID.fullmatch(key_id):
-        raise KeysError(f"{where}.id: must be lowercase letters, digits and '-', 1 to 63, starting with a letter or digit")
+        raise KeysError(
+            f"{where}.id: must be lowercase letters, digits and '-', 1 to 63, starting with a letter or digit"
+        )
     stored = item.get("hash")
     if not isinstance(stored, str):
         raise KeysError(f"{where}.hash: required, as written by `tracesearch auth add-key`")
     try:
         _parse_hash(stored)
     except (ValueError, TypeError):
-        raise KeysError(f"{where}.hash: not a hash written by `tracesearch auth add-key` (scrypt$n$r$p$salt$hash)") from None
+        raise KeysError(
+            f"{where}.hash: not a hash written by `tracesearch auth add-key` (scrypt$n$r$p$salt$hash)"
+        ) from None
     scopes = item.get("scopes")
     if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
         raise KeysError(f"{where}.scopes: a non-empty list of {', '.join(SCOPES)}")
@@ -188,4 +193,5 @@ def dump_document(records: Mapping[str, KeyRecord]) -> bytes:
         if record.description:
             item["description"] = record.description
         items.append(item)
-    return yaml.safe_dump({"keys": items}, sort_keys=False, allow_unicode=True).encode()
+    text: str = yaml.safe_dump({"keys": items}, sort_keys=False, allow_unicode=True)
+    return text.encode()
