@@ -568,7 +568,7 @@ class Settings:
         "TRACESEARCH_UI",
         "false",
         boolean,
-        "Serve Zipkin's UI (Lens) from `TRACESEARCH_UI_DIR`; no authentication yet.",
+        "Serve Zipkin's UI (Lens) from `TRACESEARCH_UI_DIR` (with keys on, it needs a `read` key, as basic auth).",
     )
     ui_dir: str = setting(
         "TRACESEARCH_UI_DIR",
@@ -798,28 +798,38 @@ class Settings:
             raise SettingsError(
                 f"TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol!r}: use {', '.join(KAFKA_SECURITY_PROTOCOLS)}"
             )
+        if mechanism and mechanism not in KAFKA_SASL_MECHANISMS:
+            raise SettingsError(
+                f"TRACESEARCH_KAFKA_SASL_MECHANISM={mechanism!r}: use {', '.join(KAFKA_SASL_MECHANISMS)}"
+            )
+        sasl = {
+            "TRACESEARCH_KAFKA_SASL_MECHANISM": mechanism,
+            "TRACESEARCH_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "TRACESEARCH_KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+        }
         if protocol.startswith("SASL_"):
-            if mechanism not in KAFKA_SASL_MECHANISMS:
-                raise SettingsError(
-                    f"TRACESEARCH_KAFKA_SASL_MECHANISM={mechanism!r}: with {protocol} use "
-                    f"{', '.join(KAFKA_SASL_MECHANISMS)}"
-                )
-            if not self.kafka_sasl_username or not self.kafka_sasl_password:
-                raise SettingsError(
-                    f"TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol} needs TRACESEARCH_KAFKA_SASL_USERNAME and "
-                    "TRACESEARCH_KAFKA_SASL_PASSWORD"
-                )
-        elif mechanism or self.kafka_sasl_username or self.kafka_sasl_password:
-            raise SettingsError(
-                f"TRACESEARCH_KAFKA_SASL_* are set but TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol}: "
-                "use SASL_PLAINTEXT or SASL_SSL"
-            )
-        tls_files = self.kafka_ssl_cafile or self.kafka_ssl_certfile or self.kafka_ssl_keyfile
-        if tls_files and protocol not in ("SSL", "SASL_SSL"):
-            raise SettingsError(
-                f"TRACESEARCH_KAFKA_SSL_* files are set but TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol}: "
-                "use SSL or SASL_SSL"
-            )
+            missing = [name for name, value in sasl.items() if not value]
+            if missing:
+                raise SettingsError(f"TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)}")
+        else:
+            for name, value in sasl.items():
+                if value:
+                    raise SettingsError(
+                        f"{name} is set but TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol}: "
+                        "use SASL_PLAINTEXT or SASL_SSL"
+                    )
+        if protocol not in ("SSL", "SASL_SSL"):
+            tls = {
+                "TRACESEARCH_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+                "TRACESEARCH_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+                "TRACESEARCH_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+                "TRACESEARCH_KAFKA_SSL_PASSWORD": self.kafka_ssl_password,
+            }
+            for name, value in tls.items():
+                if value:
+                    raise SettingsError(
+                        f"{name} is set but TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol}: use SSL or SASL_SSL"
+                    )
         if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
             raise SettingsError("TRACESEARCH_KAFKA_SSL_KEYFILE needs TRACESEARCH_KAFKA_SSL_CERTFILE")
 
