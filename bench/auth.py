@@ -78,7 +78,10 @@ def run(config: Config, es_url: str) -> dict[str, object]:
         for prefix in prefixes.values():
             es.drop_prefix(es_url, prefix)
     ratios = [on / off for on, off in zip(rates["on"], rates["off"], strict=True)]
+    check_off, check_on = check_cost(keys_file, key)
     return {
+        "check_off_us": check_off * 1e6,
+        "check_on_us": check_on * 1e6,
         "off": rates["off"],
         "on": rates["on"],
         "off_median": stats.median(rates["off"]),
@@ -86,6 +89,32 @@ def run(config: Config, es_url: str) -> dict[str, object]:
         "pair_ratio_median": stats.median(ratios),
         "config": config,
     }
+
+
+def check_cost(keys_file: Path, key: str, requests: int = 20_000) -> tuple[float, float]:
+    """Seconds per request of the app's before-request work for an OTLP POST, auth (off, on): in process,
+    best of 5, so the machine's noise (which the A/B above cannot remove on 2 shared cores) stays out."""
+    from tracesearch.app import create_app
+    from tracesearch.settings import Settings
+
+    costs = []
+    for settings, headers in (
+        (Settings(install_templates=False), dict(OTLP_HEADERS)),
+        (
+            Settings(install_templates=False, auth_keys_file=str(keys_file)),
+            {**OTLP_HEADERS, "Authorization": f"Bearer {key}"},
+        ),
+    ):
+        app = create_app(settings)
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(requests):
+                with app.test_request_context("/v1/traces", method="POST", headers=headers):
+                    app.preprocess_request()
+            best = min(best, (time.perf_counter() - started) / requests)
+        costs.append(best)
+    return costs[0], costs[1]
 
 
 def section(result: dict[str, object], command: str) -> str:
@@ -112,7 +141,16 @@ item 2) are not in this measurement: they do not exist yet.
 {rows}
 
 Medians: off {result["off_median"]:,.0f} spans/s, on {result["on_median"]:,.0f} spans/s; median of the per-pair
-ratios: **{slower:+.1%} slower** with auth on (target: at most 3%).
+ratios: **{slower:+.1%} slower** with auth on (target: at most 3%). On this 2-core machine, shared by
+Elasticsearch, both services and the load generator (and whatever else runs), single repeats scatter by
+tens of percent either way: read the spread of the table before the median.
+
+In process (best of 5 runs of 20,000 requests, no network): the before-request work of an OTLP POST takes
+{result["check_off_us"]:.1f} µs with auth off and {result["check_on_us"]:.1f} µs with a cached bearer key,
+so authentication adds {float(result["check_on_us"]) - float(result["check_off_us"]):.1f} µs per request
+(that is {(float(result["check_on_us"]) - float(result["check_off_us"])) / config.batch_spans:.3f} µs per span
+at {config.batch_spans} spans a request, against the service's ~76 µs of CPU per span in the ingest table
+above). A key's first request in each worker costs one scrypt verification (~50-100 ms here).
 """
 
 

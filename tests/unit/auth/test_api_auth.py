@@ -4,6 +4,7 @@ OpenAPI document's security, and the settings' credentials redacted and passed t
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ def make_app(path: Path, **overrides: Any) -> Flask:
     app = create_app(Settings(auth_keys_file=str(path), install_templates=False, **overrides))
     app.extensions["tracesearch"].__dict__["_es"] = test_openapi.Recorder()
     return app
+
+
+def js(response: Any) -> Any:
+    return json.loads(response.data)
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -100,22 +105,22 @@ def _challenges(response: Any) -> list[str]:
 def test_401_in_each_surfaces_error_format(keys: tuple[Path, dict[str, str]]) -> None:
     client = make_app(keys[0]).test_client()
     jaeger = client.get("/api/services")
-    assert jaeger.status_code == 401 and jaeger.json["errors"][0]["code"] == 401 and jaeger.json["data"] is None
+    assert jaeger.status_code == 401 and js(jaeger)["errors"][0]["code"] == 401 and js(jaeger)["data"] is None
     assert _challenges(jaeger) == ['Bearer realm="tracesearch"', 'Basic realm="tracesearch", charset="UTF-8"']
     tempo = client.get("/api/search", headers=bearer("tsk_nobody_x"))
-    assert tempo.status_code == 401 and tempo.json["error"]["code"] == 401 and "message" in tempo.json
+    assert tempo.status_code == 401 and js(tempo)["error"]["code"] == 401 and "message" in js(tempo)
     assert _challenges(tempo)[0] == 'Bearer realm="tracesearch", error="invalid_token"'
     zipkin = client.get("/api/v2/services")
-    assert zipkin.status_code == 401 and zipkin.json == {
-        "error": {"code": 401, "message": zipkin.json["error"]["message"], "field": "Authorization"}
+    assert zipkin.status_code == 401 and js(zipkin) == {
+        "error": {"code": 401, "message": js(zipkin)["error"]["message"], "field": "Authorization"}
     }
     otlp_json = client.post("/v1/traces", data=b"{}", content_type="application/json")
-    assert otlp_json.status_code == 401 and otlp_json.json["code"] == 16  # UNAUTHENTICATED
+    assert otlp_json.status_code == 401 and js(otlp_json)["code"] == 16  # UNAUTHENTICATED
     otlp_proto = client.post("/v1/traces", data=b"", content_type="application/x-protobuf")
     status = status_pb2.Status.FromString(otlp_proto.data)
     assert otlp_proto.status_code == 401 and status.code == 16 and otlp_proto.mimetype == "application/x-protobuf"
     zipkin_ingest = client.post("/api/v2/spans", data=b"[]", content_type="application/json")
-    assert zipkin_ingest.status_code == 401 and zipkin_ingest.json["error"]["code"] == 401
+    assert zipkin_ingest.status_code == 401 and js(zipkin_ingest)["error"]["code"] == 401
     for response in (jaeger, tempo, zipkin, otlp_json, otlp_proto, zipkin_ingest):
         assert len(_challenges(response)) == 2
 
@@ -124,8 +129,8 @@ def test_403_when_the_scope_is_wrong(keys: tuple[Path, dict[str, str]]) -> None:
     path, made = keys
     client = make_app(path).test_client()
     ingest_reads = client.get("/api/search", headers=bearer(made["ingester"]))
-    assert ingest_reads.status_code == 403 and ingest_reads.json["error"]["code"] == 403
-    assert "read" in ingest_reads.json["message"] and made["ingester"] not in ingest_reads.get_data(as_text=True)
+    assert ingest_reads.status_code == 403 and js(ingest_reads)["error"]["code"] == 403
+    assert "read" in js(ingest_reads)["message"] and made["ingester"] not in ingest_reads.get_data(as_text=True)
     assert _challenges(ingest_reads) == ['Bearer realm="tracesearch", error="insufficient_scope", scope="read"']
     reader_ingests = client.post(
         "/v1/traces", data=b"", content_type="application/x-protobuf", headers=basic(made["reader"])

@@ -128,7 +128,12 @@ def test_the_store_caches_verified_keys_by_digest(tmp_path: Path, monkeypatch: p
     store = KeyStore(str(path), 5.0, Clock())
     calls: list[str] = []
     real_verify = verify
-    monkeypatch.setattr("tracesearch.auth.store.verify", lambda k, h: calls.append(k) or real_verify(k, h))
+
+    def counting_verify(key: str, stored: str) -> bool:
+        calls.append(key)
+        return real_verify(key, stored)
+
+    monkeypatch.setattr("tracesearch.auth.store.verify", counting_verify)
     first = store.authenticate(key)
     assert first is not None and first.key_id == "a" and first.scopes == {"read"} and first.tenant == "team-a"
     for _ in range(100):
