@@ -23,6 +23,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench import es, loadgen, service, stats, workload
 from bench.alerting import REPORT
@@ -36,7 +37,7 @@ from tracesearch.storage.es.indices import span_index_pattern
 SECTION = "## Ingest with authentication on vs off"
 
 
-def run(config: Config, es_url: str) -> dict[str, object]:
+def run(config: Config, es_url: str) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     prefixes = {"off": f"bench-auth-off-{run_id}", "on": f"bench-auth-on-{run_id}"}
     work = workload.prepare(config, f"bench-auth-bulk-{run_id}")
@@ -117,12 +118,12 @@ def check_cost(keys_file: Path, key: str, requests: int = 20_000) -> tuple[float
     return costs[0], costs[1]
 
 
-def section(result: dict[str, object], command: str) -> str:
+def section(result: dict[str, Any], command: str) -> str:
     config = result["config"]
     assert isinstance(config, Config)
     off, on = result["off"], result["on"]
     assert isinstance(off, list) and isinstance(on, list)
-    slower = 1 - float(result["pair_ratio_median"])  # type: ignore[arg-type]
+    slower = 1 - float(result["pair_ratio_median"])
     rows = "\n".join(
         f"| {i + 1} | {a:,.0f} | {b:,.0f} | {b / a - 1:+.1%} |" for i, (a, b) in enumerate(zip(off, on, strict=True))
     )
