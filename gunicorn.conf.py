@@ -7,6 +7,7 @@ import tempfile
 from typing import Any
 
 from tracesearch.alerting.ruleset import file_problem as rules_file_problem
+from tracesearch.auth.store import file_problem as keys_file_problem
 from tracesearch.sampling.provider import file_problem
 from tracesearch.settings import Settings, SettingsError
 
@@ -27,6 +28,10 @@ if _strategies_problem:
 _rules_problem = rules_file_problem(_settings.alerts_rules_file)
 if _rules_problem:
     sys.exit(f"configuration error: {_rules_problem}")
+# And the API keys file: a worker starting later while it is bad fails to boot (closed, never open).
+_keys_problem = keys_file_problem(_settings.auth_keys_file)
+if _keys_problem:
+    sys.exit(f"configuration error: {_keys_problem}")
 
 bind = f"127.0.0.1:{_settings.port}"
 # Threads overlap the waits on Elasticsearch/Kafka; processes use the cores.

@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 from werkzeug.routing import PathConverter
 
-from tracesearch.api import alerts, errors, health, jaeger, logs, openapi, prometheus, sampling, tempo, ui, zipkin
+from tracesearch.api import alerts, auth, errors, health, jaeger, logs, openapi, prometheus, sampling, tempo, ui, zipkin
 from tracesearch.api.context import EXTENSION
 from tracesearch.components import Components
 from tracesearch.receivers import otlp_http, zipkin_http
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.ui:
         ui.check_routes(app, settings.ui_base_path)
     errors.register(app)  # after the Api: its own handler of HTTPException is replaced by ours
+    # After every route is registered: one unlisted in auth.ROUTE_SCOPES stops the start.
+    auth.install(app, settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # One line per Elasticsearch request would cost more than the request on the ingest path.
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)

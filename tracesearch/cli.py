@@ -127,6 +127,37 @@ def _alerts_parser(commands: Any) -> None:
     test.add_argument("--step", default="1m", help="evaluate every STEP, as the scheduler would (default 1m)")
 
 
+def _auth_parser(commands: Any) -> None:
+    auth = commands.add_parser("auth", help="API keys (TRACESEARCH_AUTH_KEYS_FILE): add, list, revoke")
+    sub = auth.add_subparsers(dest="auth_command", required=True)
+    add = sub.add_parser("add-key", help="make a key, append its hash to the file, print the key once")
+    add.add_argument("--scopes", required=True, help="comma-separated: ingest, read, admin")
+    add.add_argument("--tenant", help="bind the key to a tenant ([a-z0-9][a-z0-9_-]{0,62})")
+    add.add_argument("--description", default="", help="who or what holds it")
+    add.add_argument("--id", dest="key_id", help="the key's id (default: 8 random hex digits)")
+    for parser in (add, sub.add_parser("list", help="ids, scopes, tenants and descriptions (never hashes)")):
+        parser.add_argument("--file", help="the keys file (default TRACESEARCH_AUTH_KEYS_FILE)")
+    revoke = sub.add_parser("revoke", help="remove a key from the file (refused within the reload interval)")
+    revoke.add_argument("key_id", metavar="ID")
+    revoke.add_argument("--file", help="the keys file (default TRACESEARCH_AUTH_KEYS_FILE)")
+
+
+def _auth(args: argparse.Namespace) -> int:
+    from tracesearch.auth import command
+
+    path = args.file or Settings.from_env().auth_keys_file
+    if not path:
+        print("auth: say which file: --file PATH, or set TRACESEARCH_AUTH_KEYS_FILE", file=sys.stderr)
+        return 2
+    if args.auth_command == "add-key":
+        return command.add_key(
+            path, args.scopes, args.tenant, args.description, args.key_id, sys.stdout, sys.stderr
+        )
+    if args.auth_command == "list":
+        return command.list_keys(path, sys.stdout, sys.stderr)
+    return command.revoke(path, args.key_id, sys.stdout, sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracesearch", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     fetch_ui.add_argument("--into", help="the folder (default TRACESEARCH_UI_DIR); an earlier fetch there is replaced")
     fetch_ui.add_argument("--jar", help="a zipkin-server exec jar downloaded already (no mvn needed)")
     _alerts_parser(commands)
+    _auth_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "settings-table":
         print(settings_table())
@@ -150,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fetch-ui":
             return _fetch_ui(args.into, args.jar)
+        if args.command == "auth":
+            return _auth(args)
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -40,6 +40,8 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _MAX_PORT = 65535
 _METADATA_KEY = "tracesearch.variable"
 _URL_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class SettingsError(ValueError):
@@ -113,6 +115,10 @@ def as_text(name: str, text: str) -> str:
     return text
 
 
+def uppercase(name: str, text: str) -> str:
+    return text.strip().upper()
+
+
 def lowercase(name: str, text: str) -> str:
     return text.strip().lower()
 
@@ -169,15 +175,19 @@ class Variable(Generic[T]):
     default: str
     parse: Parser[T]
     meaning: str
+    # A credential: shown as *** in the settings' repr (and so in any log line or traceback that prints them).
+    secret: bool = False
 
 
-def setting(name: str, default: str, parse: Parser[T], meaning: str) -> T:
+def setting(name: str, default: str, parse: Parser[T], meaning: str, *, secret: bool = False) -> T:
     """A ``Settings`` field read from the variable ``name``.
 
     The field's default is ``default`` parsed, so the default is written once, as the text the README
     shows, and a default the parser refuses fails at import.
     """
-    return field(default=parse(name, default), metadata={_METADATA_KEY: Variable(name, default, parse, meaning)})
+    return field(
+        default=parse(name, default), metadata={_METADATA_KEY: Variable(name, default, parse, meaning, secret)}
+    )
 
 
 @dataclass(frozen=True)
@@ -200,12 +210,31 @@ class Settings:
     es_username: str = setting(
         "TRACESEARCH_ES_USERNAME", "", as_text, "Basic-auth user for Elasticsearch (empty: none)."
     )
-    es_password: str = setting("TRACESEARCH_ES_PASSWORD", "", as_text, "Basic-auth password for Elasticsearch.")
+    es_password: str = setting(
+        "TRACESEARCH_ES_PASSWORD",
+        "",
+        as_text,
+        "Basic-auth password for Elasticsearch (secret: never logged).",
+        secret=True,
+    )
     es_api_key: str = setting(
-        "TRACESEARCH_ES_API_KEY", "", as_text, "Elasticsearch API key (base64 `id:key`); exclusive with basic auth."
+        "TRACESEARCH_ES_API_KEY",
+        "",
+        as_text,
+        "Elasticsearch API key (base64 `id:key`); exclusive with basic auth (secret: never logged).",
+        secret=True,
     )
     es_ca_certs: str = setting(
         "TRACESEARCH_ES_CA_CERTS", "", as_text, "Path to a CA bundle to verify Elasticsearch's TLS certificate."
+    )
+    es_client_cert: str = setting(
+        "TRACESEARCH_ES_CLIENT_CERT",
+        "",
+        as_text,
+        "Path to a PEM client certificate for Elasticsearch (TLS client authentication; empty: none).",
+    )
+    es_client_key: str = setting(
+        "TRACESEARCH_ES_CLIENT_KEY", "", as_text, "Path to the PEM private key of `TRACESEARCH_ES_CLIENT_CERT`."
     )
     es_verify_certs: bool = setting(
         "TRACESEARCH_ES_VERIFY_CERTS", "true", boolean, "Verify Elasticsearch's TLS certificate."
@@ -364,6 +393,49 @@ class Settings:
         comma_separated,
         "Kafka bootstrap servers (comma-separated).",
     )
+    kafka_security_protocol: str = setting(
+        "TRACESEARCH_KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        uppercase,
+        "Kafka's `security.protocol`: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (producer, consumer and admin).",
+    )
+    kafka_sasl_mechanism: str = setting(
+        "TRACESEARCH_KAFKA_SASL_MECHANISM",
+        "",
+        uppercase,
+        "SASL mechanism with a SASL_* protocol: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+    )
+    kafka_sasl_username: str = setting(
+        "TRACESEARCH_KAFKA_SASL_USERNAME", "", as_text, "SASL user name (with a SASL_* protocol)."
+    )
+    kafka_sasl_password: str = setting(
+        "TRACESEARCH_KAFKA_SASL_PASSWORD", "", as_text, "SASL password (secret: never logged).", secret=True
+    )
+    kafka_ssl_cafile: str = setting(
+        "TRACESEARCH_KAFKA_SSL_CAFILE",
+        "",
+        as_text,
+        "PEM CA bundle to verify the brokers' certificates (SSL, SASL_SSL; empty: the system's).",
+    )
+    kafka_ssl_certfile: str = setting(
+        "TRACESEARCH_KAFKA_SSL_CERTFILE", "", as_text, "PEM client certificate for TLS client authentication."
+    )
+    kafka_ssl_keyfile: str = setting(
+        "TRACESEARCH_KAFKA_SSL_KEYFILE", "", as_text, "PEM private key of `TRACESEARCH_KAFKA_SSL_CERTFILE`."
+    )
+    kafka_ssl_password: str = setting(
+        "TRACESEARCH_KAFKA_SSL_PASSWORD",
+        "",
+        as_text,
+        "Password of an encrypted `TRACESEARCH_KAFKA_SSL_KEYFILE` (secret: never logged).",
+        secret=True,
+    )
+    kafka_ssl_check_hostname: bool = setting(
+        "TRACESEARCH_KAFKA_SSL_CHECK_HOSTNAME",
+        "true",
+        boolean,
+        "Check that a broker's certificate names the host connected to.",
+    )
     kafka_topic: str = setting(
         "TRACESEARCH_KAFKA_TOPIC",
         "tracesearch-spans",
@@ -521,7 +593,7 @@ class Settings:
         "TRACESEARCH_UI",
         "false",
         boolean,
-        "Serve Zipkin's UI (Lens) from `TRACESEARCH_UI_DIR`; no authentication yet.",
+        "Serve Zipkin's UI (Lens) from `TRACESEARCH_UI_DIR` (with keys on, it needs a `read` key, as basic auth).",
     )
     ui_dir: str = setting(
         "TRACESEARCH_UI_DIR",
@@ -659,6 +731,26 @@ class Settings:
         as_text,
         "The uid of Grafana's Tempo data source for tracesearch (the provisioned one's by default).",
     )
+    auth_keys_file: str = setting(
+        "TRACESEARCH_AUTH_KEYS_FILE",
+        "",
+        as_text,
+        "API keys (YAML, `keys: [...]`, hashed; `tracesearch auth add-key` writes it): set, every API needs a key "
+        "with its scope; empty: no authentication.",
+    )
+    auth_reload_interval_s: float = setting(
+        "TRACESEARCH_AUTH_RELOAD_INTERVAL",
+        "5s",
+        parse_seconds,
+        "How often each process looks whether the keys file changed (at most; on a request): a revoked key "
+        "stops working within it.",
+    )
+    auth_protect_metrics: bool = setting(
+        "TRACESEARCH_AUTH_PROTECT_METRICS",
+        "false",
+        boolean,
+        "With keys: `/metrics`, `/health` and `/ready` need a `read` key too (false: they stay open).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -717,12 +809,66 @@ class Settings:
             raise SettingsError("TRACESEARCH_SAMPLING_RELOAD_INTERVAL must be more than 0")
         if self.alerts_reload_interval_s <= 0:
             raise SettingsError("TRACESEARCH_ALERTS_RELOAD_INTERVAL must be more than 0")
+        if self.auth_reload_interval_s <= 0:
+            raise SettingsError("TRACESEARCH_AUTH_RELOAD_INTERVAL must be more than 0")
+        if bool(self.es_client_cert) != bool(self.es_client_key):
+            raise SettingsError("TRACESEARCH_ES_CLIENT_CERT and TRACESEARCH_ES_CLIENT_KEY go together")
+        self._check_kafka_security()
         self._check_alert_notifications()
         if self.ui:
             # Here rather than when the app is built: gunicorn's master stops in one line, before any worker.
             problem = ui_dir_problem(self.ui_dir)
             if problem:
                 raise SettingsError(problem)
+
+    def _check_kafka_security(self) -> None:
+        protocol, mechanism = self.kafka_security_protocol, self.kafka_sasl_mechanism
+        if protocol not in KAFKA_SECURITY_PROTOCOLS:
+            raise SettingsError(
+                f"TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol!r}: use {', '.join(KAFKA_SECURITY_PROTOCOLS)}"
+            )
+        if mechanism and mechanism not in KAFKA_SASL_MECHANISMS:
+            raise SettingsError(
+                f"TRACESEARCH_KAFKA_SASL_MECHANISM={mechanism!r}: use {', '.join(KAFKA_SASL_MECHANISMS)}"
+            )
+        sasl = {
+            "TRACESEARCH_KAFKA_SASL_MECHANISM": mechanism,
+            "TRACESEARCH_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "TRACESEARCH_KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+        }
+        if protocol.startswith("SASL_"):
+            missing = [name for name, value in sasl.items() if not value]
+            if missing:
+                raise SettingsError(f"TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)}")
+        else:
+            for name, value in sasl.items():
+                if value:
+                    raise SettingsError(
+                        f"{name} is set but TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol}: "
+                        "use SASL_PLAINTEXT or SASL_SSL"
+                    )
+        if protocol not in ("SSL", "SASL_SSL"):
+            tls = {
+                "TRACESEARCH_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+                "TRACESEARCH_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+                "TRACESEARCH_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+                "TRACESEARCH_KAFKA_SSL_PASSWORD": self.kafka_ssl_password,
+            }
+            for name, value in tls.items():
+                if value:
+                    raise SettingsError(
+                        f"{name} is set but TRACESEARCH_KAFKA_SECURITY_PROTOCOL={protocol}: use SSL or SASL_SSL"
+                    )
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise SettingsError("TRACESEARCH_KAFKA_SSL_KEYFILE needs TRACESEARCH_KAFKA_SSL_CERTFILE")
+
+    def __repr__(self) -> str:
+        """Every field, credentials as ``***``: settings end up in log lines and tracebacks."""
+        shown = []
+        for name, variable in VARIABLES_BY_FIELD.items():
+            value = getattr(self, name)
+            shown.append(f"{name}={'***' if variable.secret and value else repr(value)}")
+        return f"Settings({', '.join(shown)})"
 
     def _check_alert_notifications(self) -> None:
         named = {

@@ -42,3 +42,15 @@ class Unavailable(ApiError):
     """Storage or broker unreachable; nothing of the request is promised, retry it whole."""
 
     status = 503
+
+
+class Unauthorized(ApiError):
+    """No credentials, or an invalid or revoked key (answered with ``WWW-Authenticate``)."""
+
+    status = 401
+
+
+class Forbidden(ApiError):
+    """A valid key without the scope the endpoint needs."""
+
+    status = 403

@@ -12,7 +12,9 @@ import flask_smorest
 import orjson
 from flask import Flask, Response, current_app
 
+from tracesearch.api import auth
 from tracesearch.api.blueprint import Blueprint
+from tracesearch.api.context import EXTENSION
 from tracesearch.api.jaeger import RangeHint, TagsJson
 from tracesearch.api.params import GoDuration, TraceIds, UnixTime
 from tracesearch.api.tempo_params import Logfmt
@@ -73,8 +75,10 @@ def register(app: Flask, blueprints: Iterable[Blueprint], mounts: Iterable[Mount
 
 
 def document(app: Flask) -> dict[str, Any]:
+    """The document, with the security schemes and each operation's requirement when keys are on."""
     api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
-    return cast(dict[str, Any], api.spec.to_dict())
+    spec = cast(dict[str, Any], api.spec.to_dict())
+    return auth.document(app, spec, cast(Any, app.extensions[EXTENSION]).settings)
 
 
 @bp.get("/openapi.json")

@@ -38,7 +38,7 @@ from tracesearch.admission import Limits
 from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import Span
-from tracesearch.pipeline.kafka_sink import ensure_topics, make_producer
+from tracesearch.pipeline.kafka_sink import ensure_topics, make_producer, security_config
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.sampling.tail.offsets import Position
 from tracesearch.sampling.tail.sampler import Output, TailSampler
@@ -46,6 +46,21 @@ from tracesearch.settings import Settings
 from tracesearch.storage.contracts import RejectedSpan, StorageUnavailable, WriteResult
 
 log = logging.getLogger(__name__)
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """The ingesters' consumer: the connection settings of every client of ours (TLS, SASL), its group."""
+    return {
+        **security_config(settings),
+        "group_id": settings.kafka_group,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 500,  # a poll stays small; _batch_due bounds the batch by bytes
+        "max_partition_fetch_bytes": 2 * 1024 * 1024,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 2_000,
+        "max_poll_interval_ms": 600_000,
+    }
 LAG_EVERY_S = 5.0
 MAX_BACKOFF_S = 10.0
 
@@ -134,17 +149,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def run(self) -> None:
         ensure_topics(self.settings)
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=list(self.settings.kafka_bootstrap),
-            group_id=self.settings.kafka_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=500,  # a poll stays small; _batch_due bounds the batch by bytes
-            max_partition_fetch_bytes=2 * 1024 * 1024,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
-            max_poll_interval_ms=600_000,
-        )
+        self.consumer = KafkaConsumer(**consumer_config(self.settings))
         self.consumer.subscribe([self.settings.kafka_topic], listener=self)
         self.dlq = make_producer(self.settings)
         log.info("ingester consuming %s as group %s", self.settings.kafka_topic, self.settings.kafka_group)

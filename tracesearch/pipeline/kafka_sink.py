@@ -30,9 +30,36 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 900 * 1024
 
 
+def security_config(settings: Settings) -> dict[str, Any]:
+    """The connection settings every Kafka client of ours gets (producer, consumer, admin): bootstrap
+    servers, and the TLS and SASL settings when configured, in kafka-python's names."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": list(settings.kafka_bootstrap),
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        config["ssl_check_hostname"] = settings.kafka_ssl_check_hostname
+        optional = {
+            "ssl_cafile": settings.kafka_ssl_cafile,
+            "ssl_certfile": settings.kafka_ssl_certfile,
+            "ssl_keyfile": settings.kafka_ssl_keyfile,
+            "ssl_password": settings.kafka_ssl_password,
+        }
+        config.update({name: value for name, value in optional.items() if value})
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_sasl_username  # SCRAM reads the same two
+        config["sasl_plain_password"] = settings.kafka_sasl_password
+    return config
+
+
+def admin_config(settings: Settings) -> dict[str, Any]:
+    return {**security_config(settings), "request_timeout_ms": 10_000}
+
+
 def ensure_topics(settings: Settings) -> None:
     """Create the span and dead-letter topics if absent (a broker's auto-creation would give one partition)."""
-    admin = KafkaAdminClient(bootstrap_servers=list(settings.kafka_bootstrap), request_timeout_ms=10_000)
+    admin = KafkaAdminClient(**admin_config(settings))
     try:
         for name in (settings.kafka_topic, settings.kafka_dlq_topic):
             with contextlib.suppress(TopicAlreadyExistsError):
@@ -43,7 +70,7 @@ def ensure_topics(settings: Settings) -> None:
 
 def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     config: dict[str, Any] = {
-        "bootstrap_servers": list(settings.kafka_bootstrap),
+        **security_config(settings),
         "acks": "all",
         "linger_ms": 5,
         "batch_size": 512 * 1024,

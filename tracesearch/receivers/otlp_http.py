@@ -22,7 +22,7 @@ JSON = "application/json"
 _TRANSPORTS = {PROTOBUF: "otlp_proto", JSON: "otlp_json"}
 _DECODERS = {PROTOBUF: otlp_proto.decode_export_request, JSON: otlp_json.decode_export_request}
 # google.rpc.Code numbers for the Status body
-_RPC_CODE = {400: 3, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}
+_RPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 415: 3, 429: 8, 503: 14}
 
 
 def _response_type() -> str:

@@ -46,6 +46,9 @@ def make_client(settings: Settings) -> Elasticsearch:
         options["basic_auth"] = (settings.es_username, settings.es_password)
     if settings.es_ca_certs:
         options["ca_certs"] = settings.es_ca_certs
+    if settings.es_client_cert:
+        options["client_cert"] = settings.es_client_cert
+        options["client_key"] = settings.es_client_key
     if not settings.es_verify_certs:
         options["verify_certs"] = False
         options["ssl_show_warn"] = False
