@@ -75,17 +75,27 @@ class LedgerExporter(SpanExporter):
         return True
 
 
+def _post(url: str, body: dict[str, Any], attempts: int = 20) -> dict[str, Any]:
+    """A search that waits out a daily index being created (503 no_shard_available, seen under load)."""
+    for _ in range(attempts - 1):
+        answer = requests.post(url, json=body, timeout=60)
+        if answer.status_code != 503:
+            break
+        time.sleep(0.5)
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
+    return found
+
+
 def stored_ids(es_url: str, prefix: str) -> list[tuple[str, str]]:
     """Every (trace id, span id) stored under the prefix, duplicates kept, by scrolling."""
     requests.post(f"{es_url}/{prefix}-span-*/_refresh", timeout=60).raise_for_status()
     ids: list[tuple[str, str]] = []
     body: dict[str, Any] = {"size": 10_000, "_source": ["trace.id", "span.id"], "sort": ["_doc"]}
-    answer = requests.post(f"{es_url}/{prefix}-span-*/_search?scroll=1m", json=body, timeout=60).json()
+    answer = _post(f"{es_url}/{prefix}-span-*/_search?scroll=1m", body)
     while answer["hits"]["hits"]:
         ids.extend((h["_source"]["trace"]["id"], h["_source"]["span"]["id"]) for h in answer["hits"]["hits"])
-        answer = requests.post(
-            f"{es_url}/_search/scroll", json={"scroll": "1m", "scroll_id": answer["_scroll_id"]}, timeout=60
-        ).json()
+        answer = _post(f"{es_url}/_search/scroll", {"scroll": "1m", "scroll_id": answer["_scroll_id"]})
     return ids
 
 
