@@ -22,8 +22,8 @@ from elasticsearch import Elasticsearch
 from tracesearch.alerting.state import AlertState, Transition, event, is_current, view
 from tracesearch.alerting.views import AlertEvent, AlertView
 from tracesearch.storage.contracts import AlertWrite, StateVersion, StorageError, StoredAlert
-from tracesearch.storage.es.sampling_store import _unless_conflict, _while_shard_starts
 from tracesearch.storage.es.search import call, search
+from tracesearch.storage.es.versioned import create_index, get_versioned, write_versioned
 
 LEASE_ID = "alerts-lease"
 MS_PER_S = 1000.0
@@ -219,44 +219,15 @@ class EsAlertStore:
 
     def _get(self, doc_id: str) -> tuple[dict[str, Any] | None, StateVersion]:
         self._ensure(self._alerts, ALERT_MAPPINGS)
-
-        def get() -> dict[str, Any] | None:
-            try:
-                body: dict[str, Any] = self._client.get(index=self._alerts, id=doc_id).body
-            except elasticsearch.NotFoundError:
-                return None
-            return body
-
-        body = _while_shard_starts(get)
-        if body is None:
-            return None, None
-        return body["_source"], (int(body["_seq_no"]), int(body["_primary_term"]))
+        return get_versioned(self._client, self._alerts, doc_id)
 
     def _write(self, doc_id: str, document: dict[str, Any], version: StateVersion) -> bool:
-        options: dict[str, Any] = {"op_type": "create"}
-        if version is not None:
-            options = {"if_seq_no": version[0], "if_primary_term": version[1]}
-        return _unless_conflict(lambda: self._client.index(index=self._alerts, id=doc_id, document=document, **options))
+        return write_versioned(self._client, self._alerts, doc_id, document, version)
 
     def _ensure(self, index: str, mappings: dict[str, Any]) -> None:
-        if index in self._created:
-            return
-
-        def create() -> None:
-            try:
-                self._client.indices.create(
-                    index=index,
-                    mappings=mappings,
-                    settings={"number_of_shards": 1, "number_of_replicas": self._replicas},
-                )
-            except elasticsearch.BadRequestError as exc:
-                if "resource_already_exists_exception" not in str(exc):
-                    raise
-
-        call(create)
-        call(lambda: self._client.cluster.health(index=index, wait_for_status="yellow", timeout="30s"))
-        self._created.add(index)
-
+        if index not in self._created:
+            create_index(self._client, index, mappings, self._replicas)
+            self._created.add(index)
 
 def _alert_document(alert: AlertState, token: int, now_s: float) -> dict[str, Any]:
     return {

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import elasticsearch
 from elasticsearch import Elasticsearch
 
-from tracesearch.storage.contracts import OperationSampling, SamplingState, StateVersion, StorageUnavailable
-from tracesearch.storage.es.search import CREATION_RETRIES, CREATION_WAIT_S, call
+from tracesearch.storage.contracts import OperationSampling, SamplingState, StateVersion
+from tracesearch.storage.es.versioned import create_index, get_versioned, unless_conflict, write_versioned
 
-T = TypeVar("T")
-SHARD_STARTING = ("no_shard_available_action_exception", "illegal_index_shard_state_exception")
 LEASE_ID = "adaptive-lease"
 STATE_ID = "adaptive-state"
 MS_PER_S = 1000.0
@@ -73,7 +70,7 @@ class EsSamplingStore:
             return
         seq_no, primary_term = version
         # A conflict: renewed or taken meanwhile, so not ours to delete.
-        _unless_conflict(
+        unless_conflict(
             lambda: self._client.delete(index=self._index, id=LEASE_ID, if_seq_no=seq_no, if_primary_term=primary_term)
         )
 
@@ -92,73 +89,15 @@ class EsSamplingStore:
     def _get(self, doc_id: str) -> tuple[dict[str, Any] | None, StateVersion]:
         # Readers create the index too: a GET meeting an index another process is creating answers 503.
         self._ensure_index()
-
-        def get() -> dict[str, Any] | None:
-            try:
-                body: dict[str, Any] = self._client.get(index=self._index, id=doc_id).body
-            except elasticsearch.NotFoundError:  # no such document, or no index yet
-                return None
-            return body
-
-        body = _while_shard_starts(get)
-        if body is None:
-            return None, None
-        return body["_source"], (int(body["_seq_no"]), int(body["_primary_term"]))
+        return get_versioned(self._client, self._index, doc_id)
 
     def _write(self, doc_id: str, document: dict[str, Any], version: StateVersion) -> bool:
-        """Create the document (``version`` None) or replace the one at ``version``; False on a conflict."""
-        options: dict[str, Any] = {"op_type": "create"}
-        if version is not None:
-            options = {"if_seq_no": version[0], "if_primary_term": version[1]}
-        return _unless_conflict(lambda: self._client.index(index=self._index, id=doc_id, document=document, **options))
+        return write_versioned(self._client, self._index, doc_id, document, version)
 
     def _ensure_index(self) -> None:
-        if self._created:
-            return
-
-        def create() -> None:
-            try:
-                self._client.indices.create(
-                    index=self._index,
-                    mappings=MAPPINGS,
-                    settings={"number_of_shards": 1, "number_of_replicas": self._replicas},
-                )
-            except elasticsearch.BadRequestError as exc:
-                if "resource_already_exists_exception" not in str(exc):
-                    raise
-
-        call(create)
-        # A process that found the index created by another may be ahead of its shard's start.
-        call(lambda: self._client.cluster.health(index=self._index, wait_for_status="yellow", timeout="30s"))
-        self._created = True
-
-
-def _while_shard_starts(request: Callable[[], T]) -> T:
-    """``call``, waiting (a second at most) for a shard that is still starting: a GET right after the
-    index was created answers 503 (no shard available, shard RECOVERING) now and then, even once the
-    cluster's health said the shard started (as searches do: ``search.search``)."""
-    for _ in range(CREATION_RETRIES):
-        try:
-            return call(request)
-        except StorageUnavailable as exc:
-            if not any(word in str(exc) for word in SHARD_STARTING):
-                raise
-            time.sleep(CREATION_WAIT_S)
-    return call(request)
-
-
-def _unless_conflict(request: Callable[[], object]) -> bool:
-    """Run a conditional write: True when done, False when Elasticsearch answered 409 (the version
-    changed, or the document was created meanwhile); other failures as ``search.call`` raises them."""
-
-    def attempt() -> bool:
-        try:
-            request()
-        except elasticsearch.ConflictError:
-            return False
-        return True
-
-    return call(attempt)
+        if not self._created:
+            create_index(self._client, self._index, MAPPINGS, self._replicas)
+            self._created = True
 
 
 def _document(state: SamplingState) -> dict[str, Any]:
