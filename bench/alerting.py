@@ -12,12 +12,11 @@ per-minute span metrics; ``--write`` replaces the section in BENCHMARKS.md. Need
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import time
 from pathlib import Path
 
-from bench import es
+from bench import es, sections
 from bench.dataset import _read_meta
 from tracesearch.alerting.evaluate import SPAN_METRICS, Evaluator
 from tracesearch.alerting.rules import Rule, Scope
@@ -145,10 +144,7 @@ failed: {result["failures"]}.
 
 def replace_section(report: str, text: str) -> str:
     """The report with this section replaced, or added at its end."""
-    if SECTION not in report:
-        return report.rstrip("\n") + "\n\n" + text
-    pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-    return pattern.sub(lambda _: text.rstrip("\n") + "\n", report)
+    return sections.replace_section(report, SECTION, text)
 
 
 def write(text: str) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import tempfile
 import time
 import uuid
@@ -25,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import es, loadgen, service, stats, workload
+from bench import es, loadgen, sections, service, stats, workload
 from bench.alerting import REPORT
 from bench.config import Config
 from bench.ingest import OTLP_HEADERS, SETTLE_S, check_otlp
@@ -167,13 +166,7 @@ def main() -> None:
     text = section(run(config, args.es_url.rstrip("/")), command)
     print(text)
     if args.write:
-        report = REPORT.read_text()
-        if SECTION in report:
-            pattern = re.compile(re.escape(SECTION) + r".*?(?=\n## |\Z)", re.S)
-            report = pattern.sub(lambda _: text.rstrip("\n") + "\n", report)
-        else:
-            report = report.rstrip("\n") + "\n\n" + text
-        REPORT.write_text(report)
+        REPORT.write_text(sections.replace_section(REPORT.read_text(), SECTION, text))
 
 
 if __name__ == "__main__":

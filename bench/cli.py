@@ -9,9 +9,22 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from types import FrameType
 
-from bench import alerting, es, ingest, instrument, kafkamode, querybench, report, sampling, tailsampling
+from bench import (
+    alerting,
+    auth,
+    es,
+    ingest,
+    instrument,
+    kafkamode,
+    querybench,
+    report,
+    sampling,
+    sections,
+    tailsampling,
+)
 from bench.config import Config, parse_args
 from bench.log import say
 from bench.machine import describe
@@ -41,6 +54,8 @@ def run(config: Config) -> str:
     machine = describe(es_url, node)
     say(f"Elasticsearch {node.version} at {es_url}, heap {machine.es_heap_mib} MiB; load {machine.load_1min:.2f}")
     ingest_result = None if config.skip_ingest else ingest.run(config, es_url, node.pid)
+    # Two services, authentication off and on, paired repeats of the same direct ingest (issue 13's target).
+    auth_result = None if config.skip_ingest else auth.run(replace(config, spans=min(config.spans, 100_000)), es_url)
     query_result = None if config.skip_query else querybench.run(config, es_url, node.pid)
     # Over the data set the query phase stored (1M spans): 100 rules, cycle after cycle.
     alerts_result = None if config.skip_query else alerting.run(es_url, config.query_prefix, cycles=5)
@@ -56,6 +71,8 @@ def run(config: Config) -> str:
         text = tailsampling.replace_section(text, tailsampling.section(phases, memory))
     if alerts_result is not None:
         text = alerting.replace_section(text, alerting.section(alerts_result))
+    if auth_result is not None:
+        text = sections.replace_section(text, auth.SECTION, auth.section(auth_result, "make bench"))
     return text
 
 

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import service
+from bench import sections, service
 from bench.config import DEFAULT_OUTPUT, Config
 from bench.log import say
 from bench.stats import percentile
@@ -271,12 +271,7 @@ def section(result: SamplingResult) -> list[str]:
 
 def replace_section(text: str, new: Sequence[str]) -> str:
     """``text`` with its remote-sampling section replaced by ``new`` (appended when it has none)."""
-    lines = text.rstrip("\n").split("\n")
-    if HEADING not in lines:
-        return "\n".join([*lines, "", *new]).rstrip() + "\n"
-    start = lines.index(HEADING)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    return "\n".join([*lines[:start], *new, *lines[end:]]).rstrip() + "\n"
+    return sections.replace_section(text, HEADING, "\n".join(new))
 
 
 def replace_summary_row(text: str, rows: Sequence[str]) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import requests
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from bench import procs, synth
+from bench import procs, sections, synth
 from bench.config import DEFAULT_OUTPUT
 from bench.log import say
 from devstack import launch
@@ -280,10 +279,7 @@ def section(phases: list[Phase], memory: Memory) -> str:
 
 
 def replace_section(text: str, new: str) -> str:
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        return pattern.sub(lambda _: new, text)
-    return text.rstrip("\n") + "\n\n" + new
+    return sections.replace_section(text, SECTION, new)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
