@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from elasticsearch import Elasticsearch
 
-from tracesearch import prometheus
+from tracesearch import prometheus, tenancy
 from tracesearch.admission import Limits
 from tracesearch.alerting.evaluate import Evaluator
 from tracesearch.alerting.notify.dispatcher import Dispatcher
@@ -86,11 +86,55 @@ class once(Generic[T]):
         return value
 
 
+class TooManyTenants(RuntimeError):
+    """A request named one tenant more than ``TRACESEARCH_MAX_TENANTS``."""
+
+
 class Components:
-    def __init__(self, settings: Settings):
+    """The components of the default tenant (``root``), or of one tenant (``for_tenant``): a tenant's
+    have the same settings but its own index prefix, and share the root's clients and identity."""
+
+    def __init__(self, settings: Settings, tenant: str | None = None, root: Components | None = None):
         self.settings = settings
-        self.lock = threading.RLock()
+        self.tenant = tenant
+        self.root = root or self
+        self.lock: threading.RLock = threading.RLock() if root is None else root.lock
         self._receive_limits: Limits | None = None
+        self._tenants: dict[str, Components] = {}
+        if root is not None:  # one client and one name per process, whichever tenant uses them
+            self.__dict__["_es"] = root._es
+            self.__dict__["process_token"] = root.process_token
+            self.__dict__["readiness"] = root.readiness
+
+    # -- tenants
+
+    def for_tenant(self, tenant: str | None) -> Components:
+        """The components of ``tenant`` (None: the default tenant's, the root), built on first use."""
+        root = self.root
+        if tenant is None:
+            return root
+        found = root._tenants.get(tenant)
+        if found is not None:
+            return found
+        with root.lock:
+            found = root._tenants.get(tenant)
+            if found is None:
+                if len(root._tenants) >= root.settings.max_tenants:
+                    raise TooManyTenants(
+                        f"this process serves {len(root._tenants)} tenants already (TRACESEARCH_MAX_TENANTS)"
+                    )
+                found = Components(root.tenant_settings(tenant), tenant=tenant, root=root)
+                root._tenants[tenant] = found
+        return found
+
+    def tenant_settings(self, tenant: str) -> Settings:
+        """The settings ``tenant``'s components are built from: the root's, with the tenant's index prefix."""
+        base = self.root.settings
+        return replace(base, index_prefix=tenancy.index_prefix(base.index_prefix, tenant))
+
+    def tenants(self) -> dict[str, Components]:
+        """The tenants this process has served so far, by name."""
+        return dict(self.root._tenants)
 
     # -- Elasticsearch
 
@@ -322,7 +366,9 @@ class Components:
             runner.start()
 
     def close(self) -> None:
-        """Flush what the process still holds (gunicorn worker exit, SIGTERM)."""
+        """Flush what the process still holds (gunicorn worker exit, SIGTERM), every tenant's too."""
+        for child in self.tenants().values() if self.root is self else ():
+            child.close()
         built = self.__dict__
         if "sink" in built:
             built["sink"].close()

@@ -751,6 +751,19 @@ class Settings:
         boolean,
         "With keys: `/metrics`, `/health` and `/ready` need a `read` key too (false: they stay open).",
     )
+    tenant_header: bool = setting(
+        "TRACESEARCH_TENANT_HEADER",
+        "false",
+        boolean,
+        "Read the tenant from `X-Scope-OrgID` when the request's key is not bound to one (false: such requests "
+        "are the default tenant's). A key bound to a tenant always is that tenant's.",
+    )
+    max_tenants: int = setting(
+        "TRACESEARCH_MAX_TENANTS",
+        "1000",
+        integer(1),
+        "Tenants one process serves; a request naming one more is refused (403).",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -36,7 +36,7 @@ class Service:
 
     def refresh(self) -> None:
         """Make everything written so far searchable now instead of after the refresh interval."""
-        requests.post(f"{self.es_url}/{self.prefix}-*/_refresh", timeout=30).raise_for_status()
+        requests.post(f"{self.es_url}/{self.prefix}-*,{self.prefix}.*/_refresh", timeout=30).raise_for_status()
 
     def count(self, query: dict[str, Any] | None = None) -> int:
         self.refresh()
@@ -89,9 +89,10 @@ def stop_service(service: Service) -> None:
 
 
 def drop_prefix(es_url: str, prefix: str) -> None:
-    requests.delete(f"{es_url}/{prefix}-*", timeout=60)
+    """Every index and template of the prefix, its tenants' (``<prefix>.<tenant>.-…``) too."""
+    requests.delete(f"{es_url}/{prefix}-*,{prefix}.*", timeout=60)
     for kind in ("_index_template", "_component_template"):
-        requests.delete(f"{es_url}/{kind}/{prefix}-*", timeout=60)
+        requests.delete(f"{es_url}/{kind}/{prefix}-*,{prefix}.*", timeout=60)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,9 @@ without the scope: 403. Both in the error format of the surface the route belong
 
 A route missing from the table is refused at start (``check_routes``) and by a unit test that walks
 ``app.url_map``: a new view cannot be served unprotected by forgetting it here. The request's identity
-(key id, scopes, tenant) is ``identity()``; nothing is scoped by its tenant yet.
+(key id, scopes, tenant) is ``identity()``; its tenant is ``tenant()``: the key's, or the one
+``X-Scope-OrgID`` names when ``TRACESEARCH_TENANT_HEADER`` allows it, and ``context.services()`` hands the
+views that tenant's components.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from typing import Any, cast
 
 from flask import Flask, Response, current_app, g, request
 
+from tracesearch import tenancy
 from tracesearch.api import errors
 from tracesearch.api.blueprint import Blueprint
-from tracesearch.api.http_errors import ApiError, Forbidden, Unauthorized
+from tracesearch.api.http_errors import ApiError, BadRequest, Forbidden, Unauthorized
 from tracesearch.auth.keys import ADMIN, INGEST, READ
 from tracesearch.auth.store import ANONYMOUS, Identity, KeyStore
 from tracesearch.settings import Settings
@@ -169,11 +172,19 @@ def _render(error: ApiError, challenge: tuple[str, ...]) -> Response:
 def _check() -> Response | None:
     if request.url_rule is None or request.endpoint is None:
         return None  # 404, 405 or a redirect: Flask answers it, nothing is served
+    settings = cast(Any, current_app.extensions["tracesearch"]).settings
+    refused = _authenticate(settings)
+    if refused is not None:
+        return refused
+    return _choose_tenant(settings)
+
+
+def _authenticate(settings: Settings) -> Response | None:
+    """Sets ``g.identity`` from the request's key; the refusal when the route needs one it lacks."""
     store = cast(KeyStore | None, current_app.extensions.get(EXTENSION))
     if store is None:
         return None  # authentication off: identity() is ANONYMOUS
-    settings = cast(Any, current_app.extensions["tracesearch"]).settings
-    needed = requirement(request.endpoint, settings)
+    needed = requirement(request.endpoint or "", settings)
     if not needed:
         return None
     key = credentials(request.headers.get("Authorization", ""))
@@ -198,6 +209,45 @@ def _check() -> Response | None:
             Forbidden(f"key {found.key_id!r} lacks the {scopes} scope this endpoint needs", field="Authorization"),
             (f'Bearer realm="{REALM}", error="insufficient_scope", scope="{" ".join(sorted(needed))}"',),
         )
+    return None
+
+
+def tenant() -> str | None:
+    """The tenant of the current request (None: the default tenant)."""
+    return cast(str | None, g.get("tenant"))
+
+
+def _choose_tenant(settings: Settings) -> Response | None:
+    """Sets ``g.tenant``: the key's tenant, else ``X-Scope-OrgID`` when TRACESEARCH_TENANT_HEADER allows it.
+    A bound key naming another tenant in the header is refused (403), an invalid name too (400)."""
+    header = request.headers.get(tenancy.HEADER, "").strip()
+    bound = identity().tenant
+    if bound is not None:
+        if header and header != bound:
+            return _render(
+                Forbidden(f"this key is bound to tenant {bound!r}, not {header!r}", field=tenancy.HEADER), ()
+            )
+        return _enter(bound)
+    if not header or not settings.tenant_header:
+        return None
+    if not tenancy.valid_tenant(header):
+        return _render(
+            BadRequest(
+                f"{tenancy.HEADER} {header[:80]!r} is not a tenant name: use {tenancy.NAME_RULE} "
+                "(lowercase; it becomes part of index names)",
+                field=tenancy.HEADER,
+            ),
+            (),
+        )
+    return _enter(header)
+
+
+def _enter(name: str) -> Response | None:
+    try:
+        cast(Any, current_app.extensions["tracesearch"]).for_tenant(name)
+    except RuntimeError as exc:  # TooManyTenants: the composition root is not imported by views
+        return _render(Forbidden(str(exc), field=tenancy.HEADER), ())
+    g.tenant = name
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol, cast
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 from tracesearch.admission import Limits
 from tracesearch.alerting.ruleset import RuleSet
@@ -46,9 +46,14 @@ class AppServices(Protocol):
 
     def receive_limits(self) -> Limits: ...
 
+    def for_tenant(self, tenant: str | None) -> AppServices: ...
+
 
 def services() -> AppServices:
-    return cast(AppServices, current_app.extensions[EXTENSION])
+    """The components of the request's tenant (``auth`` chose it before the view runs)."""
+    root = cast(AppServices, current_app.extensions[EXTENSION])
+    tenant = g.get("tenant") if has_request_context() else None
+    return root if tenant is None else root.for_tenant(tenant)
 
 
 def query() -> QueryService:

@@ -30,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from tracesearch import tenancy
+
 INGEST = "ingest"
 READ = "read"
 ADMIN = "admin"
@@ -37,8 +39,7 @@ SCOPES = (INGEST, READ, ADMIN)
 
 PREFIX = "tsk"
 KEY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-# Tenants become part of index names (item 2): lowercase, no character Elasticsearch refuses, no leading -/_.
-TENANT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+TENANT = tenancy.NAME
 _SECRET_BYTES = 32
 _SALT_BYTES = 16
 # scrypt at n=2**14, r=8, p=1 (16 MiB, the parameters OWASP lists for scrypt): ~30-60 ms per verification,
@@ -71,8 +72,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def valid_tenant(name: str) -> bool:
-    return TENANT.fullmatch(name) is not None
+valid_tenant = tenancy.valid_tenant
 
 
 def new_key(key_id: str) -> str:
