@@ -21,7 +21,6 @@ from tracesearch.api.http_errors import ApiError, BadRequest, NotFound
 from tracesearch.api.params import TRACE_ID_PATH, GoDuration, Name, TraceId, path_parameter
 from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
-from tracesearch.model import short_trace_id
 from tracesearch.query.capped_trace import CappedTrace
 from tracesearch.query.conditions import TraceQuery, span_fields
 from tracesearch.query.jaeger_tags import parse_tags
@@ -264,13 +263,9 @@ def traces_envelope(
 ) -> Response:
     """Traces in the envelope; each cut trace adds an ``errors`` entry (status 200, as Jaeger answers
     trace ids it could not find) and the answer the ``X-Tracesearch-Partial`` header."""
-    cut = [{"code": 206, "msg": t.message, "traceID": jaeger_trace_id(t)} for t in traces if t.truncated]
+    cut = [{"code": 206, "msg": t.message, "traceID": t.trace_id} for t in traces if t.truncated]
     response = envelope([jaeger_trace(t) for t in traces], errors=[*errors, *cut] or None)
     return partial.marked(response, partial.reasons(traces, *why))
-
-
-def jaeger_trace_id(trace: CappedTrace) -> str:
-    return short_trace_id(trace.spans[0].trace_id) if trace.spans else ""
 
 
 def _optional_range_ns(start: int | None, end: int | None) -> tuple[int | None, int | None]:

@@ -3,7 +3,6 @@ and whether the trace had more (a runaway trace, cut so that it cannot exhaust a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tracesearch.model import Span, short_trace_id
@@ -19,11 +18,15 @@ class CappedTrace:
     truncated: bool = False  # the trace has more spans: these are its first ``cap`` by start time
 
     @property
+    def trace_id(self) -> str:
+        """The id as Jaeger and Zipkin print it (16 digits when the high half is zero); "" when unknown."""
+        return short_trace_id(self.spans[0].trace_id) if self.spans else ""
+
+    @property
     def message(self) -> str:
         """What every API says of a cut trace, naming it and the cap."""
-        trace_id = short_trace_id(self.spans[0].trace_id) if self.spans else ""
         return (
-            f"partial trace: trace {trace_id} has more than {self.cap} spans, the most one answer holds "
+            f"partial trace: trace {self.trace_id} has more than {self.cap} spans, the most one answer holds "
             f"(TRACESEARCH_QUERY_MAX_SPANS_PER_TRACE); these are its first {self.cap} by start time"
         )
 
@@ -34,7 +37,3 @@ def capped(spans: list[Span], cap: int) -> CappedTrace:
         return CappedTrace(spans[:cap], cap, truncated=True)
     return CappedTrace(spans, cap)
 
-
-def truncated_ids(traces: Iterable[CappedTrace]) -> list[str]:
-    """The ids (as the APIs print them) of the cut traces, in order."""
-    return [short_trace_id(t.spans[0].trace_id) for t in traces if t.truncated and t.spans]
