@@ -378,6 +378,13 @@ class Settings:
         integer(1, 10_000),
         "Traces per search at most; a larger `limit` is cut to it.",
     )
+    query_max_spans_per_trace: int = setting(
+        "TRACESEARCH_QUERY_MAX_SPANS_PER_TRACE",
+        "50000",
+        integer(1),
+        "Spans of one trace a read API answers at most: the earliest by start time; a trace with more is "
+        "cut and the answer says it is partial.",
+    )
     retry_after_s: int = setting(
         "TRACESEARCH_RETRY_AFTER_SECONDS", "5", integer(1), "Retry-After sent with 503/429 answers."
     )
