@@ -152,7 +152,8 @@ def check(overrides: TenantOverrides, base: Settings) -> None:
         raise TenantsError(f"{len(overrides.by_tenant)} tenants, more than TRACESEARCH_MAX_TENANTS={base.max_tenants}")
     for tenant in overrides.tenants():
         try:
-            overrides.apply(base, tenant).check()
+            # With the default's prefix: a tenant's holds dots, which TRACESEARCH_INDEX_PREFIX may not.
+            replace(overrides.apply(base, tenant), index_prefix=base.index_prefix).check()
         except SettingsError as exc:
             raise TenantsError(f"tenants.{tenant}: {exc}") from None
 

@@ -66,6 +66,28 @@ def expired_indices(names: Iterable[str], prefix: str, oldest_kept: date) -> lis
     return sorted(expired)
 
 
+def expired_of_every_tenant(
+    names: Iterable[str], prefix: str, now_s: float, retention_s: float, tenants: Mapping[str, float] | None
+) -> list[str]:
+    """The expired indices among ``names``: the default tenant's (``<prefix>-…``) after ``retention_s``;
+    with ``tenants``, each tenant's (``<prefix>.<tenant>.-…``) after its retention there, else after
+    ``retention_s`` (0: never)."""
+    names = list(names)
+    found = expired_indices(names, prefix, oldest_kept_day(now_s, retention_s)) if retention_s > 0 else []
+    if tenants is None:
+        return found
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        tenant = tenancy.tenant_of_index(prefix, name)
+        if tenant is not None:
+            grouped[tenant].append(name)
+    for tenant, its in grouped.items():
+        kept_s = tenants.get(tenant, retention_s)
+        if kept_s > 0:
+            found += expired_indices(its, tenancy.index_prefix(prefix, tenant), oldest_kept_day(now_s, kept_s))
+    return sorted(found)
+
+
 class RetentionSweeper:
     """Deletes the expired indices of one prefix; ``sweep`` once, or ``start`` a background thread.
 
@@ -101,29 +123,7 @@ class RetentionSweeper:
         patterns = f"{self._prefix}-*" + (f",{self._prefix}.*" if self._tenants is not None else "")
         response = self._client.cat.indices(index=patterns, h="index", format="json", expand_wildcards="open,closed")
         names = [str(row["index"]) for row in cast(list[dict[str, Any]], response.body)]
-        now = self._clock()
-        found = (
-            expired_indices(names, self._prefix, oldest_kept_day(now, self._retention_s))
-            if self._retention_s > 0
-            else []
-        )
-        for tenant, its in self._by_tenant(names).items():
-            retention_s = self._tenants.get(tenant, self._retention_s) if self._tenants else self._retention_s
-            if retention_s > 0:
-                found += expired_indices(
-                    its, tenancy.index_prefix(self._prefix, tenant), oldest_kept_day(now, retention_s)
-                )
-        return sorted(found)
-
-    def _by_tenant(self, names: Iterable[str]) -> dict[str, list[str]]:
-        if self._tenants is None:
-            return {}
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for name in names:
-            tenant = tenancy.tenant_of_index(self._prefix, name)
-            if tenant is not None:
-                grouped[tenant].append(name)
-        return grouped
+        return expired_of_every_tenant(names, self._prefix, self._clock(), self._retention_s, self._tenants)
 
     def sweep(self) -> list[str]:
         """Delete every expired index now; returns those this call deleted. One request per index (a
