@@ -384,7 +384,8 @@ class Settings:
         "TRACESEARCH_MAX_CONCURRENT_QUERIES",
         "4",
         integer(1),
-        "Searches and metrics queries running at once per process; more wait up to 1s, then 429 with Retry-After.",
+        "Searches and metrics queries running at once per tenant and process; more wait up to 1s, then 429 with "
+        "Retry-After.",
     )
     query_max_range_s: float = setting(
         "TRACESEARCH_QUERY_MAX_RANGE",

@@ -3,6 +3,7 @@ tenant and the field named, and applied on top of the default tenant's settings.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,16 @@ def test_cross_field_checks_run_per_tenant_and_the_file_is_named(tmp_path: Path)
 def test_the_whitelist_names_real_settings_and_none_about_connections_prefix_or_kafka() -> None:
     assert {variable.name for variable in VARIABLES} >= OVERRIDABLE
     assert not {name for name in OVERRIDABLE if "KAFKA" in name or "_ES_" in name or "PREFIX" in name}
+
+
+def test_a_tenants_rules_and_strategies_are_its_own_files_or_none(tmp_path: Path) -> None:
+    rules = tmp_path / "team-b-rules.yaml"
+    rules.write_text("rules: []\n")
+    path = tmp_path / "tenants.yaml"
+    path.write_text(f"tenants:\n  team-a: {{}}\n  team-b: {{TRACESEARCH_ALERTS_RULES_FILE: {rules}}}\n")
+    root = Components(replace(BASE, tenants_file=str(path)))
+    assert root.alert_rules.path == BASE.alerts_rules_file
+    team_a, team_b = root.for_tenant("team-a"), root.for_tenant("team-b")
+    assert (team_a.alert_rules.path, team_a.sampling.configured) == ("", False)
+    assert team_b.alert_rules.path == str(rules) and team_b.alert_rules.rules() == ()
+    assert team_a.sampling.strategy("shop").to_json()["probabilisticSampling"] == {"samplingRate": 1.0}
