@@ -24,6 +24,7 @@ tenants:
     TRACESEARCH_INGEST_SPANS_PER_SECOND: "5000"
     TRACESEARCH_INGEST_BURST_SPANS: 20000
     TRACESEARCH_QUERY_TIMEOUT: 2s
+    TRACESEARCH_QUERY_MAX_SPANS_PER_TRACE: 1000
     TRACESEARCH_SAMPLING_STRATEGIES_FILE: /etc/tracesearch/team-a/strategies.json
     TRACESEARCH_SAMPLING_DEFAULT_PROBABILITY: 0.25
   team-b:
@@ -38,6 +39,7 @@ def test_values_go_through_each_settings_own_parser() -> None:
         "ingest_spans_per_second": 5000.0,
         "ingest_burst_spans": 20000,
         "query_timeout_s": 2.0,
+        "query_max_spans_per_trace": 1000,
         "sampling_strategies_file": "/etc/tracesearch/team-a/strategies.json",
         "sampling_default_probability": 0.25,
     }
@@ -66,6 +68,8 @@ def test_components_build_a_tenant_from_its_overrides(tmp_path: Path) -> None:
     child = root.for_tenant("team-a")
     assert child.settings == root.tenant_settings("team-a")
     assert child.settings.ingest_spans_per_second == 5000 and child.ingest_limiter.config.burst == 20000
+    assert child.query.limits.max_spans_per_trace == 1000 and child.query.limits.timeout_s == 2.0
+    assert root.query.limits.max_spans_per_trace == 50000
     assert root.ingest_limiter.config.spans_per_second == 0
     assert [c.tenant for c in root.listed_tenants()] == ["team-a", "team-b"]
 
