@@ -1,6 +1,6 @@
 """Per-tenant overrides against the real service and Elasticsearch: a tenant's ingest rate (429 +
 Retry-After, which the real OTLP exporter honours until every span is stored), its retention (its old days
-go, no other tenant's), and its sampling strategies file."""
+go, no other tenant's), its sampling strategies file, and its alert rules (evaluated, notified with its name)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devstack import launch
+from tests.integration import test_alerting as alerting
 from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
 
 HEADER = "X-Scope-OrgID"
@@ -234,3 +235,52 @@ def test_a_bad_overrides_file_stops_the_start_naming_tenant_and_field(es_url: st
         f"configuration error: TRACESEARCH_TENANTS_FILE={path}: tenants.team-a.TRACESEARCH_KAFKA_TOPIC: "
         "TRACESEARCH_KAFKA_TOPIC cannot be overridden per tenant"
     ) in str(failed.value)
+
+
+def send_slow(service: Service, tenant: str) -> None:
+    """Slow server spans of the operation rules_file's p95 rule watches, as ``tenant``."""
+    now = time.time_ns()
+    spans = [
+        alerting._span(uuid.uuid4().hex, alerting.SLOW_OP, now - int(alerting.SLOW_S * 1e9) - i * NS // 100, now)
+        for i in range(10)
+    ]
+    body: dict[str, Any] = {"resourceSpans": [{"resource": alerting._resource(), "scopeSpans": [{"spans": spans}]}]}
+    answer = requests.post(f"{service.url}/v1/traces", json=body, headers={HEADER: tenant}, timeout=30)
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_listed_tenants_rules_are_evaluated_and_its_notifications_name_it(es_url: str, tmp_path: Path) -> None:
+    receiver = alerting.Receiver()
+    overrides = tmp_path / "tenants.yaml"
+    overrides.write_text(f"tenants:\n  team-a:\n    TRACESEARCH_ALERTS_RULES_FILE: {alerting.rules_file(tmp_path)}\n")
+    env = {
+        **alerting.settings(tmp_path / "unused.yaml", receiver),
+        "TRACESEARCH_ALERTS_RULES_FILE": "",  # the default tenant has no rules
+        "TRACESEARCH_TENANT_HEADER": "true",
+        "TRACESEARCH_TENANTS_FILE": str(overrides),
+    }
+    prefix = f"it-{uuid.uuid4().hex[:8]}"
+    service = start_service(es_url, prefix, tmp_path, env)
+    try:
+        deadline = time.monotonic() + 4 * alerting.INTERVAL_S + 10
+        while not receiver.bodies and time.monotonic() < deadline:
+            send_slow(service, "team-a")
+            send_slow(service, "team-b")  # no rules: its slow spans fire nothing
+            service.refresh()
+            time.sleep(0.5)
+        assert receiver.states() == ["firing"], f"nothing fired: {service.log_tail()}"
+        assert receiver.bodies[0]["labels"] == {
+            "team": "payments",
+            "alertname": "pay-p95",
+            "severity": "critical",
+            "tenant": "team-a",
+        }
+        # Its state is the tenant's, in the tenant's own alert index.
+        current = requests.get(f"{service.url}/api/v1/alerts", headers={HEADER: "team-a"}, timeout=30).json()
+        assert [a["state"] for a in current["alerts"]] == ["firing"], current
+        default = requests.get(f"{service.url}/api/v1/alerts", timeout=30)
+        assert default.status_code in (200, 404) and "firing" not in default.text
+    finally:
+        stop_service(service)
+        receiver.server.shutdown()
+        drop_prefix(es_url, prefix)
