@@ -105,6 +105,7 @@ def client(tmp_path: Any) -> FlaskClient:
     tenants.write_text(
         "tenants:\n  slow:\n    TRACESEARCH_INGEST_SPANS_PER_SECOND: 1\n    TRACESEARCH_INGEST_BURST_SPANS: 5\n"
         "    TRACESEARCH_MAX_SPANS_PER_REQUEST: 8\n"
+        "  small:\n    TRACESEARCH_MAX_REQUEST_BYTES: 1024\n"
     )
     settings = Settings(
         install_templates=False, servicegraph_enabled=False, tenant_header=True, tenants_file=str(tenants)
@@ -152,3 +153,12 @@ def test_zipkin_answers_429_with_retry_after_in_its_json_error(tmp_path: Any) ->
     answer = c.post("/api/v2/spans", data=zipkin_body(1), headers=SLOW)
     assert answer.status_code == 429 and answer.headers["Retry-After"] == "1"
     assert answer.json is not None and answer.json["error"]["code"] == 429
+
+
+def test_a_tenants_request_bytes_are_its_own(tmp_path: Any) -> None:
+    c = client(tmp_path)
+    body = otlp_body(12)
+    assert len(body) > 1024
+    answer = c.post("/v1/traces", data=body, headers={"X-Scope-OrgID": "small", "Content-Type": "application/json"})
+    assert answer.status_code == 413 and "larger than 1024 bytes" in answer.get_data(as_text=True)
+    assert c.post("/v1/traces", data=body, headers={"Content-Type": "application/json"}).status_code == 200
