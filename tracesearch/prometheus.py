@@ -32,6 +32,12 @@ SPANS_RECEIVED = Counter("tracesearch_spans_received_total", "Spans decoded from
 SPANS_REJECTED = Counter(
     "tracesearch_spans_rejected_total", "Spans refused, with the stage that refused them.", ["transport", "stage"]
 )
+INGEST_REFUSED = Counter(
+    "tracesearch_ingest_refused_spans_total",
+    "Spans refused by a tenant's ingest limits (tenant empty: the default tenant's), by reason: rate (429), "
+    "request_spans or burst (413).",
+    ["tenant", "reason"],
+)
 SPANS_PRODUCED = Counter("tracesearch_spans_produced_total", "Spans acknowledged by Kafka.")
 SPANS_INDEXED = Counter("tracesearch_spans_indexed_total", "Spans stored in Elasticsearch (duplicates included).")
 SPANS_DUPLICATE = Counter("tracesearch_spans_duplicate_total", "Spans Elasticsearch already had (409).")
