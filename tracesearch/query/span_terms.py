@@ -52,6 +52,12 @@ def stringify(value: AttrValue) -> str:
     return str(value)
 
 
+# "span.http.method" by scope and key: keys repeat from span to span, and a lookup is cheaper than
+# building the string again. Bounded per scope, since the keys are the clients' to choose.
+_SCOPED_NAMES: dict[str, dict[str, str]] = {}
+MAX_CACHED_NAMES = 10_000
+
+
 class SearchTerms:
     """Collects the search terms of one span (or of one resource, shared by its spans)."""
 
@@ -65,8 +71,15 @@ class SearchTerms:
     def add_attributes(self, scope: str, attributes: Attributes) -> None:
         # Hot path (every attribute of every span): plain types inline, the rest through add_value.
         tags, texts = self.tags, self.texts
+        names = _SCOPED_NAMES.get(scope)
+        if names is None:
+            names = _SCOPED_NAMES.setdefault(scope, {})
         for key, value in attributes.items():
-            name = f"{scope}.{key}"
+            name = names.get(key)
+            if name is None:
+                name = f"{scope}.{key}"
+                if len(names) < MAX_CACHED_NAMES:
+                    names[key] = name
             kind = type(value)
             if kind is str:
                 tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
