@@ -15,6 +15,7 @@ from types import FrameType
 from bench import (
     alerting,
     auth,
+    cpuprofile,
     es,
     ingest,
     instrument,
@@ -73,8 +74,8 @@ def run(config: Config) -> str:
         text = alerting.replace_section(text, alerting.section(alerts_result))
     if auth_result is not None:
         text = sections.replace_section(text, auth.SECTION, auth.section(auth_result, "make bench"))
-    return text
-
+    # The py-spy profile is written by `python -m bench.cpuprofile` alone; a full run keeps it.
+    return cpuprofile.keep(config.output.read_text() if config.output.exists() else None, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
