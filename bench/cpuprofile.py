@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import es, ingest, loadgen, procs, service, stats, workload
+from bench import es, hotpath, ingest, loadgen, procs, service, stats, workload
 from bench.config import DEFAULT_OUTPUT, REPO, Config
 
 HEADING = "### Where the service's CPU goes, by function (py-spy)"
@@ -74,6 +74,8 @@ class Run:
     utime_us: float
     stime_us: float
     samples: dict[str, int]
+    # bench/hotpath.py's per-step timings of the same tree, after the service stopped (µs per span).
+    steps: dict[str, float]
 
     @property
     def total(self) -> int:
@@ -160,12 +162,15 @@ def measure(spans: int, folder: Path, es_url: str) -> Run:
     finally:
         running.stop()
         es.drop_prefix(es_url, prefix)
+    hot = hotpath.measure(work.otlp[: ingest.HOTPATH_BODIES])
+    steps = {name: value for name, value in vars(hot).items() if name.endswith("_us")}
     return Run(
         spans,
         result.seconds,
         (after[0] - before[0]) * 1e6 / spans,
         (after[1] - before[1]) * 1e6 / spans,
         read_samples(folder),
+        steps,
     )
 
 
@@ -186,12 +191,14 @@ def _median_run(runs: list[Run]) -> Run:
     pooled: Counter[str] = Counter()
     for run in runs:
         pooled.update(run.samples)
+    steps = {name: stats.median([r.steps[name] for r in runs if name in r.steps]) for name in runs[0].steps}
     return Run(
         sum(r.spans for r in runs),
         sum(r.seconds for r in runs),
         stats.median([r.utime_us for r in runs]),
         stats.median([r.stime_us for r in runs]),
         dict(pooled),
+        steps,
     )
 
 
@@ -221,7 +228,7 @@ def section(after: Run, before: Run | None, spans: int, repeats: int, command: s
         + " |"
     )
     lines.append("| GIL samples | " + " | ".join(f"{r.total:,}" for r in runs) + " |")
-    lines += ["", compiled_estimate(after)]
+    lines += ["", *_steps_table(runs), "", compiled_estimate(after)]
     return "\n".join(lines) + "\n"
 
 
@@ -259,6 +266,30 @@ def compiled_estimate(run: Run) -> str:
         "decode and search terms are mostly creating Python objects (upb field reads, strings), which no "
         "rearrangement in Python avoids."
     )
+
+
+STEPS = {
+    "decode_us": "decode OTLP protobuf + validate (`decode_export_request`)",
+    "to_document_us": "build the document (`to_document`)",
+    "dumps_us": "serialise action + document (`orjson.dumps`)",
+    "bulk_body_us": "the writer's whole bulk body",
+    "observe_us": "the service-graph observer (pairing + aggregates)",
+}
+
+
+def _steps_table(runs: list[Run]) -> list[str]:
+    """bench/hotpath.py per tree: one thread, no I/O, the same spans (a tree without a step: n/a)."""
+    lines = [
+        "The same trees' per-step timings in one process (`bench/hotpath.py`: one thread, no I/O, "
+        f"{ingest.HOTPATH_BODIES} of the same bodies, median of the passes):",
+        "",
+        "| Step | " + " | ".join(("before µs/span", "after µs/span") if len(runs) == 2 else ("µs/span",)) + " |",
+        "| --- | " + " | ".join("---" for _ in runs) + " |",
+    ]
+    for key, label in STEPS.items():
+        cells = [f"{r.steps[key]:.1f}" if r.steps.get(key) else "n/a" for r in runs]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def extract(report: str) -> str | None:

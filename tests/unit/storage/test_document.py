@@ -133,3 +133,14 @@ def test_a_plain_attribute_map_is_stored_as_it_is() -> None:
     span = _plain_span("1" * 16, 1, s="x", i=1, b=True, d=0.5, arr=["a"])
     assert to_document(span)["source"]["a"] == {"s": "x", "i": 1, "b": True, "d": 0.5, "arr": ["a"]}
     assert to_document(make_span())["source"]["a"]["raw"] == {"b": "3q0="}
+
+
+def test_numeric_tags_of_small_and_other_ints_are_their_encoded_numbers() -> None:
+    """Small ints' codes come from a table; every int gets the code ``encode_number`` gives."""
+    values = [0, 1, 200, 1023, 1024, 8080, -1, 2**53 + 1, -(2**63)]
+    span = _plain_span("1" * 16, 1, **{f"n{i}": v for i, v in enumerate(values)})
+    expected = [f"span.n{i}={encode_number(float(v))}" for i, v in enumerate(values)]
+    assert to_document(span)["tags_num"] == expected
+    assert [to_document(_plain_span("1" * 16, 1, n=n))["tags_num"] for n in range(1030)] == [
+        [f"span.n={encode_number(float(n))}"] for n in range(1030)
+    ]
