@@ -202,7 +202,9 @@ def _median_run(runs: list[Run]) -> Run:
     )
 
 
-def section(after: Run, before: Run | None, spans: int, repeats: int, command: str) -> str:
+def section(
+    after: Run, before: Run | None, spans: int, repeats: int, command: str, before_name: str = "the `--compare` tree"
+) -> str:
     runs = [before, after] if before is not None else [after]
     head = "| Where | before µs/span | after µs/span |" if before else "| Where | µs/span |"
     lines = [
@@ -213,7 +215,7 @@ def section(after: Run, before: Run | None, spans: int, repeats: int, command: s
         f"of {spans:,} spans per column after a warm-up of {WARMUP_BATCHES} batches, each worker sampled by "
         f"`py-spy record --gil` at {SAMPLE_HZ} Hz. A category's share of the samples is scaled to the "
         "workers' user CPU per span (median of the passes); kernel time is its own row. "
-        + ("*Before* is the tree given to `--compare`, run in alternation with *after* (this tree). " if before else "")
+        + (f"*Before* is {before_name}, run in alternation with *after* (this tree). " if before else "")
         + "The machine is shared: compare columns as ratios, and the total with section 1's figure.",
         "",
         head,
@@ -323,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spans", type=int, default=122_880, help="spans per profiled pass")
     parser.add_argument("--repeats", type=int, default=2, help="passes per tree")
     parser.add_argument("--compare", type=Path, help="another source tree to profile as 'before'")
+    parser.add_argument("--compare-name", help="what the --compare tree is, for the report (e.g. 'main at 89c216b')")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: one pass, JSON out
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -338,7 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             befores.append(_measure_in(args.compare.resolve(), args.spans, es_url))
         afters.append(_measure_in(REPO, args.spans, es_url))
     command = " ".join(("python -m bench.cpuprofile", *(sys.argv[1:] if argv is None else argv)))
-    text = section(_median_run(afters), _median_run(befores) if befores else None, args.spans, args.repeats, command)
+    name = args.compare_name or f"the tree at `{args.compare}`"
+    text = section(
+        _median_run(afters), _median_run(befores) if befores else None, args.spans, args.repeats, command, name
+    )
     print(text)
     report = args.output.read_text() if args.output.exists() else ""
     args.output.write_text(place(report, text))
