@@ -162,6 +162,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
     def run(self) -> None:
         ensure_topics(self.settings)
         self.consumer = KafkaConsumer(**consumer_config(self.settings))
+        self._await_topic_metadata()
         self.consumer.subscribe([self.settings.kafka_topic], listener=self)
         self.dlq = make_producer(self.settings)
         log.info("ingester consuming %s as group %s", self.settings.kafka_topic, self.settings.kafka_group)
@@ -185,6 +186,16 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.close(autocommit=False)
             if self.dlq is not None:
                 self.dlq.close(timeout=10)
+
+    def _await_topic_metadata(self, timeout_s: float = 30.0) -> None:
+        """Know the topic's partitions before joining the group: a member joining while the topic just
+        created has no metadata yet is assigned nothing, and stays so until its next metadata refresh
+        (metadata_max_age_ms, five minutes)."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer.partitions_for_topic(self.settings.kafka_topic) and time.monotonic() < deadline:
+            if self.stop.wait(0.2):
+                return
 
     def _due(self) -> bool:
         """A batch to write: records waiting long enough, or (tail sampling) traces to decide."""
