@@ -34,7 +34,7 @@ from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
 from tracesearch.sampling.adaptive_math import AdaptiveConfig
 from tracesearch.sampling.provider import StrategyProvider
 from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
-from tracesearch.sampling.tail.percentiles import OperationPercentiles
+from tracesearch.sampling.tail.percentiles import TenantPercentiles
 from tracesearch.sampling.tail.policies import PolicyError, load_policy_file
 from tracesearch.sampling.tail.sampler import TailSampler
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
@@ -320,7 +320,7 @@ class Components:
         if not s.tail_sampling_policy_file:
             return None
         try:
-            percentiles = OperationPercentiles(self.aggregate_reader) if s.servicegraph_enabled else None
+            percentiles = TenantPercentiles(self._aggregate_reader_of) if s.servicegraph_enabled else None
             decider = load_policy_file(s.tail_sampling_policy_file, percentiles)
         except PolicyError as exc:
             raise SettingsError(f"TRACESEARCH_TAIL_SAMPLING_POLICY_FILE: {exc}") from None
@@ -330,6 +330,9 @@ class Components:
             DecisionCache(s.tail_sampling_decision_cache),
             prometheus.TailSamplingMetrics(),
         )
+
+    def _aggregate_reader_of(self, tenant: str | None) -> EsAggregateReader:
+        return self.for_tenant(tenant).aggregate_reader
 
     @once
     def store_pipeline(self) -> StorePipeline:

@@ -15,7 +15,7 @@ import pytest
 from tracesearch.model import Resource, Scope, Span, StatusCode
 from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
 from tracesearch.sampling.tail.offsets import OffsetTracker
-from tracesearch.sampling.tail.percentiles import OperationPercentiles
+from tracesearch.sampling.tail.percentiles import TenantPercentiles
 from tracesearch.sampling.tail.policies import (
     DROP,
     POLICY_ATTRIBUTE,
@@ -263,13 +263,18 @@ def test_buffer_due_order_follows_the_last_span() -> None:
     assert [t.trace_id for t in buffer.due(1.5)] == ["a"]
 
 
-def percentiles_over(spans: list[Span]) -> OperationPercentiles:
-    """Span metrics of ``spans`` in the in-memory twin, read the way the ingester reads them."""
+def metrics_of(spans: list[Span]) -> MemoryStore:
     aggregator = Aggregator(max_series=100)
     aggregator.add_spans(spans)
     store = MemoryStore()
     store.aggregates.write(aggregator.drain(), "p1")
-    return OperationPercentiles(store.aggregates, clock=lambda: T0 / 1e9 + 60)
+    return store
+
+
+def percentiles_over(spans: list[Span]) -> TenantPercentiles:
+    """Span metrics of ``spans`` in the in-memory twin, read the way the ingester reads them."""
+    store = metrics_of(spans)
+    return TenantPercentiles(lambda tenant: store.aggregates, clock=lambda: T0 / 1e9 + 60)
 
 
 UNUSUAL = {"policies": [{"name": "unusual", "type": "latency_percentile", "percentile": 99, "min_calls": 50}]}
@@ -323,3 +328,15 @@ def test_rate_limiting_counts_each_tenant_apart() -> None:
     assert decider.decide(Trace(first[0].trace_id, first[:1], "a")).keep
     assert not decider.decide(Trace(first[1].trace_id, first[1:], "a")).keep  # a's second in that second
     assert decider.decide(Trace(first[1].trace_id, first[1:], "b")).keep  # b has its own budget
+
+
+def test_each_tenant_is_judged_against_its_own_span_metrics() -> None:
+    fast = metrics_of([span(f"{i:032x}", ms=10, start=T0 - 600 * 10**9) for i in range(100)])
+    slow = metrics_of([span(f"{i:032x}", ms=1000, start=T0 - 600 * 10**9) for i in range(100)])
+    stores = {"fast": fast, "slow": slow}
+    source = TenantPercentiles(lambda tenant: stores[tenant or "fast"].aggregates, clock=lambda: T0 / 1e9 + 60)
+    decider = parse_policies(UNUSUAL, source)
+    trace_id = uuid.uuid4().hex
+    trace = [span(trace_id, ms=100)]
+    assert decider.decide(Trace(trace_id, trace, "fast")).keep  # 100 ms is slow where 10 ms is usual
+    assert not decider.decide(Trace(trace_id, trace, "slow")).keep  # not where 1 s is

@@ -123,7 +123,9 @@ class Latency:
 
 
 class PercentileSource(Protocol):
-    def threshold_ns(self, operation: tuple[str, str], q: float, min_calls: int) -> int | None: ...
+    def threshold_ns(
+        self, operation: tuple[str, str], q: float, min_calls: int, tenant: str | None = None
+    ) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,8 @@ class LatencyPercentile:
 
     def keeps(self, trace: Trace) -> bool:
         for span in trace.spans:
-            limit = self.source.threshold_ns((span.resource.service_name, span.name), self.q, self.min_calls)
+            operation = (span.resource.service_name, span.name)
+            limit = self.source.threshold_ns(operation, self.q, self.min_calls, trace.tenant)
             if limit is not None and span.duration_ns > limit:
                 return True
         return False
