@@ -6,6 +6,7 @@ import sys
 import tempfile
 from typing import Any
 
+from tracesearch import tenant_overrides
 from tracesearch.alerting.ruleset import file_problem as rules_file_problem
 from tracesearch.auth.store import file_problem as keys_file_problem
 from tracesearch.sampling.provider import file_problem
@@ -18,16 +19,28 @@ try:
     _settings = Settings.from_env()
 except SettingsError as exc:
     sys.exit(f"configuration error: {exc}")
+# The per-tenant overrides, parsed with each setting's own parser and checked as the settings are.
+try:
+    _overrides = tenant_overrides.load(_settings)
+except SettingsError as exc:
+    sys.exit(f"configuration error: {exc}")
+# (where a problem is said to be, settings): the default tenant's, then each listed tenant's.
+_every = [("", _settings)] + [
+    (f"TRACESEARCH_TENANTS_FILE: tenants.{tenant}: ", _overrides.apply(_settings, tenant))
+    for tenant in _overrides.tenants()
+]
 # A strategies file that cannot be served stops the service here, once; a worker that starts later
 # while the file is bad answers 503 on the sampling endpoints instead (tracesearch/sampling/provider.py).
-_strategies_problem = file_problem(_settings.sampling_strategies_file)
-if _strategies_problem:
-    sys.exit(f"configuration error: {_strategies_problem}")
+for _where, _each in _every:
+    _strategies_problem = file_problem(_each.sampling_strategies_file)
+    if _strategies_problem:
+        sys.exit(f"configuration error: {_where}{_strategies_problem}")
 # The same for the alert rules file: a worker starting later while it is bad evaluates no rules and its
 # alerts API answers 503 (tracesearch/alerting/ruleset.py).
-_rules_problem = rules_file_problem(_settings.alerts_rules_file)
-if _rules_problem:
-    sys.exit(f"configuration error: {_rules_problem}")
+for _where, _each in _every:
+    _rules_problem = rules_file_problem(_each.alerts_rules_file)
+    if _rules_problem:
+        sys.exit(f"configuration error: {_where}{_rules_problem}")
 # And the API keys file: a worker starting later while it is bad fails to boot (closed, never open).
 _keys_problem = keys_file_problem(_settings.auth_keys_file)
 if _keys_problem:

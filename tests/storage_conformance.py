@@ -191,6 +191,30 @@ class StorageConformance:
         found = store.reader.traces([one.trace_id, two.trace_id, unknown], b.base_ns - MINUTE, b.base_ns + MINUTE)
         assert found == {one.trace_id: [one], two.trace_id: [two], unknown: []}
 
+    def test_a_trace_is_read_up_to_max_spans_the_earliest_first(self, store: Store, b: Builder) -> None:
+        big, small = new_trace_id(), new_trace_id()
+        spans = [b.span("cap", trace_id=big, at_ms=i) for i in range(25)]
+        # Two spans start together at the cut: the order of a trace (span id) decides which is kept.
+        tie_first = b.span("cap", trace_id=big, span_id="0" * 16, at_ms=9)
+        tie_last = b.span("cap", trace_id=big, span_id="f" * 16, at_ms=9)
+        later = [b.span("cap", trace_id=small, at_ms=100 + i) for i in range(3)]
+        written = [*spans, tie_first, tie_last, *later]
+        random.shuffle(written)
+        self.write(store, written)
+        ordered = sorted([*spans, tie_first, tie_last], key=lambda s: (s.start_ns, s.span_id))
+
+        assert store.reader.get_trace(big, max_spans=10) == ordered[:10]
+        assert ordered[9] == tie_first  # and not tie_last, nor the other span at 9 ms
+        assert store.reader.get_trace(big, max_spans=27) == ordered
+        assert store.reader.get_trace(big, max_spans=1_000) == ordered
+        assert store.reader.get_trace(big, b.base_ns - MINUTE, b.base_ns + MINUTE, max_spans=3) == ordered[:3]
+        # The small trace's spans come after the big one's first pages: the big one leaves the query.
+        found = store.reader.traces([big, small], b.base_ns - MINUTE, b.base_ns + MINUTE, max_spans=10)
+        assert found == {big: ordered[:10], small: later}
+        query = TraceQuery(b.base_ns - MINUTE, b.base_ns + MINUTE, [FieldEquals("service", b.service("cap"))], 5)
+        assert store.reader.find_traces(query, max_spans=4) == [later, ordered[:4]]
+        assert store.reader.find_traces(query) == [later, ordered]
+
     # ------------------------------------------------------------------------------------------ search
 
     def test_search_finds_whole_traces_newest_first_within_the_limit(self, store: Store, b: Builder) -> None:

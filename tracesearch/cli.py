@@ -32,13 +32,15 @@ def _install_templates(settings: Settings) -> int:
 
 
 def _delete_expired(settings: Settings, dry_run: bool) -> int:
+    from tracesearch import tenant_overrides
     from tracesearch.storage.es.client import make_client
     from tracesearch.storage.es.retention import RetentionSweeper
 
-    if settings.retention_s <= 0:
-        print("TRACESEARCH_RETENTION is 0: nothing expires")
+    tenants = tenant_overrides.load(settings).retentions(settings)
+    sweeper = RetentionSweeper(make_client(settings), settings.index_prefix, settings.retention_s, tenants=tenants)
+    if not sweeper.active:
+        print("TRACESEARCH_RETENTION is 0 (and no tenant's is set): nothing expires")
         return 0
-    sweeper = RetentionSweeper(make_client(settings), settings.index_prefix, settings.retention_s)
     names = sweeper.expired() if dry_run else sweeper.sweep()
     verb = "would delete" if dry_run else "deleted"
     print(f"{verb} {len(names)} indices" + "".join(f"\n  {name}" for name in names))

@@ -20,13 +20,14 @@ from typing import Any, Generic, TypeVar, overload
 
 from elasticsearch import Elasticsearch
 
-from tracesearch import prometheus, tenancy
+from tracesearch import prometheus, tenant_overrides
 from tracesearch.admission import Limits
 from tracesearch.alerting.evaluate import Evaluator
 from tracesearch.alerting.notify.dispatcher import Dispatcher
 from tracesearch.alerting.ruleset import RuleSet
 from tracesearch.alerting.runner import AlertRunner, RunnerConfig
 from tracesearch.alerting.views import AlertStateReader
+from tracesearch.pipeline.ingest_limits import IngestConfig, IngestLimiter
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
 from tracesearch.query.limits import QueryLimits
@@ -54,6 +55,7 @@ from tracesearch.storage.es.span_reader import EsSpanReader
 from tracesearch.storage.es.span_writer import EsSpanWriter
 from tracesearch.storage.es.templates import TemplateInstaller
 from tracesearch.tenancy import TooManyTenants
+from tracesearch.tenant_overrides import TenantOverrides
 
 T = TypeVar("T")
 
@@ -89,7 +91,8 @@ class once(Generic[T]):
 
 class Components:
     """The components of the default tenant (``root``), or of one tenant (``for_tenant``): a tenant's
-    have the same settings but its own index prefix, and share the root's clients and identity."""
+    have the root's settings with its own index prefix and its overrides (``TRACESEARCH_TENANTS_FILE``),
+    and share the root's clients and identity."""
 
     def __init__(self, settings: Settings, tenant: str | None = None, root: Components | None = None):
         self.settings = settings
@@ -98,6 +101,8 @@ class Components:
         self.lock: threading.RLock = threading.RLock() if root is None else root.lock
         self._receive_limits: Limits | None = None
         self._tenants: dict[str, Components] = {}
+        # Read once, at start: a bad file stops the process here (gunicorn.conf.py says so earlier).
+        self.overrides: TenantOverrides = tenant_overrides.load(settings) if root is None else root.overrides
         if root is not None:  # one client and one name per process, whichever tenant uses them
             self.__dict__["_es"] = root._es
             self.__dict__["process_token"] = root.process_token
@@ -125,9 +130,14 @@ class Components:
         return found
 
     def tenant_settings(self, tenant: str) -> Settings:
-        """The settings ``tenant``'s components are built from: the root's, with the tenant's index prefix."""
-        base = self.root.settings
-        return replace(base, index_prefix=tenancy.index_prefix(base.index_prefix, tenant))
+        """The settings ``tenant``'s components are built from: the root's, with the tenant's index prefix,
+        no strategies or rules file but its own, and its overrides."""
+        return self.overrides.apply(self.root.settings, tenant)
+
+    def listed_tenants(self) -> list[Components]:
+        """The components of the tenants the overrides file lists (built now): their runners start with
+        the process."""
+        return [self.for_tenant(name) for name in self.overrides.tenants()] if self.root is self else []
 
     def tenants(self) -> dict[str, Components]:
         """The tenants this process has served so far, by name."""
@@ -176,8 +186,12 @@ class Components:
 
     @once
     def retention(self) -> RetentionSweeper:
+        """The root's sweeps every tenant's indices too, each with its retention."""
         s = self.settings
-        return RetentionSweeper(self._es, s.index_prefix, s.retention_s, on_deleted=prometheus.INDICES_DELETED.inc)
+        tenants = self.overrides.retentions(s) if self.root is self else None
+        return RetentionSweeper(
+            self._es, s.index_prefix, s.retention_s, on_deleted=prometheus.INDICES_DELETED.inc, tenants=tenants
+        )
 
     @once
     def sampling_store(self) -> EsSamplingStore:
@@ -226,6 +240,7 @@ class Components:
             grafana_url=s.grafana_url,
             grafana_tempo_uid=s.grafana_tempo_uid,
             base_url=s.alerts_external_url or f"http://127.0.0.1:{s.port}",
+            tenant=self.tenant,
         )
         dispatcher = Dispatcher.from_settings(s)
         rules = self.alert_rules.rules
@@ -284,6 +299,18 @@ class Components:
             max_attribute_value_bytes=s.max_attribute_value_bytes,
             max_nesting_depth=s.max_nesting_depth,
         )
+
+    @once
+    def ingest_limiter(self) -> IngestLimiter:
+        """This tenant's spans per request and per second in this process."""
+        s = self.settings
+        config = IngestConfig(s.ingest_spans_per_second, s.ingest_burst_spans, s.max_spans_per_request)
+        label = self.tenant or ""
+
+        def refused(reason: str, spans: int) -> None:
+            prometheus.INGEST_REFUSED.labels(label, reason).inc(spans)
+
+        return IngestLimiter(config, self.tenant, on_refused=refused)
 
     def receive_limits(self) -> Limits:
         """``limits`` plus the retention's bound on span starts: for receivers, the edge. (Ingesters
@@ -370,10 +397,15 @@ class Components:
         runner = self.adaptive_runner
         if runner is not None:
             runner.start()
+        for child in self.listed_tenants():
+            child.start_adaptive_sampling()
 
     def start_alert_rules(self) -> None:
-        """Watch the alert rules file from this process (every worker: each holds its own copy)."""
+        """Watch the alert rules file from this process (every worker: each holds its own copy), and
+        those of the tenants the overrides file lists."""
         self.alert_rules.start()
+        for child in self.listed_tenants():
+            child.start_alert_rules()
 
     def start_alerts(self) -> None:
         """With TRACESEARCH_ALERTS_ENABLED on, every worker runs the evaluator loop: they contend for one
@@ -381,6 +413,9 @@ class Components:
         runner = self.alert_runner
         if runner is not None:
             runner.start()
+        for child in self.listed_tenants():
+            if child.settings.alerts_rules_file:  # no rules, nothing to evaluate: no lease taken either
+                child.start_alerts()
 
     def close(self) -> None:
         """Flush what the process still holds (gunicorn worker exit, SIGTERM), every tenant's too."""

@@ -3,8 +3,8 @@
 Under gunicorn every worker counts in its own memory; with ``PROMETHEUS_MULTIPROC_DIR`` set
 (gunicorn.conf.py sets it) ``/metrics`` adds up all workers and the local ingesters.
 
-Tenants: the span metrics and service-graph series, and the service graph's own counters, carry a
-``tenant`` label: the tenant's name, or the empty string for the default tenant. Empty, not "default":
+Tenants: the span metrics and service-graph series, the service graph's own counters and the ingest
+limits' refusals carry a ``tenant`` label: the tenant's name, or the empty string for the default tenant. Empty, not "default":
 "default" is a valid tenant name, while no tenant can be named "", and Prometheus treats an empty label
 as no label, so the default tenant's series are stored exactly as they were before tenants (dashboards
 and Grafana's Service Graph queries keep working, and add up every tenant unless they select one).
@@ -44,6 +44,12 @@ REQUESTS = Counter(
 SPANS_RECEIVED = Counter("tracesearch_spans_received_total", "Spans decoded from requests or messages.", ["transport"])
 SPANS_REJECTED = Counter(
     "tracesearch_spans_rejected_total", "Spans refused, with the stage that refused them.", ["transport", "stage"]
+)
+INGEST_REFUSED = Counter(
+    "tracesearch_ingest_refused_spans_total",
+    "Spans refused by a tenant's ingest limits (tenant empty: the default tenant's), by reason: rate (429), "
+    "request_spans or burst (413).",
+    ["tenant", "reason"],
 )
 SPANS_PRODUCED = Counter("tracesearch_spans_produced_total", "Spans acknowledged by Kafka.")
 SPANS_INDEXED = Counter("tracesearch_spans_indexed_total", "Spans stored in Elasticsearch (duplicates included).")

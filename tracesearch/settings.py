@@ -265,6 +265,26 @@ class Settings:
         integer(1024),
         "Largest accepted request body, after decompression.",
     )
+    max_spans_per_request: int = setting(
+        "TRACESEARCH_MAX_SPANS_PER_REQUEST",
+        "0",
+        integer(0),
+        "Most spans one ingest request may hold; more: 413 (0: no limit but the bytes). Per tenant (overrides).",
+    )
+    ingest_spans_per_second: float = setting(
+        "TRACESEARCH_INGEST_SPANS_PER_SECOND",
+        "0",
+        number(0),
+        "Spans per second a tenant may send to one worker process (a token bucket; past it 429 with Retry-After); "
+        "0: no limit. Each worker has its own bucket: one instance admits `TRACESEARCH_WORKERS` times this.",
+    )
+    ingest_burst_spans: int = setting(
+        "TRACESEARCH_INGEST_BURST_SPANS",
+        "0",
+        integer(0),
+        "The bucket's size: spans a tenant may send at once after a quiet while, and the largest request "
+        "ever admitted under a rate (bigger: 413); 0: one second of `TRACESEARCH_INGEST_SPANS_PER_SECOND`.",
+    )
     max_attributes_per_span: int = setting(
         "TRACESEARCH_MAX_ATTRIBUTES_PER_SPAN",
         "1000",
@@ -364,7 +384,8 @@ class Settings:
         "TRACESEARCH_MAX_CONCURRENT_QUERIES",
         "4",
         integer(1),
-        "Searches and metrics queries running at once per process; more wait up to 1s, then 429 with Retry-After.",
+        "Searches and metrics queries running at once per tenant and process; more wait up to 1s, then 429 with "
+        "Retry-After.",
     )
     query_max_range_s: float = setting(
         "TRACESEARCH_QUERY_MAX_RANGE",
@@ -377,6 +398,13 @@ class Settings:
         "1500",
         integer(1, 10_000),
         "Traces per search at most; a larger `limit` is cut to it.",
+    )
+    query_max_spans_per_trace: int = setting(
+        "TRACESEARCH_QUERY_MAX_SPANS_PER_TRACE",
+        "50000",
+        integer(1),
+        "Spans of one trace a read API answers at most: the earliest by start time; a trace with more is "
+        "cut and the answer says it is partial.",
     )
     retry_after_s: int = setting(
         "TRACESEARCH_RETRY_AFTER_SECONDS", "5", integer(1), "Retry-After sent with 503/429 answers."
@@ -765,6 +793,13 @@ class Settings:
         "1000",
         integer(1),
         "Tenants one process serves; a request naming one more is refused (403).",
+    )
+    tenants_file: str = setting(
+        "TRACESEARCH_TENANTS_FILE",
+        "",
+        as_text,
+        "Per-tenant overrides (YAML, `tenants: {name: {TRACESEARCH_...: value}}`, see docs/tenants.md), "
+        "read at start; empty: every tenant has these settings.",
     )
 
     @classmethod

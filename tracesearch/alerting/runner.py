@@ -49,6 +49,8 @@ class RunnerConfig:
     grafana_url: str = ""
     grafana_tempo_uid: str = "tracesearch-tempo"
     base_url: str = "http://127.0.0.1:4318"
+    # The tenant whose rules these are (None: the default tenant): notifications carry it as the label `tenant`.
+    tenant: str | None = None
 
     @property
     def lease_ttl_s(self) -> float:
@@ -239,7 +241,7 @@ class AlertRunner:
         return Notification(
             rule=rule.name,
             state=transition.state,
-            labels=dict(transition.labels),
+            labels={**transition.labels, "tenant": c.tenant} if c.tenant else dict(transition.labels),
             annotations=dict(alert.annotations),
             value=transition.value,
             threshold=rule.threshold,

@@ -10,6 +10,7 @@ from flask import current_app, g, has_request_context
 from tracesearch.admission import Limits
 from tracesearch.alerting.ruleset import RuleSet
 from tracesearch.alerting.views import AlertStateReader
+from tracesearch.pipeline.ingest_limits import IngestLimiter
 from tracesearch.pipeline.sink import SpanSink
 from tracesearch.sampling.provider import StrategyProvider
 from tracesearch.services.query import QueryService
@@ -34,6 +35,9 @@ class AppServices(Protocol):
 
     @property
     def readiness(self) -> Readiness: ...
+
+    @property
+    def ingest_limiter(self) -> IngestLimiter: ...
 
     @property
     def sampling(self) -> StrategyProvider: ...

@@ -13,7 +13,8 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
 
 from tracesearch.api.context import settings
-from tracesearch.api.http_errors import ApiError, BadRequest, Overloaded, Unavailable
+from tracesearch.api.http_errors import ApiError, BadRequest, Overloaded, PayloadTooLarge, Unavailable
+from tracesearch.pipeline.ingest_limits import RateLimited, TooManySpans
 from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded
 from tracesearch.query.errors import InvalidQuery, TooManyQueries
 from tracesearch.query.traceql import TraceQLError
@@ -29,6 +30,8 @@ DOMAIN_ERRORS = (
     StorageUnavailable,
     BrokerUnavailable,
     SinkOverloaded,
+    RateLimited,
+    TooManySpans,
 )
 
 
@@ -44,6 +47,10 @@ def as_api_error(error: Exception, query_field: str = "") -> ApiError:
         return BadRequest(str(error), field=query_field)
     if isinstance(error, TooManyQueries):
         return Overloaded(f"too many queries running, retry later: {error}", retry_after_s=1)
+    if isinstance(error, RateLimited):
+        return Overloaded(str(error), retry_after_s=error.retry_after_s)
+    if isinstance(error, TooManySpans):
+        return PayloadTooLarge(str(error), field="spans")
     if isinstance(error, SinkOverloaded):
         return Overloaded(f"too much in flight, retry later: {error}", retry_after_s=retry_after)
     if isinstance(error, BrokerUnavailable):

@@ -7,20 +7,21 @@ Every answer uses Jaeger's envelope ``{"data", "total", "limit", "offset", "erro
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from flask import Response
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
-from tracesearch.api import tempo
+from tracesearch.api import partial, tempo
 from tracesearch.api.blueprint import REQUIRED, Blueprint, ErrorFormat
 from tracesearch.api.context import query, settings
 from tracesearch.api.http_errors import ApiError, BadRequest, NotFound
 from tracesearch.api.params import TRACE_ID_PATH, GoDuration, Name, TraceId, path_parameter
 from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.jaeger_json import trace_to_jaeger
+from tracesearch.query.capped_trace import CappedTrace
 from tracesearch.query.conditions import TraceQuery, span_fields
 from tracesearch.query.jaeger_tags import parse_tags
 from tracesearch.query.limits import MAX_JAEGER_TAGS, MAX_JAEGER_TAGS_BYTES
@@ -48,8 +49,11 @@ def jaeger_error(error: ApiError) -> Response:
 
 
 class JaegerErrorItem(Schema):
-    code = fields.Integer(metadata={"description": "the HTTP status"})
+    code = fields.Integer(
+        metadata={"description": "the HTTP status; 206 for a trace cut to the spans-per-trace limit (answer 200)"}
+    )
     msg = fields.String()
+    traceID = fields.String(metadata={"description": "the trace the entry is about, if one"})
 
 
 class JaegerEnvelope(Schema):
@@ -223,11 +227,17 @@ def operations(args: dict[str, Any]) -> Response:
 
 @bp.get("/api/traces/<trace_id>", parameters=[TRACE_ID_PATH])
 @bp.query(TraceParams)
-@bp.answers("the trace, every span, in data", JaegerEnvelope)
 @bp.answers(
-    "for Accept: application/protobuf (Tempo's path): TraceByIDResponse (tempopb)",
+    "the trace in data, every span up to TRACESEARCH_QUERY_MAX_SPANS_PER_TRACE (the earliest); a trace cut "
+    "there has a warning (on the trace and its first span), an `errors` entry (code 206) and the header",
+    JaegerEnvelope,
+    headers=partial.DOCUMENTED,
+)
+@bp.answers(
+    "for Accept: application/protobuf (Tempo's path): tempopb Trace (OTLP TracesData); a cut trace has the header",
     {"type": "string", "format": "binary"},
     content_type=tempo.PROTOBUF,
+    headers=partial.DOCUMENTED,
 )
 @bp.fails(400, 404, 503)
 def get_trace(args: dict[str, Any], trace_id: str) -> Response:
@@ -237,10 +247,25 @@ def get_trace(args: dict[str, Any], trace_id: str) -> Response:
         return tempo.trace_v1_protobuf(trace_id)
     tid = parse_trace_id(trace_id)
     start, end = _optional_range_ns(args["start"], args["end"])
-    spans = query().trace(tid, start, end)
-    if not spans:
+    trace = query().trace(tid, start, end)
+    if not trace.spans:
         raise NotFound(f"trace not found: {trace_id}")
-    return envelope([trace_to_jaeger(spans)])
+    return traces_envelope([trace])
+
+
+def jaeger_trace(trace: CappedTrace) -> dict[str, Any]:
+    """A trace in Jaeger's model; a cut one says so in its warnings."""
+    return trace_to_jaeger(trace.spans, [trace.message] if trace.truncated else ())
+
+
+def traces_envelope(
+    traces: list[CappedTrace], errors: Sequence[dict[str, Any]] = (), why: Sequence[str] = ()
+) -> Response:
+    """Traces in the envelope; each cut trace adds an ``errors`` entry (status 200, as Jaeger answers
+    trace ids it could not find) and the answer the ``X-Tracesearch-Partial`` header."""
+    cut = [{"code": 206, "msg": t.message, "traceID": t.trace_id} for t in traces if t.truncated]
+    response = envelope([jaeger_trace(t) for t in traces], errors=[*errors, *cut] or None)
+    return partial.marked(response, partial.reasons(traces, *why))
 
 
 def _optional_range_ns(start: int | None, end: int | None) -> tuple[int | None, int | None]:
@@ -266,19 +291,25 @@ def _search_window(args: dict[str, Any]) -> tuple[int, int]:
 
 @bp.get("/api/traces")
 @bp.query(SearchParams)
-@bp.answers("whole traces with a span matching every condition, newest first, in data", JaegerEnvelope)
+@bp.answers(
+    "whole traces with a span matching every condition, newest first, in data; partial answers (time budget, "
+    "a trace cut to TRACESEARCH_QUERY_MAX_SPANS_PER_TRACE) have `errors` entries and the header",
+    JaegerEnvelope,
+    headers=partial.DOCUMENTED,
+)
 @bp.fails(400, 429, 503)
 def search_traces(args: dict[str, Any]) -> Response:
     """Search traces (or look them up by traceID)"""
     if args["traceID"]:
-        return envelope([trace_to_jaeger(spans) for spans in query().traces(args["traceID"])])
+        return traces_envelope(query().traces(args["traceID"]))
     start_ns, end_ns = _search_window(args)
     fields = span_fields(args["service"], args["operation"] or None, args["minDuration"], args["maxDuration"])
     limit = min(args["limit"] or DEFAULT_LIMIT, MAX_LIMIT)
     service = query()
     found, complete = service.find_traces_within(TraceQuery(start_ns, end_ns, fields + parse_tags(args["tags"]), limit))
-    errors = None if complete else [partial_error(service.limits.timeout_s)]
-    return envelope([trace_to_jaeger(spans) for spans in found], errors=errors)
+    if complete:
+        return traces_envelope(found)
+    return traces_envelope(found, [partial_error(service.limits.timeout_s)], ["time budget"])
 
 
 def partial_error(timeout_s: float) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import orjson
 from flask import Response, request
 from marshmallow import Schema, fields
 
+from tracesearch.api import partial
 from tracesearch.api.blueprint import Blueprint, ErrorFormat, parse_query
 from tracesearch.api.context import query, settings
 from tracesearch.api.http_errors import ApiError, NotFound
@@ -33,6 +34,7 @@ from tracesearch.api.tempo_params import (
     TraceRangeArgs,
 )
 from tracesearch.codecs import tempo as tempo_codec
+from tracesearch.query.capped_trace import SPANS_PER_TRACE, CappedTrace
 from tracesearch.services.autocomplete import INTRINSICS
 
 PROTOBUF = "application/protobuf"
@@ -122,31 +124,46 @@ def wants_protobuf() -> bool:
     return PROTOBUF in request.headers.get("Accept", "")
 
 
-def _trace(trace_id: str, args: dict[str, Any]) -> Any:
-    spans = query().trace(parse_trace_id(trace_id), args["start"], args["end"])
-    if not spans:
+def _trace(trace_id: str, args: dict[str, Any]) -> CappedTrace:
+    trace = query().trace(parse_trace_id(trace_id), args["start"], args["end"])
+    if not trace.spans:
         raise NotFound(f"trace not found: {trace_id}")
-    return spans
+    return trace
 
 
 def trace_v1_protobuf(trace_id: str) -> Response:
     """``/api/traces/{id}`` for Tempo clients (called by the Jaeger blueprint, which owns the path and
-    documents its parameters: the same names, here in Tempo's unit)."""
-    spans = _trace(trace_id, parse_query(TRACE_RANGE))
-    return Response(tempo_codec.trace_v1_protobuf(spans), 200, mimetype=PROTOBUF)
+    documents its parameters: the same names, here in Tempo's unit). ``tempopb.Trace`` has no status: a
+    cut trace says so in the header only."""
+    trace = _trace(trace_id, parse_query(TRACE_RANGE))
+    response = Response(tempo_codec.trace_v1_protobuf(trace.spans), 200, mimetype=PROTOBUF)
+    return partial.marked(response, partial.reasons([trace]))
 
 
 @bp.get("/api/v2/traces/<trace_id>", parameters=[TRACE_ID_PATH])
 @bp.query(TraceRangeArgs)
-@bp.answers("TraceByIDResponse (tempopb)", _PROTOBUF_BODY, content_type=PROTOBUF)
-@bp.answers("the trace as OTLP JSON", _object('{"trace": OTLP TracesData}'))
+@bp.answers(
+    "TraceByIDResponse (tempopb); a trace cut to TRACESEARCH_QUERY_MAX_SPANS_PER_TRACE spans (its earliest) has "
+    "status PARTIAL and a message, and the header",
+    _PROTOBUF_BODY,
+    content_type=PROTOBUF,
+    headers=partial.DOCUMENTED,
+)
+@bp.answers(
+    "the trace as OTLP JSON; a cut trace also has status PARTIAL and a message, and the header",
+    _object('{"trace": OTLP TracesData, "metrics": {}, "status": "PARTIAL" (only when cut), "message"}'),
+    headers=partial.DOCUMENTED,
+)
 @bp.fails(400, 404, 503)
 def trace_v2(args: dict[str, Any], trace_id: str) -> Response:
     """One trace: protobuf for Accept: application/protobuf, else OTLP JSON"""
-    spans = _trace(trace_id, args)
+    trace = _trace(trace_id, args)
+    message = trace.message if trace.truncated else ""
     if wants_protobuf():
-        return Response(tempo_codec.trace_v2_protobuf(spans), 200, mimetype=PROTOBUF)
-    return _json(tempo_codec.trace_v2_json(spans))
+        response = Response(tempo_codec.trace_v2_protobuf(trace.spans, message), 200, mimetype=PROTOBUF)
+    else:
+        response = _json(tempo_codec.trace_v2_json(trace.spans, message))
+    return partial.marked(response, partial.reasons([trace]))
 
 
 @bp.get("/api/search")
@@ -154,12 +171,7 @@ def trace_v2(args: dict[str, Any], trace_id: str) -> Response:
 @bp.answers(
     "SearchResponse: traces with their matching span sets",
     _object("tempopb SearchResponse"),
-    headers={
-        "X-Tracesearch-Partial": {
-            "description": "on a partial answer: time budget or candidate bound",
-            "schema": {"type": "string"},
-        }
-    },
+    headers=partial.DOCUMENTED,
 )
 @bp.fails(400, 429, 503)
 def search(args: Search) -> Response:
@@ -167,10 +179,12 @@ def search(args: Search) -> Response:
     start_ns, end_ns = args.window(time.time_ns(), settings().search_lookback_s)
     result = query().search(args.query, start_ns, end_ns, args.limit, args.spss)
     response = _json(tempo_codec.search_response(result))
-    if not result.complete:
-        # Tempo's body says it with completedJobs < totalJobs; this says why.
-        response.headers["X-Tracesearch-Partial"] = result.partial_reason
-    return response
+    # Tempo's body says an incomplete search with completedJobs < totalJobs; the header says why, and
+    # also when a trace was judged on its first spans only (over the spans-per-trace limit).
+    why = [result.partial_reason] if not result.complete else []
+    if result.truncated_traces:
+        why.append(SPANS_PER_TRACE)
+    return partial.marked(response, why)
 
 
 @bp.get("/api/v2/search/tags")

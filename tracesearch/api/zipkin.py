@@ -17,13 +17,14 @@ import orjson
 from flask import Response
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from tracesearch.api import errors
+from tracesearch.api import errors, partial
 from tracesearch.api.blueprint import Blueprint, ErrorFormat
 from tracesearch.api.context import query, settings
 from tracesearch.api.http_errors import NotFound
 from tracesearch.api.params import TRACE_ID_PATH, Name, TraceIds
 from tracesearch.api.params import trace_id as parse_trace_id
 from tracesearch.codecs.zipkin_json import LOCAL_ENDPOINT_KEYS, encode_trace
+from tracesearch.query.capped_trace import CappedTrace
 from tracesearch.query.conditions import FieldEquals, TraceQuery, span_fields
 from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
 from tracesearch.query.zipkin_annotations import ZIPKIN_TAG_SCOPES, annotation_conditions
@@ -174,6 +175,10 @@ class DependencyLink(Schema):
 _NAMES = {"type": "array", "items": {"type": "string"}}
 _TRACES = {"type": "array", "items": {"type": "array", "items": {"type": "object"}}}
 _SPANS = {"type": "array", "items": {"type": "object", "description": "a Zipkin v2 span"}}
+_CUT = (
+    "; a trace with more spans than TRACESEARCH_QUERY_MAX_SPANS_PER_TRACE holds its earliest only, and the "
+    "answer has the header"
+)
 
 
 @bp.get("/api/v2/services")
@@ -232,32 +237,41 @@ def autocomplete_values(args: dict[str, Any]) -> Response:
 
 @bp.get("/api/v2/traces")
 @bp.query(TracesParams)
-@bp.answers("traces (lists of spans) matching every parameter, newest first; each has a root span", _TRACES)
+@bp.answers(
+    "traces (lists of spans) matching every parameter, newest first; each has a root span" + _CUT,
+    _TRACES,
+    headers=partial.DOCUMENTED,
+)
 @bp.fails(400, 429, 503)
 def traces(args: dict[str, Any]) -> Response:
     """Search traces"""
     search = traces_query(args, _default_lookback_ms(), time.time_ns() // NS_PER_MS)
-    return _json([encode_trace(spans) for spans in query().zipkin_search(search)])
+    return _traces(query().zipkin_search(search))
 
 
 @bp.get("/api/v2/trace/<trace_id>", parameters=[TRACE_ID_PATH])
-@bp.answers("the trace's spans", _SPANS)
+@bp.answers("the trace's spans" + _CUT, _SPANS, headers=partial.DOCUMENTED)
 @bp.fails(400, 404, 503)
 def trace(trace_id: str) -> Response:
     """One trace"""
-    spans = query().zipkin_trace(parse_trace_id(trace_id, "traceId"))
-    if not spans:
+    found = query().zipkin_trace(parse_trace_id(trace_id, "traceId"))
+    if not found.spans:
         raise NotFound(f"trace {trace_id.strip()} not found", field="traceId")
-    return _json(encode_trace(spans))
+    return partial.marked(_json(encode_trace(found.spans)), partial.reasons([found]))
 
 
 @bp.get("/api/v2/traceMany")
 @bp.query(TraceManyParams)
-@bp.answers("the traces found (unknown ids left out)", _TRACES)
+@bp.answers("the traces found (unknown ids left out)" + _CUT, _TRACES, headers=partial.DOCUMENTED)
 @bp.fails(400, 503)
 def trace_many(args: dict[str, Any]) -> Response:
     """Several traces"""
-    return _json([encode_trace(spans) for spans in query().zipkin_traces(args["traceIds"])])
+    return _traces(query().zipkin_traces(args["traceIds"]))
+
+
+def _traces(found: list[CappedTrace]) -> Response:
+    """Zipkin's format has no place to say a trace was cut: the header says it."""
+    return partial.marked(_json([encode_trace(t.spans) for t in found]), partial.reasons(found))
 
 
 @bp.get("/api/v2/dependencies")

@@ -21,16 +21,19 @@ JsonObject = dict[str, Any]
 _MAX_SAFE_INT = 2**53 - 1
 
 
-def trace_to_jaeger(spans: Sequence[Span]) -> JsonObject:
-    """One trace as a Jaeger UI trace object, spans sorted by start time."""
+def trace_to_jaeger(spans: Sequence[Span], warnings: Sequence[str] = ()) -> JsonObject:
+    """One trace as a Jaeger UI trace object, spans sorted by start time. ``warnings`` go on the trace and
+    on its first span too: Grafana's Jaeger data source and Jaeger's UI show span warnings only."""
     ordered = sorted(spans, key=lambda span: span.start_ns)
     processes = _Processes()
     out_spans = [span_to_jaeger(span, processes.id_for(span.resource)) for span in ordered]
+    if warnings and out_spans:
+        out_spans[0]["warnings"] = list(warnings)
     return {
         "traceID": short_trace_id(ordered[0].trace_id) if ordered else "",
         "spans": out_spans,
         "processes": processes.by_id,
-        "warnings": None,
+        "warnings": list(warnings) or None,
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from tracesearch.codecs.otlp_json import any_value_json, encode_traces_json
 from tracesearch.codecs.otlp_proto import encode_traces_data, spans_to_resource_spans
-from tracesearch.codecs.tempopb import TraceByIDResponse
+from tracesearch.codecs.tempopb import PARTIAL, TraceByIDResponse
 from tracesearch.model import AttrValue, Span, StatusCode
 from tracesearch.query.search_results import FoundSpanSet, FoundTrace, SearchResult
 from tracesearch.query.span_aggregation import MetricsResult
@@ -29,15 +29,24 @@ def trace_v1_protobuf(spans: Sequence[Span]) -> bytes:
     return encode_traces_data(spans)
 
 
-def trace_v2_protobuf(spans: Sequence[Span]) -> bytes:
-    """``tempopb.TraceByIDResponse{trace=1}`` (a whole trace: ``status`` COMPLETE, the default)."""
+def trace_v2_protobuf(spans: Sequence[Span], partial_message: str = "") -> bytes:
+    """``tempopb.TraceByIDResponse{trace=1}``: a whole trace (``status`` COMPLETE, the default), or with
+    ``partial_message`` a cut one (``status`` PARTIAL, ``message``), as Tempo answers a trace over its
+    ``max_bytes_per_trace``."""
     response = TraceByIDResponse()
     response.trace.resource_spans.extend(spans_to_resource_spans(spans))
+    if partial_message:
+        response.status = PARTIAL
+        response.message = partial_message
     return response.SerializeToString()  # type: ignore[no-any-return]
 
 
-def trace_v2_json(spans: Sequence[Span]) -> JsonObject:
-    return {"trace": encode_traces_json(spans), "metrics": {}}
+def trace_v2_json(spans: Sequence[Span], partial_message: str = "") -> JsonObject:
+    """The same as JSON (jsonpb: the enum by name, COMPLETE left out as a default)."""
+    body: JsonObject = {"trace": encode_traces_json(spans), "metrics": {}}
+    if partial_message:
+        body.update(status="PARTIAL", message=partial_message)
+    return body
 
 
 def key_value(key: str, value: AttrValue) -> JsonObject:

@@ -28,6 +28,8 @@ class QueryLimits:
     max_concurrent: int = 4  # queries running at once in one process; more wait briefly, then 429
     max_range_s: float = 30 * 86400.0  # longest search time range (start..end); longer: 400
     max_traces: int = 1_500  # traces per search; a larger `limit` is cut to it
+    # Spans of one trace an answer holds: the earliest; a runaway trace is cut and the answer says so.
+    max_spans_per_trace: int = 50_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueryLimits:
@@ -36,6 +38,7 @@ class QueryLimits:
             max_concurrent=settings.max_concurrent_queries,
             max_range_s=settings.query_max_range_s,
             max_traces=settings.query_max_traces,
+            max_spans_per_trace=settings.query_max_spans_per_trace,
         )
 
     @property

@@ -34,3 +34,5 @@ class SearchResult:
     inspected_spans: int = 0
     complete: bool = True
     partial_reason: str = ""  # when not complete: "time budget" or "candidate bound"
+    # Inspected traces over the spans-per-trace limit, judged on their earliest spans only.
+    truncated_traces: list[str] = field(default_factory=list)

@@ -97,6 +97,7 @@ def export_traces() -> Response:
         batch = decoder(body, components.receive_limits())
     except DecodeError as exc:
         raise BadRequest(f"cannot decode OTLP {kind} body: {exc}", field=exc.field) from exc
+    components.ingest_limiter.admit(len(batch.spans) + len(batch.rejected))
     return _success(receive(components.sink, batch, _TRANSPORTS[kind]), kind)
 
 

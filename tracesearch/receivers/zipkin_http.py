@@ -62,6 +62,7 @@ def post_spans() -> Response:
         batch = decoder(body, components.receive_limits())
     except DecodeError as exc:
         raise BadRequest(f"cannot decode Zipkin v2 spans: {exc}", field=exc.field) from exc
+    components.ingest_limiter.admit(len(batch.spans) + len(batch.rejected))
     outcome = receive(components.sink, batch, "zipkin_proto" if "protobuf" in kind else "zipkin_json")
     if outcome.rejected:
         # Zipkin has no partial success: say exactly which spans were refused; the others are stored.

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 
 from tracesearch.model import Span
+from tracesearch.query.capped_trace import CappedTrace, capped
 from tracesearch.query.conditions import TraceQuery
 from tracesearch.query.errors import InvalidQuery, TooManyQueries
 from tracesearch.query.limits import QueryLimits
@@ -37,7 +39,7 @@ class QueryService:
         self._spans = spans
         self._aggregates = aggregates
         self.limits = limits or QueryLimits()
-        self._traceql = TraceqlSearch(spans, max_candidates, self.limits.timeout_s)
+        self._traceql = TraceqlSearch(spans, max_candidates, self.limits.timeout_s, self.limits.max_spans_per_trace)
         self._slots = threading.BoundedSemaphore(self.limits.max_concurrent)
         self.autocomplete = Autocomplete(spans)
 
@@ -60,41 +62,49 @@ class QueryService:
                 field=field,
             )
 
-    # -- traces by id and by the Jaeger/Zipkin search forms
+    # -- traces by id and by the Jaeger/Zipkin search forms; each cut to the spans-per-trace limit
 
-    def trace(self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None) -> list[Span]:
-        """Every span of a trace as stored; [] when unknown."""
-        return self._spans.get_trace(trace_id, start_ns, end_ns)
+    @property
+    def _read_spans(self) -> int:
+        """Spans to read of a trace: one over the limit tells a cut trace from one exactly at it."""
+        return self.limits.max_spans_per_trace + 1
 
-    def traces(self, trace_ids: Sequence[str]) -> list[list[Span]]:
+    def _capped(self, spans: list[Span]) -> CappedTrace:
+        return capped(spans, self.limits.max_spans_per_trace)
+
+    def trace(self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None) -> CappedTrace:
+        """The spans of a trace as stored, at most the limit (the earliest); no spans when unknown."""
+        return self._capped(self._spans.get_trace(trace_id, start_ns, end_ns, self._read_spans))
+
+    def traces(self, trace_ids: Sequence[str]) -> list[CappedTrace]:
         """The traces found of these ids, in their order; unknown ones left out."""
-        found = [self._spans.get_trace(t) for t in trace_ids]
-        return [spans for spans in found if spans]
+        found = [self.trace(t) for t in trace_ids]
+        return [trace for trace in found if trace.spans]
 
-    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+    def find_traces(self, query: TraceQuery) -> list[CappedTrace]:
         return self.find_traces_within(query)[0]
 
-    def find_traces_within(self, query: TraceQuery, range_field: str = "start") -> tuple[list[list[Span]], bool]:
+    def find_traces_within(self, query: TraceQuery, range_field: str = "start") -> tuple[list[CappedTrace], bool]:
         """The Jaeger/Zipkin search (``limit`` cut to the limit), and whether it ended within the time
         budget (Elasticsearch stops at its search ``timeout`` with what it found: then False)."""
         self.check_range(query.start_ns, query.end_ns, range_field)
         bounded = TraceQuery(query.start_ns, query.end_ns, query.conditions, min(query.limit, self.limits.max_traces))
         with self._slot():
             began = time.monotonic()
-            found = self._spans.find_traces(bounded)
-            return found, time.monotonic() - began < self.limits.timeout_s
+            found = self._spans.find_traces(bounded, self._read_spans)
+            return [self._capped(spans) for spans in found], time.monotonic() - began < self.limits.timeout_s
 
-    def zipkin_trace(self, trace_id: str) -> list[Span]:
+    def zipkin_trace(self, trace_id: str) -> CappedTrace:
         """A trace with Zipkin's read adjustments (shared spans merged)."""
-        return adjusters.merge_shared(self._spans.get_trace(trace_id))
+        return _adjusted(self.trace(trace_id), adjusters.merge_shared)
 
-    def zipkin_traces(self, trace_ids: Sequence[str]) -> list[list[Span]]:
-        return [adjusters.merge_shared(spans) for spans in self.traces(trace_ids)]
+    def zipkin_traces(self, trace_ids: Sequence[str]) -> list[CappedTrace]:
+        return [_adjusted(trace, adjusters.merge_shared) for trace in self.traces(trace_ids)]
 
-    def zipkin_search(self, query: TraceQuery) -> list[list[Span]]:
+    def zipkin_search(self, query: TraceQuery) -> list[CappedTrace]:
         """Zipkin's trace list: shared spans merged, and every trace with a root span (``ensure_root``)."""
         found = self.find_traces_within(query, range_field="lookback")[0]
-        return [adjusters.ensure_root(adjusters.merge_shared(t)) for t in found]
+        return [_adjusted(t, lambda spans: adjusters.ensure_root(adjusters.merge_shared(spans))) for t in found]
 
     def services(self) -> list[str]:
         return self._spans.services()
@@ -128,6 +138,10 @@ class QueryService:
         remote endpoint names it was sent: each one finds spans with the same name (``ignore_case``:
         the service named ignoring ASCII case)."""
         return self._spans.remote_service_names(service, start_ns, end_ns, ignore_case)
+
+
+def _adjusted(trace: CappedTrace, adjust: Callable[[list[Span]], list[Span]]) -> CappedTrace:
+    return replace(trace, spans=adjust(trace.spans))
 
 
 def _days(seconds: float) -> str:

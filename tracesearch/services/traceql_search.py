@@ -3,6 +3,8 @@
 1. The planner (``query.traceql.pushdown``) turns the query into a span condition that every matching
    trace meets somewhere; the store returns the newest candidate traces (``SpanReader.candidate_traces``).
 2. Whole candidate traces are fetched and the exact evaluator decides which spans match.
+   A trace is read up to ``max_spans_per_trace`` spans (its earliest) and judged on those; the result
+   lists such traces (``truncated_traces``).
 3. Pages of candidates continue until ``limit`` traces matched, the candidates ran out, the work
    bound (``MAX_CANDIDATES`` traces) was reached or the time budget (``timeout_s``) ran out: then the
    answer says it is incomplete, with what was found so far.
@@ -115,11 +117,13 @@ class TraceqlSearch:
         reader: SpanReader,
         max_candidates: int = MAX_CANDIDATES,
         timeout_s: float = 10.0,
+        max_spans_per_trace: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._reader = reader
         self._max_candidates = max_candidates
         self._timeout_s = timeout_s
+        self._max_spans = max_spans_per_trace
         self._clock = clock
 
     def search(self, query: Query, start_ns: int, end_ns: int, limit: int, spss: int) -> SearchResult:
@@ -164,11 +168,15 @@ class TraceqlSearch:
         result: SearchResult,
         deadline: float,
     ) -> None:
-        traces = self._reader.traces(trace_ids, start_ns, end_ns)
+        traces = self._reader.traces(trace_ids, start_ns, end_ns, self._max_spans + 1)
         for trace_id in trace_ids:
             spans = traces.get(trace_id) or []
             if not spans or len(result.traces) >= limit:
                 continue
+            if len(spans) > self._max_spans:
+                # A runaway trace is judged on its first spans: say so rather than read it all.
+                spans = spans[: self._max_spans]
+                result.truncated_traces.append(trace_id)
             if self._clock() >= deadline:  # out of time: answer with what matched so far
                 result.complete, result.partial_reason = False, "time budget"
                 return

@@ -5,7 +5,8 @@ One conformance suite (``tests/storage_conformance.py``) checks both against eve
 Stores raise only the errors of this module; what HTTP status they become is the API layer's choice.
 
 Times are nanoseconds since the epoch; a time window holds the spans whose start, in whole
-milliseconds, is within it (bounds included). A trace is a list of spans sorted by start time. Span search
+milliseconds, is within it (bounds included). A trace is a list of spans sorted by start time (then span
+id, then kind). Span search
 takes ``query.conditions`` (every condition must hold on one span); attribute names are scoped
 (``span.http.method``).
 """
@@ -77,14 +78,20 @@ class SpanWriter(Protocol):
 
 
 class SpanReader(Protocol):
-    def get_trace(self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None) -> list[Span]:
+    def get_trace(
+        self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None, max_spans: int | None = None
+    ) -> list[Span]:
         """Every span of the trace (any size), sorted by start; [] when unknown. Without a range the
-        store looks back as far as it is configured to (``TRACESEARCH_TRACE_LOOKBACK``)."""
+        store looks back as far as it is configured to (``TRACESEARCH_TRACE_LOOKBACK``).
+
+        With ``max_spans``, at most that many: the earliest, in the order of a trace (start, then span
+        id, then kind), read without holding the trace's other spans (a runaway trace of millions of
+        spans costs no more than ``max_spans`` of them). Every method that returns traces takes it."""
         ...
 
-    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+    def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[list[Span]]:
         """Whole traces with at least one span in the window meeting every condition, newest first
-        (by their newest such span), at most ``query.limit``."""
+        (by their newest such span), at most ``query.limit``; each cut to ``max_spans`` as ``get_trace``."""
         ...
 
     def candidate_traces(
@@ -94,9 +101,11 @@ class SpanReader(Protocol):
         [start_ns, end_ns] meeting every condition, newest first; page on by lowering ``end_ns``."""
         ...
 
-    def traces(self, trace_ids: Sequence[str], start_ns: int, end_ns: int) -> dict[str, list[Span]]:
+    def traces(
+        self, trace_ids: Sequence[str], start_ns: int, end_ns: int, max_spans: int | None = None
+    ) -> dict[str, list[Span]]:
         """Every span of these traces, by trace id; a trace may stick out of the range by the maximum
-        trace duration (``TRACESEARCH_MAX_TRACE_DURATION``)."""
+        trace duration (``TRACESEARCH_MAX_TRACE_DURATION``); each cut to ``max_spans`` as ``get_trace``."""
         ...
 
     def services(self) -> list[str]:

@@ -11,6 +11,7 @@ this one is exact.
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import math
 import re
 import threading
@@ -83,6 +84,11 @@ def _key(span: Span) -> tuple[str, str, int]:
     return (span.trace_id, span.span_id, int(span.kind))
 
 
+def _trace_order(stored: SpanFacts) -> tuple[int, str, str]:
+    """The order of a trace's spans, Elasticsearch's sort: start, span id, kind."""
+    return (stored.span.start_ns, stored.span.span_id, stored.span.kind.label)
+
+
 @dataclass(slots=True)
 class _Aggregate:
     """One process's partial counts of one minute and label set (an aggregate document)."""
@@ -129,10 +135,13 @@ class MemoryStore:
         with self._lock:
             return list(self._spans.values())
 
-    def _trace(self, trace_id: str) -> list[Span]:
+    def _trace(self, trace_id: str, max_spans: int | None = None) -> list[Span]:
         with self._lock:
             found = list(self._traces.get(trace_id, ()))
-        found.sort(key=lambda f: (f.span.start_ns, f.span.span_id, f.span.kind.label))
+        if max_spans is None:
+            found.sort(key=_trace_order)
+        else:
+            found = heapq.nsmallest(max_spans, found, key=_trace_order)
         return [f.span for f in found]
 
     def _matching(self, conditions: Sequence[Condition], start_ns: int, end_ns: int) -> Iterable[SpanFacts]:
@@ -140,8 +149,10 @@ class MemoryStore:
         low, high = _ms(start_ns), _ms(end_ns)
         return (f for f in self._all() if low <= _ms(f.span.start_ns) <= high and matches(condition, f))
 
-    def get_trace(self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None) -> list[Span]:
-        return self._trace(trace_id)
+    def get_trace(
+        self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None, max_spans: int | None = None
+    ) -> list[Span]:
+        return self._trace(trace_id, max_spans)
 
     def candidate_traces(
         self, conditions: Sequence[Condition], start_ns: int, end_ns: int, size: int
@@ -151,12 +162,14 @@ class MemoryStore:
             newest[f.span.trace_id] = max(newest.get(f.span.trace_id, f.span.start_ns), f.span.start_ns)
         return sorted(newest.items(), key=lambda item: (-item[1], item[0]))[:size]
 
-    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+    def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[list[Span]]:
         found = self.candidate_traces(query.conditions, query.start_ns, query.end_ns, query.limit)
-        return [trace for trace in (self._trace(t) for t, _ in found) if trace]
+        return [trace for trace in (self._trace(t, max_spans) for t, _ in found) if trace]
 
-    def traces(self, trace_ids: Sequence[str], start_ns: int, end_ns: int) -> dict[str, list[Span]]:
-        return {t: self._trace(t) for t in trace_ids}
+    def traces(
+        self, trace_ids: Sequence[str], start_ns: int, end_ns: int, max_spans: int | None = None
+    ) -> dict[str, list[Span]]:
+        return {t: self._trace(t, max_spans) for t in trace_ids}
 
     def _looked_back(self) -> list[SpanFacts]:
         """The spans of the days the trace look-back covers, as the day-indexed store reads them."""

@@ -90,9 +90,9 @@ def test_examples_are_the_slowest_or_the_failing_traces_and_exist() -> None:
     query = QueryService(store, store.aggregates)
     latency = example_trace_ids(query, rule(), {}, NOW_NS)
     assert len(latency) == 5 and set(latency) <= slow
-    assert min(query.trace(t)[0].duration_ns for t in latency) == 2005 * 1_000_000  # the five slowest
-    assert [query.trace(t)[0].duration_ns for t in latency] == sorted(
-        (query.trace(t)[0].duration_ns for t in latency), reverse=True
+    assert min(query.trace(t).spans[0].duration_ns for t in latency) == 2005 * 1_000_000  # the five slowest
+    assert [query.trace(t).spans[0].duration_ns for t in latency] == sorted(
+        (query.trace(t).spans[0].duration_ns for t in latency), reverse=True
     )
     errors = example_trace_ids(query, rule("error_rate", scope=Scope(service="checkout")), {}, NOW_NS)
     assert set(errors) == failing

@@ -130,3 +130,13 @@ def test_grafana_links_open_explore_on_the_tempo_data_source() -> None:
     assert pane["datasource"] == "tracesearch-tempo"
     assert pane["queries"][0]["queryType"] == "traceql" and "duration > 1000ms" in pane["queries"][0]["query"]
     assert int(pane["range"]["to"]) - int(pane["range"]["from"]) == 300_000
+
+
+def test_a_tenants_notifications_name_the_tenant() -> None:
+    clock, alerts, spans = Clock(), MemoryAlerts(Clock()), slow_shop()
+    made, sent = runner(spans, alerts, [rule(for_s=0)], clock, "p1", tenant="team-a")
+    made.tick()
+    [firing] = sent.sent
+    assert firing.labels == {"alertname": "pay-p95", "severity": "warning", "tenant": "team-a"}
+    # The stored alert keeps its own labels: its fingerprint is the same whoever evaluates it.
+    assert "tenant" not in alerts.current()[0].labels

@@ -100,7 +100,7 @@ class BlockingReader(MemoryStore):
         self.entered = threading.Semaphore(0)
         self.release = threading.Event()
 
-    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+    def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[list[Span]]:
         self.entered.release()
         self.release.wait(10)
         return []

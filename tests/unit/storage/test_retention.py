@@ -9,7 +9,7 @@ from tests.unit.codecs.factories import make_span
 from tracesearch.admission import DEFAULT_LIMITS, admit
 from tracesearch.model import DecodedBatch
 from tracesearch.settings import Settings, SettingsError
-from tracesearch.storage.es.retention import expired_indices, oldest_kept_day, oldest_start_ns
+from tracesearch.storage.es.retention import expired_indices, expired_of_every_tenant, oldest_kept_day, oldest_start_ns
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -81,3 +81,31 @@ def test_retention_settings() -> None:
         Settings.from_env({"TRACESEARCH_RETENTION": "12h"})
     with pytest.raises(SettingsError, match="TRACESEARCH_RETENTION_SWEEP_INTERVAL"):
         Settings.from_env({"TRACESEARCH_RETENTION_SWEEP_INTERVAL": "0s"})
+
+
+def test_each_tenants_indices_expire_after_its_own_retention_and_unlisted_ones_after_the_default() -> None:
+    names = [
+        "ts-span-2026-11-07",  # the default tenant's: 14 days
+        "ts-span-2026-11-08",
+        "ts.short.-span-2026-11-14",  # 7 days: expired
+        "ts.short.-spanmetrics-2026-11-15",  # kept
+        "ts.short.-servicegraph-2026-11-01",
+        "ts.forever.-span-2020-01-01",  # 0: kept for ever
+        "ts.other.-span-2026-11-07",  # not listed: the default's 14 days
+        "ts.other.-span-2026-11-08",
+        "ts.short.-span-2026-11-01-restored",  # not ours
+        "ts.short-span-2020-01-01",  # no tenant's (a tenant's prefix ends with a dot)
+    ]
+    tenants = {"short": 7 * DAY, "forever": 0.0}
+    assert expired_of_every_tenant(names, "ts", NOW, 14 * DAY, tenants) == [
+        "ts-span-2026-11-07",
+        "ts.other.-span-2026-11-07",
+        "ts.short.-servicegraph-2026-11-01",
+        "ts.short.-span-2026-11-14",
+    ]
+    # Without tenants (a tenant's own sweeper): only the prefix's own; with a default of 0, only the tenants'.
+    assert expired_of_every_tenant(names, "ts", NOW, 14 * DAY, None) == ["ts-span-2026-11-07"]
+    assert expired_of_every_tenant(names, "ts", NOW, 0, tenants) == [
+        "ts.short.-servicegraph-2026-11-01",
+        "ts.short.-span-2026-11-14",
+    ]

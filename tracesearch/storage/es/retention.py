@@ -13,12 +13,14 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from elasticsearch import Elasticsearch, NotFoundError
 
+from tracesearch import tenancy
 from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS
 from tracesearch.storage.es.indices import NS_PER_S, SPAN_INDEX_INFIX
 
@@ -64,8 +66,35 @@ def expired_indices(names: Iterable[str], prefix: str, oldest_kept: date) -> lis
     return sorted(expired)
 
 
+def expired_of_every_tenant(
+    names: Iterable[str], prefix: str, now_s: float, retention_s: float, tenants: Mapping[str, float] | None
+) -> list[str]:
+    """The expired indices among ``names``: the default tenant's (``<prefix>-…``) after ``retention_s``;
+    with ``tenants``, each tenant's (``<prefix>.<tenant>.-…``) after its retention there, else after
+    ``retention_s`` (0: never)."""
+    names = list(names)
+    found = expired_indices(names, prefix, oldest_kept_day(now_s, retention_s)) if retention_s > 0 else []
+    if tenants is None:
+        return found
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        tenant = tenancy.tenant_of_index(prefix, name)
+        if tenant is not None:
+            grouped[tenant].append(name)
+    for tenant, its in grouped.items():
+        kept_s = tenants.get(tenant, retention_s)
+        if kept_s > 0:
+            found += expired_indices(its, tenancy.index_prefix(prefix, tenant), oldest_kept_day(now_s, kept_s))
+    return sorted(found)
+
+
 class RetentionSweeper:
-    """Deletes the expired indices of one prefix; ``sweep`` once, or ``start`` a background thread."""
+    """Deletes the expired indices of one prefix; ``sweep`` once, or ``start`` a background thread.
+
+    With ``tenants`` (the root's sweeper, the CLI's), the indices of every tenant under the prefix go too
+    (``<prefix>.<tenant>.-span-…``), those of tenants this process never served included: each tenant's
+    with its retention in ``tenants``, else ``retention_s``.
+    """
 
     def __init__(
         self,
@@ -74,21 +103,27 @@ class RetentionSweeper:
         retention_s: float,
         on_deleted: Callable[[int], None] = lambda count: None,
         clock: Callable[[], float] = time.time,
+        tenants: Mapping[str, float] | None = None,
     ):
         self._client = client
         self._prefix = prefix
         self._retention_s = retention_s
         self._on_deleted = on_deleted
         self._clock = clock
+        self._tenants = tenants
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def active(self) -> bool:
+        """Whether anything can expire (some retention is not 0)."""
+        return self._retention_s > 0 or (self._tenants is not None and any(r > 0 for r in self._tenants.values()))
+
     def expired(self) -> list[str]:
-        response = self._client.cat.indices(
-            index=f"{self._prefix}-*", h="index", format="json", expand_wildcards="open,closed"
-        )
+        patterns = f"{self._prefix}-*" + (f",{self._prefix}.*" if self._tenants is not None else "")
+        response = self._client.cat.indices(index=patterns, h="index", format="json", expand_wildcards="open,closed")
         names = [str(row["index"]) for row in cast(list[dict[str, Any]], response.body)]
-        return expired_indices(names, self._prefix, self._oldest_kept())
+        return expired_of_every_tenant(names, self._prefix, self._clock(), self._retention_s, self._tenants)
 
     def sweep(self) -> list[str]:
         """Delete every expired index now; returns those this call deleted. One request per index (a
@@ -103,12 +138,12 @@ class RetentionSweeper:
             deleted.append(name)
             self._on_deleted(1)
         if deleted:
-            log.info("retention: deleted %d indices of days before %s: %s", len(deleted), self._oldest_kept(), deleted)
+            log.info("retention: deleted %d expired indices: %s", len(deleted), deleted)
         return deleted
 
     def start(self, interval_s: float) -> None:
         """Sweep every ``interval_s`` in a daemon thread; an unreachable cluster is retried next time."""
-        if self._retention_s <= 0 or self._thread is not None:
+        if not self.active or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, args=(interval_s,), name="retention", daemon=True)
         self._thread.start()
@@ -124,6 +159,3 @@ class RetentionSweeper:
             except Exception as exc:  # the next sweep retries; the service goes on
                 log.warning("retention: sweep failed, retrying in %.0fs: %s", interval_s, exc)
             delay = interval_s
-
-    def _oldest_kept(self) -> date:
-        return oldest_kept_day(self._clock(), self._retention_s)

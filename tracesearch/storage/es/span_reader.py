@@ -63,36 +63,55 @@ class EsSpanReader:
         """Every span search stops at the query time budget (``TRACESEARCH_QUERY_TIMEOUT``)."""
         return search(self._client, index, body, self._search_timeout_s)
 
-    def _spans_of(self, index: str, trace_ids: list[str]) -> list[Span]:
+    def _spans_of(self, index: str, trace_ids: Sequence[str], max_spans: int | None = None) -> dict[str, list[Span]]:
+        """The spans of these traces by trace id, each in the order of a trace, paged with ``search_after``.
+
+        With ``max_spans`` a trace that has its spans leaves the query of the next page, and no page asks
+        for more hits than the traces still short could take: one trace is read in exactly ``max_spans``
+        hits however many it holds, and the hits kept in memory never pass ``max_spans`` per trace plus
+        one page."""
+        wanted = list(dict.fromkeys(trace_ids))
+        counts = dict.fromkeys(wanted, 0)
         docs: list[dict[str, Any]] = []
         after: list[Any] | None = None
-        while True:
-            hits = self._search(index, compiler.spans_of_traces(trace_ids, PAGE_SIZE, after))["hits"]["hits"]
-            docs.extend(h["_source"] for h in hits)
-            if len(hits) < PAGE_SIZE:
-                return from_documents(docs)
+        while wanted:
+            size = PAGE_SIZE if max_spans is None else min(PAGE_SIZE, sum(max_spans - counts[t] for t in wanted))
+            hits = self._search(index, compiler.spans_of_traces(wanted, size, after))["hits"]["hits"]
+            for hit in hits:
+                trace_id = hit["_source"]["trace"]["id"]
+                if max_spans is None or counts[trace_id] < max_spans:
+                    counts[trace_id] += 1
+                    docs.append(hit["_source"])
+            if not hits or len(hits) < size:
+                break
             after = hits[-1]["sort"]
+            if max_spans is not None:
+                wanted = [t for t in wanted if counts[t] < max_spans]
+        by_trace: dict[str, list[Span]] = {t: [] for t in counts}
+        for span in from_documents(docs):
+            by_trace[span.trace_id].append(span)
+        return by_trace
 
-    def get_trace(self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None) -> list[Span]:
+    def get_trace(
+        self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None, max_spans: int | None = None
+    ) -> list[Span]:
         if start_ns is not None and end_ns is not None:
             index = self._indices(start_ns - self._padding_ns, end_ns + self._padding_ns)
         else:
             index = self._lookback_indices()
-        return self._spans_of(index, [trace_id])
+        return self._spans_of(index, [trace_id], max_spans)[trace_id]
 
     def _find_trace_ids(self, query: TraceQuery) -> list[str]:
         index = self._indices(query.start_ns, query.end_ns)
         body = compiler.latest_traces(query.conditions, query.start_ns, query.end_ns, query.limit)
         return [h["fields"]["trace.id"][0] for h in self._search(index, body)["hits"]["hits"]]
 
-    def find_traces(self, query: TraceQuery) -> list[list[Span]]:
+    def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[list[Span]]:
         trace_ids = self._find_trace_ids(query)
         if not trace_ids:
             return []
         index = self._indices(query.start_ns - self._padding_ns, query.end_ns + self._padding_ns)
-        by_trace: dict[str, list[Span]] = {t: [] for t in trace_ids}
-        for span in self._spans_of(index, trace_ids):
-            by_trace[span.trace_id].append(span)
+        by_trace = self._spans_of(index, trace_ids, max_spans)
         return [by_trace[t] for t in trace_ids if by_trace[t]]
 
     def candidate_traces(
@@ -102,12 +121,11 @@ class EsSpanReader:
         hits = self._search(self._indices(start_ns, end_ns), body)["hits"]["hits"]
         return [(h["fields"]["trace.id"][0], int(h["fields"]["start_ns"][0])) for h in hits]
 
-    def traces(self, trace_ids: Sequence[str], start_ns: int, end_ns: int) -> dict[str, list[Span]]:
+    def traces(
+        self, trace_ids: Sequence[str], start_ns: int, end_ns: int, max_spans: int | None = None
+    ) -> dict[str, list[Span]]:
         index = self._indices(start_ns - self._padding_ns, end_ns + self._padding_ns)
-        by_trace: dict[str, list[Span]] = {t: [] for t in trace_ids}
-        for span in self._spans_of(index, list(trace_ids)):
-            by_trace[span.trace_id].append(span)
-        return by_trace
+        return self._spans_of(index, trace_ids, max_spans)
 
     def aggregate_spans(self, request: SpanAggregation) -> list[SpanSeries]:
         answer = self._search(self._indices(request.start_ns, request.end_ns), span_aggregation.body(request))
