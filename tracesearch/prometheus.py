@@ -4,13 +4,14 @@ Under gunicorn every worker counts in its own memory; with ``PROMETHEUS_MULTIPRO
 (gunicorn.conf.py sets it) ``/metrics`` adds up all workers and the local ingesters.
 
 Tenants: the span metrics and service-graph series, the service graph's own counters and the ingest
-limits' refusals carry a ``tenant`` label: the tenant's name, or the empty string for the default tenant. Empty, not "default":
-"default" is a valid tenant name, while no tenant can be named "", and Prometheus treats an empty label
-as no label, so the default tenant's series are stored exactly as they were before tenants (dashboards
-and Grafana's Service Graph queries keep working, and add up every tenant unless they select one).
-``exposition(tenant)`` answers a tenant's request with its own labelled series only; the series without
-the label (ingest counters, Kafka lag, tail sampling, alerting, the process's) count every tenant's
-traffic together and are left out of a tenant's page, as they would tell one tenant about the others'.
+limits' refusals carry a ``tenant`` label: the tenant's name, or the empty string for the default
+tenant. Empty, not "default": "default" is a valid tenant name, while no tenant can be named "", and
+Prometheus treats an empty label as no label, so the default tenant's series are stored exactly as they
+were before tenants (dashboards and Grafana's Service Graph queries keep working, and add up every
+tenant unless they select one). ``exposition(tenant)`` answers a tenant's request with its own labelled
+series only; the series without the label (ingest counters, Kafka lag, tail sampling, alerting, the
+process's) count every tenant's traffic together and are left out of a tenant's page, as they would tell
+one tenant about the others'.
 """
 
 from __future__ import annotations
