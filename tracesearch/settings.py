@@ -468,13 +468,15 @@ class Settings:
         "TRACESEARCH_KAFKA_TOPIC",
         "tracesearch-spans",
         as_text,
-        "Topic of span batches (OTLP protobuf, keyed by trace id).",
+        "Topic of span batches (OTLP protobuf, keyed by trace id; a tenant's by `<tenant>/<trace id>`, "
+        "with a `tenant` header).",
     )
     kafka_dlq_topic: str = setting(
         "TRACESEARCH_KAFKA_DLQ_TOPIC",
         "tracesearch-spans-dlq",
         as_text,
-        "Dead-letter topic of spans Elasticsearch refused.",
+        "Dead-letter topic of spans Elasticsearch refused, and of records that cannot be stored "
+        "(undecodable, or an invalid `tenant` header).",
     )
     kafka_group: str = setting(
         "TRACESEARCH_KAFKA_GROUP", "tracesearch-ingester", as_text, "Consumer group of the ingesters."

@@ -245,7 +245,7 @@ def _choose_tenant(settings: Settings) -> Response | None:
 def _enter(name: str) -> Response | None:
     try:
         cast(Any, current_app.extensions["tracesearch"]).for_tenant(name)
-    except RuntimeError as exc:  # TooManyTenants: the composition root is not imported by views
+    except tenancy.TooManyTenants as exc:
         return _render(Forbidden(str(exc), field=tenancy.HEADER), ())
     g.tenant = name
     return None

@@ -1,9 +1,12 @@
-"""``GET /metrics`` in Prometheus text format."""
+"""``GET /metrics`` in Prometheus text format: every series for a request without a tenant (the
+operator's scrape), only the tenant's own ``tenant``-labelled series for a tenant's (see
+``tracesearch.prometheus``)."""
 
 from __future__ import annotations
 
 from flask import Response
 
+from tracesearch.api.auth import tenant
 from tracesearch.api.blueprint import Blueprint
 from tracesearch.prometheus import exposition
 
@@ -14,5 +17,5 @@ bp = Blueprint("prometheus", __name__, description="Prometheus metrics")
 @bp.answers("Prometheus text format", {"type": "string"}, content_type="text/plain")
 def metrics() -> Response:
     """Prometheus metrics"""
-    body, content_type = exposition()
+    body, content_type = exposition(tenant())
     return Response(body, 200, content_type=content_type)

@@ -5,6 +5,11 @@ out by ``TRACESEARCH_LOGS_TIME_MARGIN``, as Grafana's trace-to-logs link shifts 
 can exist without stored spans (a trace sampled out, spans not sent yet, or expired): then the window
 is the one asked for, else the trace-by-id lookback (``TRACESEARCH_TRACE_LOOKBACK``). The answer says
 which of the three it used.
+
+A tenant's service (``stored_only``) answers only for traces stored in the tenant's own spans: for any
+other id it answers as for a trace without log lines, without searching the logs, so that a tenant
+cannot read another's log lines by guessing or learning their trace id (the logs indices are shared
+unless a tenant's settings name its own). The default tenant keeps the logs of traces not stored.
 """
 
 from __future__ import annotations
@@ -46,8 +51,11 @@ class TraceLogsService:
         margin_s: float,
         lookback_s: float,
         clock: Callable[[], int] = _now_ns,
+        *,
+        stored_only: bool = False,
     ):
         self._spans = spans
+        self._stored_only = stored_only
         self._logs = logs
         self._margin_ns = int(margin_s * NS_PER_S)
         self._lookback_ns = int(lookback_s * NS_PER_S)
@@ -57,6 +65,8 @@ class TraceLogsService:
         """Lines of ``trace_id`` (canonical: 32 lowercase hex digits), oldest first, at most ``limit``;
         ``start_ns``/``end_ns`` narrow the trace's lookup and bound the search when it is not stored."""
         start, end, window = self._window(trace_id, start_ns, end_ns)
+        if window != "trace" and self._stored_only:
+            return TraceLogs(trace_id, self._logs.index, self._logs.field, start, end, window, [], False)
         found = self._logs.trace_logs(trace_id, start, end, limit)
         return TraceLogs(trace_id, self._logs.index, self._logs.field, start, end, window, found.lines, found.truncated)
 
