@@ -215,33 +215,46 @@ def publish_servicegraph(snapshot: Snapshot, counters: Counters, tenant: str | N
             counter.labels(label).inc(delta)
 
 
+ANONYMOUS: Final = object()  # ``exposition``'s view for an unauthenticated scrape while keys are in use
+
+
 class _TenantView:
     """The families of ``source`` cut down to the samples labelled ``tenant``; families without such
-    samples (process-wide series, other tenants') are left out."""
+    samples (process-wide series, other tenants') are left out. With ``unlabelled``, samples without a
+    tenant label (process-wide) are kept too."""
 
-    def __init__(self, source: CollectorRegistry, tenant: str):
+    def __init__(self, source: CollectorRegistry, tenant: str, unlabelled: bool = False):
         self._source = source
         self._tenant = tenant
+        self._unlabelled = unlabelled
+
+    def _keeps(self, labels: dict[str, str]) -> bool:
+        found = labels.get(TENANT)
+        return found == self._tenant or (found is None and self._unlabelled)
 
     def collect(self) -> Iterator[Metric]:
         for family in self._source.collect():
-            samples = [s for s in family.samples if s.labels.get(TENANT) == self._tenant]
+            samples = [s for s in family.samples if self._keeps(s.labels)]
             if samples:
                 own = Metric(family.name, family.documentation, family.type, family.unit)
                 own.samples = samples
                 yield own
 
 
-def exposition(tenant: str | None = None) -> tuple[bytes, str]:
-    """The metrics page and its content type: every series (None: the operator's scrape), or only
-    ``tenant``'s own (see the module)."""
+def exposition(tenant: str | object | None = None) -> tuple[bytes, str]:
+    """The metrics page and its content type: every series (None: the operator's scrape), only
+    ``tenant``'s own (see the module), or, for ``ANONYMOUS`` (no key on an open ``/metrics`` while keys
+    are in use), the process-wide series and the default tenant's, never a named tenant's."""
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     if tenant is not None:
         view = CollectorRegistry(auto_describe=False)
-        view.register(_TenantView(registry, tenant))
+        if tenant is ANONYMOUS:
+            view.register(_TenantView(registry, tenant_label(None), unlabelled=True))
+        else:
+            view.register(_TenantView(registry, str(tenant)))
         registry = view
     return generate_latest(registry), CONTENT_TYPE_LATEST
 

@@ -177,3 +177,7 @@ def test_the_servicegraph_series_carry_the_tenant_and_the_page_is_cut_to_it() ->
     assert all(s.labels["tenant"] == "tenant-label-a" for f in families.values() for s in f.samples)
     assert "tracesearch_spans_received_total" not in own
     assert prometheus.exposition("tenant-label-b")[0] == b""
+    # no key on an open /metrics while keys are in use: process-wide and the default tenant's, no tenant's
+    anonymous = prometheus.exposition(prometheus.ANONYMOUS)[0].decode()
+    assert "tracesearch_spans_received_total" in anonymous and 'tenant=""' in anonymous
+    assert "tenant-label-a" not in anonymous

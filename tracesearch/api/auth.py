@@ -186,7 +186,8 @@ def _authenticate(settings: Settings) -> Response | None:
         return None  # authentication off: identity() is ANONYMOUS
     needed = requirement(request.endpoint or "", settings)
     if not needed:
-        return None
+        # An open route still learns who sent a key (an open /metrics shows a bound key its tenant's).
+        return _identify(store) if "Authorization" in request.headers else None
     key = credentials(request.headers.get("Authorization", ""))
     if key is None:
         return _render(
@@ -210,6 +211,26 @@ def _authenticate(settings: Settings) -> Response | None:
             (f'Bearer realm="{REALM}", error="insufficient_scope", scope="{" ".join(sorted(needed))}"',),
         )
     return None
+
+
+def _identify(store: KeyStore) -> Response | None:
+    """Sets ``g.identity`` from the key sent to an open route; a key that is sent must be valid (401)."""
+    key = credentials(request.headers.get("Authorization", ""))
+    found = store.authenticate(key) if key is not None else None
+    if found is None:
+        return _render(
+            Unauthorized(
+                "invalid or revoked key (this route needs none: send none, or a valid one)", field="Authorization"
+            ),
+            (f'Bearer realm="{REALM}", error="invalid_token"', CHALLENGES[1]),
+        )
+    g.identity = found
+    return None
+
+
+def authentication_on() -> bool:
+    """Whether keys are in use (TRACESEARCH_AUTH_KEYS_FILE is set)."""
+    return EXTENSION in current_app.extensions
 
 
 def tenant() -> str | None:

@@ -337,3 +337,16 @@ def test_elasticsearch_credentials_reach_the_client() -> None:
     assert basic_client._headers["authorization"] == expected
     basic_node = next(iter(basic_client.transport.node_pool.all()))
     assert basic_node.config.client_cert == "/c.pem" and basic_node.config.client_key == "/k.pem"
+
+
+def test_an_open_route_still_knows_a_key_sent_to_it(keys: tuple[Path, dict[str, str]]) -> None:
+    path, made = keys
+    app = make_app(path)
+    with app.test_request_context("/metrics", headers=bearer(made["reader"])):
+        assert app.preprocess_request() is None
+        assert auth.identity().key_id == "reader" and auth.tenant() == "team-a"
+    with app.test_request_context("/metrics"):
+        assert app.preprocess_request() is None
+        assert auth.identity().key_id is None and auth.tenant() is None
+    client = app.test_client()
+    assert client.get("/metrics", headers=bearer("tsk_nobody_" + "x" * 40)).status_code == 401
