@@ -183,8 +183,8 @@ shared by Elasticsearch, the three services and the load generator (and whatever
 sessions' tests ran meanwhile), single repeats scatter by tens of percent either way: read the spread of
 the table before the median, and the in-process figures below for the cost itself.
 
-In process (best of 5 runs of 20,000 requests, no network): the before-request work of an OTLP POST takes
-{us["off"]:.1f} µs with auth off, {us["auth"]:.1f} µs with a cached bearer key and {us["tenant"]:.1f} µs with
+In process (best of 5 interleaved runs of 20,000 requests, no network): the before-request work of an OTLP
+POST takes {us["off"]:.1f} µs with auth off, {us["auth"]:.1f} µs with a cached bearer key and {us["tenant"]:.1f} µs with
 a key bound to a tenant and its header, so authentication and the tenant add {us["tenant"] - us["off"]:.1f} µs
 per request (that is {per_span:.3f} µs per span at {config.batch_spans} spans a request, against the
 service's ~76 µs of CPU per span in the ingest table above). A key's first request in each worker costs one
