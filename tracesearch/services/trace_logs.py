@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tracesearch.model import Span
 from tracesearch.storage.contracts import LogReader, SpanReader
 
 NS_PER_S = 1_000_000_000
@@ -71,9 +70,9 @@ class TraceLogsService:
         return TraceLogs(trace_id, self._logs.index, self._logs.field, start, end, window, found.lines, found.truncated)
 
     def _window(self, trace_id: str, start_ns: int | None, end_ns: int | None) -> tuple[int, int, Window]:
-        spans = self._spans.get_trace(trace_id, start_ns, end_ns)
-        if spans:
-            return self._around(spans)
+        extent = self._spans.trace_extent(trace_id, start_ns, end_ns)
+        if extent is not None:
+            return self._around(*extent)
         if start_ns is None and end_ns is None:
             now = self._clock()
             return now - self._lookback_ns, now, "lookback"
@@ -81,7 +80,5 @@ class TraceLogsService:
         start = start_ns if start_ns is not None else end - self._lookback_ns
         return start, end, "request"
 
-    def _around(self, spans: list[Span]) -> tuple[int, int, Window]:
-        first = min(span.start_ns for span in spans)
-        last = max(span.end_ns for span in spans)
+    def _around(self, first: int, last: int) -> tuple[int, int, Window]:
         return max(first - self._margin_ns, 0), last + self._margin_ns, "trace"
