@@ -4,8 +4,9 @@ by it alone (the same trace id sent by two tenants included); a record whose ten
 goes to the dead-letter topic and is stored nowhere; tail sampling decides two tenants' traces of one
 id apart; a tenant's /metrics holds its own series only.
 
-No outage here (the servers are shared); the ingester's retries and commits are the ones
-test_kafka_pipeline.py and test_outage.py cover, now over a batch written tenant by tenant."""
+The outage test (Elasticsearch stopped under two tenants' load, on the dev stack's own servers only, as
+test_kafka_pipeline.py's) checks the ingester's retries and commits over batches written tenant by tenant:
+every span each tenant's SDK got acknowledged is stored once, in its own indices."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ import requests
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
+from tests.integration.conftest import Service, drop_prefix, start_service, stop_elasticsearch, stop_service
 from tests.integration.kafka_stack import KafkaStack, stored_ids, wait_until_stored
+from tests.integration.test_kafka_pipeline import OWN_STACK, Load, assert_exactly_once
 from tracesearch import tenancy
 from tracesearch.codecs import otlp_proto
 from tracesearch.model import Resource, Scope, Span, SpanKind, StatusCode
@@ -245,3 +247,30 @@ def test_metrics_as_a_tenant_show_its_own_series_and_none_of_another(metrics_ser
     assert {labels["service"] for name, labels in own if name == "traces_spanmetrics_calls_total"} == {"a-metrics-svc"}
     assert not any("b-metrics-svc" in str(labels) for _, labels in own)
     assert samples(service, "team-c") == []
+
+
+@pytest.mark.skipif(not OWN_STACK, reason="stops the dev stack's Elasticsearch")
+def test_elasticsearch_down_under_two_tenants_load_loses_and_mixes_nothing(stack: KafkaStack) -> None:
+    from devstack import elasticsearch
+
+    stack.start_ingester()
+    loads = {
+        tenant: Load(stack.receiver.url, 400, headers={"X-Scope-OrgID": tenant}) for tenant in ("team-a", "team-b")
+    }
+    for load in loads.values():
+        load.thread.start()
+    time.sleep(15)
+    stop_elasticsearch(stack.es_url)
+    try:
+        time.sleep(30)
+    finally:
+        elasticsearch.start()
+    time.sleep(15)
+    for load in loads.values():
+        load.finish()
+    for tenant, load in loads.items():
+        assert len(load.exporter.acked) >= 10_000, tenant
+        assert not load.exporter.failed, f"{tenant}: {len(load.exporter.failed)} spans refused"
+    for tenant, load in loads.items():
+        assert_exactly_once(stack, load.exporter.acked, timeout_s=300, prefix=tenant_prefix(stack.prefix, tenant))
+    assert not stored_ids(stack.es_url, stack.prefix), "a tenant's spans reached the default tenant's indices"
