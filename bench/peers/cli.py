@@ -10,6 +10,7 @@ on its own port (never the dev stack's or another clone's) and is stopped at the
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import platform
 import signal
@@ -23,7 +24,7 @@ from types import FrameType
 
 from tqdm import tqdm
 
-from bench import es, loadgen, machine, sections, workload
+from bench import es, loadgen, machine, sections, stats, workload
 from bench.config import REPO
 from bench.ingest import BULK_HEADERS, BULK_PATH, check_bulk
 from bench.log import say
@@ -38,6 +39,7 @@ DEFAULT_ES_PORT = 9250
 NODE_FOLDER = "bench-peers-elasticsearch"
 PLOTS_DIR = Path("docs") / "benchmarks"
 PRIME_BODIES = 200
+HOP_REQUESTS = 100
 PRIME_PREFIX = "peers-prime"
 SYSTEM_KEYS = ("tracesearch-otlp", "jaeger", "zipkin", "zipkin-throttled", "tracesearch-zipkin")
 
@@ -149,11 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     es_url = settings.es_local_url
     shim: Shim | None = None
     try:
+        notes = []
         if needs_zipkin:
             shim = _start_shim(config.es_port)
+            notes.append(_shim_note(config.es_port, shim.port))
         peers = _systems(config, es_url, settings.es_major, shim, jar, java_bin, jaeger_binary)
         runs = _run_all(config, peers, built, es_url, node.pid, shim.child.pid if shim else None)
-        text = _write(config, peers, runs, built, es_url, java_bin)
+        text = _write(config, peers, runs, built, es_url, java_bin, notes)
     finally:
         if shim is not None:
             shim.child.stop()
@@ -182,6 +186,33 @@ def _start_shim(es_port: int) -> Shim:
 
     launch.await_ready(child, ready, 30.0, "the GET / shim")
     return Shim(child, port)
+
+
+def _hop_ms(es_port: int, shim_port: int) -> tuple[float, float]:
+    """Median ``GET /_cluster/health`` latency direct and through the proxy, requests interleaved."""
+    direct = http.client.HTTPConnection("127.0.0.1", es_port, timeout=30)
+    via = http.client.HTTPConnection("127.0.0.1", shim_port, timeout=30)
+    times: dict[http.client.HTTPConnection, list[float]] = {direct: [], via: []}
+    try:
+        for i in range(2 * (HOP_REQUESTS + 10)):
+            connection = (direct, via)[i % 2]
+            began = time.perf_counter()
+            connection.request("GET", "/_cluster/health")
+            connection.getresponse().read()
+            times[connection].append(time.perf_counter() - began)
+    finally:
+        direct.close()
+        via.close()
+    return stats.median(times[direct][10:]) * 1000, stats.median(times[via][10:]) * 1000
+
+
+def _shim_note(es_port: int, shim_port: int) -> str:
+    """What the proxy adds to each of Zipkin's requests, measured on the idle node before the run."""
+    direct, via = _hop_ms(es_port, shim_port)
+    return (
+        f"The proxy in front of Zipkin adds {via - direct:.1f} ms to each request (median of {HOP_REQUESTS} "
+        f"`GET /_cluster/health` on the idle node, interleaved: {direct:.2f} ms direct, {via:.2f} ms through it)."
+    )
 
 
 def _systems(
@@ -240,6 +271,7 @@ def _write(
     built: corpus.Corpus,
     es_url: str,
     java_bin: Path | None,
+    notes: list[str],
 ) -> str:
     node = es.node(es_url)
     keys = [(p.key, p.label) for p in peers]
@@ -247,8 +279,9 @@ def _write(
         ("ingest rate, CPU and disk per span", PLOTS_DIR / "peers-ingest.png"),
         ("query latency p95", PLOTS_DIR / "peers-queries.png"),
     ]
-    plots.ingest_plot(keys, runs, REPO / plot_files[0][1])
-    plots.query_plot(keys, runs, REPO / plot_files[1][1])
+    # Beside the report they are linked from, by a path relative to it.
+    plots.ingest_plot(keys, runs, config.output.parent / plot_files[0][1])
+    plots.query_plot(keys, runs, config.output.parent / plot_files[1][1])
     facts = machine.describe_local()
     go_version = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
     meta = report.Meta(
@@ -280,11 +313,12 @@ def _write(
         repeats=config.repeats,
         concurrency=config.concurrency,
         plots=[(title, str(path)) for title, path in plot_files],
+        notes=notes,
     )
     text = report.section(meta, keys, runs)
     existing = config.output.read_text() if config.output.exists() else "# Benchmarks\n"
     config.output.write_text(sections.replace_section(existing, report.HEADING, text))
-    say(f"section written to {config.output}, plots to {PLOTS_DIR}/")
+    say(f"section written to {config.output}, plots to {config.output.parent / PLOTS_DIR}/")
     return text
 
 

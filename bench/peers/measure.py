@@ -49,6 +49,8 @@ class Run:
     store_bytes: int
     documents: int
     peak_rss_mib: float
+    # How long the CPU was sampled over: past ``seconds`` when the count stalled short of the spans sent.
+    cpu_window_s: float
     queries: dict[str, queries.QueryStats] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -60,6 +62,11 @@ class Run:
     def spans_per_s(self) -> float:
         """Stored spans over the time until the last of them was searchable."""
         return self.stored / self.seconds
+
+    @property
+    def other_cores(self) -> float:
+        """Cores that processes other than the system, Elasticsearch, the shim and the bench kept busy."""
+        return self.other_cpu_s / self.cpu_window_s
 
     def us_per_span(self, cpu_s: float) -> float:
         """Per span sent: a system that drops spans does not look cheaper per span for it."""
@@ -178,7 +185,7 @@ def _measured(
     before, began = sample(), time.perf_counter()
     result, acknowledged = post(system, bodies.measured, corpus.measured_spans, options, f"{system.key} #{repeat}")
     searchable, done = wait_searchable(es_url, system.span_pattern, warm_stored + corpus.spans)
-    after = sample()
+    after, window = sample(), time.perf_counter() - began
     used = Cpu(*(a - b for a, b in zip(vars(after).values(), vars(before).values(), strict=True)))
     bytes_, _ = store_bytes(es_url, system.index_pattern)
     spans_docs = count(es_url, system.span_pattern)
@@ -196,6 +203,7 @@ def _measured(
         store_bytes=bytes_,
         documents=spans_docs,
         peak_rss_mib=system.peak_rss_mib(),
+        cpu_window_s=window,
         failures=(warm.failures + result.failures)[:5],
     )
     say(

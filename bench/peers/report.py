@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.peers import queries
 from bench.peers.measure import Run
@@ -26,6 +26,7 @@ class Meta:
     repeats: int
     concurrency: int
     plots: list[tuple[str, str]]
+    notes: list[str] = field(default_factory=list)
 
 
 def _runs_of(runs: Sequence[Run], key: str) -> list[Run]:
@@ -62,7 +63,7 @@ def ingest_rows(systems: Sequence[tuple[str, str]], runs: Sequence[Run]) -> list
         ),
         ("disk after force-merge, bytes/span", lambda rs: f"{_med(rs, lambda r: r.bytes_per_span):,.0f}"),
         ("resident memory of its processes, peak", lambda rs: f"{max(r.peak_rss_mib for r in rs):,.0f} MiB"),
-        ("other processes on the machine, cores", lambda rs: f"{_med(rs, lambda r: r.other_cpu_s / r.seconds):.2f}"),
+        ("other processes on the machine, cores", lambda rs: f"{_med(rs, lambda r: r.other_cores):.2f}"),
     ]
     lines = [
         f"| median of {_repeats(max(len(by[k]) for k, _ in present))} | "
@@ -114,7 +115,7 @@ def repeat_rows(labels: dict[str, str], runs: Sequence[Run]) -> list[str]:
             f"| {r.repeat} | {labels.get(r.system, r.system)} | {r.spans_per_s:,.0f} | {r.acknowledged:,} "
             f"| {r.stored:,} ({_share(r.stored, r.sent)}) | {r.us_per_span(r.own_cpu_s):,.0f} "
             f"| {r.us_per_span(r.es_cpu_s):,.0f} | {r.us_per_span(r.shim_cpu_s):,.0f} | {r.bytes_per_span:,.0f} "
-            f"| {r.other_cpu_s / r.seconds:.2f} |"
+            f"| {r.other_cores:.2f} |"
         )
     return lines
 
@@ -144,6 +145,7 @@ def section(meta: Meta, systems: Sequence[tuple[str, str]], runs: Sequence[Run])
         "tracesearch and Jaeger v2 the Jaeger query API, Zipkin its v2 API. Cells: p50 / p95 (mean items per "
         "answer). Jaeger and Zipkin fill dependency links with a separate batch job (Spark), not run here, so "
         "their dependencies answers are empty; tracesearch's come from its live service graph.",
+        *(f"- {note}" for note in meta.notes),
         "- The machine was shared with other work during the run (see the *other processes* row): read the "
         "figures as ratios between systems of the same run, not as absolutes.",
         "",

@@ -57,7 +57,7 @@ def test_the_by_id_traces_are_whole_and_in_the_measured_part() -> None:
 
 def _run(system: str, repeat: int, stored: int) -> Run:
     stats = {k: QueryStats(5.0 + repeat, 9.0 + repeat, 40, 0, 3.0) for k in KINDS}
-    return Run(system, repeat, 10_000, 10_000, stored, 2.0, 0.5, 0.9, 0.0, 0.1, 9_000_000, 10_000, 300.0, stats)
+    return Run(system, repeat, 10_000, 10_000, stored, 2.0, 0.5, 0.9, 0.0, 0.1, 9_000_000, 10_000, 300.0, 2.0, stats)
 
 
 def test_the_section_has_a_column_per_system_and_shows_lost_spans() -> None:
