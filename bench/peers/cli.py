@@ -285,7 +285,7 @@ def _write(
     facts = machine.describe_local()
     go_version = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
     meta = report.Meta(
-        command=f"make bench-peers` (`{config.command}",
+        command=config.command,
         date=facts.date,
         commit=facts.commit,
         machine=f"{facts.nproc} CPUs ({facts.cpu_model})",

@@ -29,10 +29,17 @@ def _medians(runs: Sequence[Run], key: str) -> dict[str, float]:
     }
 
 
+def _wrapped(label: str) -> str:
+    """One word or parenthesis per line: five systems side by side leave each bar little room."""
+    for long, short in ((" (", "\n("), ("storage throttle", "storage\nthrottle"), ("Zipkin JSON", "Zipkin\nJSON")):
+        label = label.replace(long, short)
+    return label
+
+
 def ingest_plot(systems: Sequence[tuple[str, str]], runs: Sequence[Run], path: Path) -> None:
     present = [(k, label) for k, label in systems if any(r.system == k for r in runs)]
     values = [_medians(runs, k) for k, _ in present]
-    labels = [label.replace(" (", "\n(") for _, label in present]
+    labels = [_wrapped(label) for _, label in present]
     x = range(len(present))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     rate, cpu, disk = axes
@@ -44,7 +51,7 @@ def ingest_plot(systems: Sequence[tuple[str, str]], runs: Sequence[Run], path: P
     cpu.bar(x, [v["own"] for v in values], label="the system's own processes", color="#55a868")
     cpu.bar(x, [v["es"] for v in values], bottom=[v["own"] for v in values], label="Elasticsearch", color="#dd8452")
     cpu.set_title("CPU µs per span sent")
-    cpu.legend(fontsize=8)
+    cpu.legend(fontsize=8, loc="lower right")
     disk.bar(x, [v["bytes"] for v in values], color="#8172b3")
     disk.set_title("bytes per span after force-merge")
     for ax in axes:

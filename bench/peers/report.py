@@ -126,7 +126,8 @@ def section(meta: Meta, systems: Sequence[tuple[str, str]], runs: Sequence[Run])
     lines = [
         HEADING,
         "",
-        f"Written by `{meta.command}` on {meta.date}, commit `{meta.commit}`; {meta.machine}, {meta.load}. "
+        f"Written by `make bench-peers` (`{meta.command}`) on {meta.date}, commit `{meta.commit}`; "
+        f"{meta.machine}, {meta.load}. "
         f"Versions: {versions}.",
         "",
         f"- Corpus: {meta.corpus}",

@@ -63,9 +63,11 @@ def _run(system: str, repeat: int, stored: int) -> Run:
 def test_the_section_has_a_column_per_system_and_shows_lost_spans() -> None:
     keys = [("tracesearch-otlp", "tracesearch (OTLP)"), ("zipkin", "Zipkin (defaults)")]
     runs = [_run("tracesearch-otlp", r, 10_000) for r in (1, 2, 3)] + [_run("zipkin", r, 3_000 + r) for r in (1, 2, 3)]
-    meta = report.Meta("make bench-peers", "today", "abc", "2 CPUs", "load 1", [("Zipkin", "3.6.1")], "c", 3, 4, [])
+    versions = [("Zipkin", "3.6.1")]
+    meta = report.Meta("python -m bench.peers", "today", "abc", "2 CPUs", "load 1", versions, "c", 3, 4, [])
     text = report.section(meta, keys, runs)
     assert text.startswith(report.HEADING + "\n")
+    assert "Written by `make bench-peers` (`python -m bench.peers`) on today" in text
     assert "| median of 3 repeats | tracesearch (OTLP) | Zipkin (defaults) |" in text
     assert "| spans stored / sent | 100.0% | 30.0% (30 to 30%) |" in text
     assert "| the system's own CPU, µs/span | 50 | 50 |" in text
