@@ -209,9 +209,10 @@ def _hop_ms(es_port: int, shim_port: int) -> tuple[float, float]:
 def _shim_note(es_port: int, shim_port: int) -> str:
     """What the proxy adds to each of Zipkin's requests, measured on the idle node before the run."""
     direct, via = _hop_ms(es_port, shim_port)
+    added = f"adds {via - direct:.1f} ms to each request" if via - direct >= 0.1 else "adds no measurable latency"
     return (
-        f"The proxy in front of Zipkin adds {via - direct:.1f} ms to each request (median of {HOP_REQUESTS} "
-        f"`GET /_cluster/health` on the idle node, interleaved: {direct:.2f} ms direct, {via:.2f} ms through it)."
+        f"The proxy in front of Zipkin {added} (median of {HOP_REQUESTS} `GET /_cluster/health` on the idle "
+        f"node, interleaved: {direct:.2f} ms direct, {via:.2f} ms through it)."
     )
 
 

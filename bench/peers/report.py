@@ -99,6 +99,17 @@ def query_rows(systems: Sequence[tuple[str, str]], runs: Sequence[Run]) -> list[
     return lines
 
 
+def wrong_answers(labels: dict[str, str], runs: Sequence[Run]) -> list[str]:
+    """The first wrong answer of each kind in each repeat: what a peer answered instead."""
+    return [
+        f"- {labels.get(r.system, r.system)} #{r.repeat}, {queries.LABELS[kind]}: {q.wrong} wrong, first "
+        f"`{q.first_problem[:300]}`"
+        for r in runs
+        for kind, q in r.queries.items()
+        if q.wrong
+    ]
+
+
 def _items(kind: str, items: float) -> str:
     unit = {"trace_by_id": "spans", "search": "traces", "services": "services", "dependencies": "links"}[kind]
     return f"{items:,.1f} {unit}"
@@ -159,6 +170,9 @@ def section(meta: Meta, systems: Sequence[tuple[str, str]], runs: Sequence[Run])
         *query_rows(systems, runs),
         "",
     ]
+    wrong = wrong_answers(labels, runs)
+    if wrong:
+        lines += ["Wrong answers:", "", *wrong, ""]
     for title, path in meta.plots:
         lines += [f"![{title}]({path})", ""]
     lines += ["### Every repeat", "", *repeat_rows(labels, runs), ""]

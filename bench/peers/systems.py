@@ -161,7 +161,8 @@ class Tracesearch(System):
         return f"{self.prefix}-span-*"
 
     def drop(self) -> None:
-        es.drop_prefix(self.es_url, self.prefix)
+        es.drop_prefix(self.es_url, self.prefix)  # spans, aggregates and templates
+        es.delete_indices(self.es_url, self.index_pattern)  # anything else it created under its prefix
 
 
 class ChildSystem(System):

@@ -73,6 +73,16 @@ def test_the_section_has_a_column_per_system_and_shows_lost_spans() -> None:
     assert "| the system's own CPU, µs/span | 50 | 50 |" in text
     assert "| trace by id | 7.0 / 11.0 (3.0 spans) | 7.0 / 11.0 (3.0 spans) |" in text
     assert text.count("| 2 | ") == 2  # one row per system and repeat
+    assert "Wrong answers" not in text
+
+
+def test_a_wrong_answer_is_named_in_the_section() -> None:
+    run = _run("zipkin", 1, 10_000)
+    run.queries["search"] = QueryStats(5.0, 9.0, 40, 1, 3.0, "GET /api/v2/traces: HTTP 500 b'Timeout'")
+    meta = report.Meta("python -m bench.peers", "today", "abc", "2 CPUs", "load 1", [], "c", 1, 4, [])
+    text = report.section(meta, [("zipkin", "Zipkin (defaults)")], [run])
+    assert "**1 of 40 wrong**" in text
+    assert "- Zipkin (defaults) #1, service + tag search, 1 h: 1 wrong, first `GET /api/v2/traces: HTTP 500" in text
 
 
 def test_the_shim_answers_get_root_from_the_node_info() -> None:
