@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
 
 from bench import (
@@ -44,6 +45,15 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _kept_sections(text: str, output: Path) -> str:
+    """``text`` with the sections other commands write (``make bench-peers``) carried over from ``output``."""
+    from bench.peers.report import HEADING as PEERS
+
+    existing = output.read_text() if output.exists() else ""
+    kept = sections.section(existing, PEERS)
+    return text if kept is None else sections.replace_section(text, PEERS, kept)
+
+
 def run(config: Config) -> str:
     if config.instrument_only:
         # Benchmark 3 alone needs no Elasticsearch; its section replaces the one in the existing report.
@@ -75,7 +85,7 @@ def run(config: Config) -> str:
         text = sections.replace_section(
             text, auth.SECTION, auth.section(auth_result, "make bench"), (auth.OLD_SECTION,)
         )
-    return text
+    return _kept_sections(text, config.output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
