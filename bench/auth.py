@@ -1,12 +1,17 @@
-"""Ingest throughput with authentication on vs off, in the same run (issue 13's target: at most 3% slower).
+"""Ingest throughput with authentication and tenants on vs off, in the same run (issue 13's target: at
+most 3% slower).
 
-Two services on the same Elasticsearch, identical but for ``TRACESEARCH_AUTH_KEYS_FILE`` (one ingest key,
-sent as ``Authorization: Bearer`` with every request), each writing to its own prefix. Paired repeats
-alternate which goes first (off/on, on/off, ...), so a drift of the machine affects both alike; each
-repeat posts the same OTLP protobuf bodies as ``bench/ingest.py`` (direct mode: the answer waits for the
-bulk write), checks every span was stored, and deletes the indices again. The answer is the median of
-each side and the median of the per-pair ratios. Tenants are not there yet (issue 13, item 2): this is
-authentication alone.
+Three services on the same Elasticsearch, each writing to its own prefix, identical but for:
+- ``off``: no keys file;
+- ``auth``: ``TRACESEARCH_AUTH_KEYS_FILE`` with one ingest key bound to no tenant, sent as
+  ``Authorization: Bearer`` with every request;
+- ``tenant``: the same with the key bound to a tenant and ``TRACESEARCH_TENANT_HEADER=true``, the request
+  also sending ``X-Scope-OrgID`` (its own tenant): each request resolves the tenant and its spans go to
+  the tenant's indices (``<prefix>.<tenant>.-span-…``) through the tenant's components.
+Repeats rotate which side goes first, so a drift of the machine affects all alike; each repeat posts the
+same OTLP protobuf bodies as ``bench/ingest.py`` (direct mode: the answer waits for the bulk write), checks
+every span was stored where it belongs, and deletes the indices again. The answer is the median of each
+side and the median of the per-repeat ratios to ``off``.
 
 Runnable alone: ``python -m bench.auth [--spans N] [--repeats N] [--write]`` (``--write`` replaces its
 section of BENCHMARKS.md).
@@ -29,32 +34,53 @@ from bench.alerting import REPORT
 from bench.config import Config
 from bench.ingest import OTLP_HEADERS, SETTLE_S, check_otlp
 from bench.log import say
+from tracesearch import tenancy
 from tracesearch.auth.keys import KeyRecord, hash_key, new_key
 from tracesearch.auth.store import add_key
 from tracesearch.storage.es.indices import span_index_pattern
 
-SECTION = "## Ingest with authentication on vs off"
+SECTION = "## Ingest with authentication and tenants on vs off"
+OLD_SECTION = "## Ingest with authentication on vs off"  # its name before tenants: replaced by SECTION
+SIDES = ("off", "auth", "tenant")
+TENANT = "bench-team"
+
+
+def _keys(folder: Path) -> tuple[Path, Path, str, str]:
+    """Two keys files (one key each: unbound, bound to TENANT) and their keys."""
+    unbound, bound = folder / "keys.yaml", folder / "tenant-keys.yaml"
+    key, tenant_key = new_key("bench"), new_key("tenant")
+    add_key(str(unbound), KeyRecord("bench", hash_key(key), frozenset({"ingest"})))
+    add_key(str(bound), KeyRecord("tenant", hash_key(tenant_key), frozenset({"ingest"}), TENANT))
+    return unbound, bound, key, tenant_key
 
 
 def run(config: Config, es_url: str) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
-    prefixes = {"off": f"bench-auth-off-{run_id}", "on": f"bench-auth-on-{run_id}"}
+    prefixes = {side: f"bench-auth-{side}-{run_id}" for side in SIDES}
+    # Where each side's spans land: the tenant's under its own prefix.
+    stored_at = {**prefixes, "tenant": tenancy.index_prefix(prefixes["tenant"], TENANT)}
     work = workload.prepare(config, f"bench-auth-bulk-{run_id}")
     expected = work.warmup_spans + work.spans
     folder = Path(tempfile.mkdtemp(prefix="tracesearch-bench-auth-"))
-    keys_file = folder / "keys.yaml"
-    key = new_key("bench")
-    add_key(str(keys_file), KeyRecord("bench", hash_key(key), frozenset({"ingest"})))
-    extra = {"on": {"TRACESEARCH_AUTH_KEYS_FILE": str(keys_file)}, "off": {}}
-    headers = {"off": OTLP_HEADERS, "on": {**OTLP_HEADERS, "Authorization": f"Bearer {key}"}}
-    running = {
-        side: service.start(es_url, prefixes[side], config.workers, config.threads, extra[side])
-        for side in ("off", "on")
+    keys_file, tenant_keys_file, key, tenant_key = _keys(folder)
+    extra = {
+        "off": {},
+        "auth": {"TRACESEARCH_AUTH_KEYS_FILE": str(keys_file)},
+        "tenant": {"TRACESEARCH_AUTH_KEYS_FILE": str(tenant_keys_file), "TRACESEARCH_TENANT_HEADER": "true"},
     }
-    rates: dict[str, list[float]] = {"off": [], "on": []}
+    headers = {
+        "off": OTLP_HEADERS,
+        "auth": {**OTLP_HEADERS, "Authorization": f"Bearer {key}"},
+        "tenant": {**OTLP_HEADERS, "Authorization": f"Bearer {tenant_key}", tenancy.HEADER: TENANT},
+    }
+    running = {
+        side: service.start(es_url, prefixes[side], config.workers, config.threads, extra[side]) for side in SIDES
+    }
+    rates: dict[str, list[float]] = {side: [] for side in SIDES}
+    cpu_us: dict[str, list[float]] = {side: [] for side in SIDES}  # the service's own CPU per span
     try:
         for repeat in range(config.repeats):
-            order = ("off", "on") if repeat % 2 == 0 else ("on", "off")
+            order = SIDES[repeat % 3 :] + SIDES[: repeat % 3]
             for side in order:
 
                 def post(bodies: list[bytes], side: str = side) -> loadgen.LoadResult:
@@ -63,94 +89,134 @@ def run(config: Config, es_url: str) -> dict[str, Any]:
 
                 failures = post(work.warmup_otlp).failures
                 time.sleep(SETTLE_S)
+                cpu_before = running[side].cpu_seconds()
                 result = post(work.otlp)
+                cpu_us[side].append((running[side].cpu_seconds() - cpu_before) / work.spans * 1e6)
                 failures += result.failures
-                stored = es.count(es_url, prefixes[side])
+                stored = es.count(es_url, stored_at[side])
                 if failures or stored != expected:
                     raise RuntimeError(f"auth {side}: {stored} of {expected} stored; {failures[:3]}")
                 rates[side].append(work.spans / result.seconds)
-                es.delete_indices(es_url, span_index_pattern(prefixes[side]))
+                es.delete_indices(es_url, span_index_pattern(stored_at[side]))
                 time.sleep(SETTLE_S)
-            say(f"repeat {repeat + 1}: off {rates['off'][-1]:,.0f} spans/s, on {rates['on'][-1]:,.0f} spans/s")
+            say(
+                f"repeat {repeat + 1}: "
+                + ", ".join(f"{side} {rates[side][-1]:,.0f} spans/s {cpu_us[side][-1]:.1f} µs/span" for side in SIDES)
+            )
     finally:
         for process in running.values():
             process.stop()
-        for prefix in prefixes.values():
+        for prefix in {*prefixes.values(), *stored_at.values()}:
             es.drop_prefix(es_url, prefix)
-    ratios = [on / off for on, off in zip(rates["on"], rates["off"], strict=True)]
-    check_off, check_on = check_cost(keys_file, key)
-    return {
-        "check_off_us": check_off * 1e6,
-        "check_on_us": check_on * 1e6,
-        "off": rates["off"],
-        "on": rates["on"],
-        "off_median": stats.median(rates["off"]),
-        "on_median": stats.median(rates["on"]),
-        "pair_ratio_median": stats.median(ratios),
-        "config": config,
-    }
+    costs = check_cost(keys_file, key, tenant_keys_file, tenant_key)
+    summary: dict[str, Any] = {"config": config, "check_us": {side: cost * 1e6 for side, cost in costs.items()}}
+    for side in SIDES:
+        summary[side] = rates[side]
+        summary[f"{side}_median"] = stats.median(rates[side])
+        summary[f"{side}_cpu"] = cpu_us[side]
+        summary[f"{side}_cpu_median"] = stats.median(cpu_us[side])
+    for side in ("auth", "tenant"):
+        ratios = [on / off for on, off in zip(rates[side], rates["off"], strict=True)]
+        summary[f"{side}_ratio_median"] = stats.median(ratios)
+        cpu_ratios = [on / off for on, off in zip(cpu_us[side], cpu_us["off"], strict=True)]
+        summary[f"{side}_cpu_ratio_median"] = stats.median(cpu_ratios)
+    return summary
 
 
-def check_cost(keys_file: Path, key: str, requests: int = 20_000) -> tuple[float, float]:
-    """Seconds per request of the app's before-request work for an OTLP POST, auth (off, on): in process,
-    best of 5, so the machine's noise (which the A/B above cannot remove on 2 shared cores) stays out."""
+def check_cost(
+    keys_file: Path, key: str, tenant_keys_file: Path, tenant_key: str, requests: int = 20_000
+) -> dict[str, float]:
+    """Seconds per request of the app's before-request work for an OTLP POST, by side: in process, best
+    of 5 interleaved runs, so the machine's noise (which the A/B above cannot remove on 2 shared cores)
+    stays out."""
     from tracesearch.app import create_app
     from tracesearch.settings import Settings
 
-    costs = []
-    for settings, headers in (
-        (Settings(install_templates=False), dict(OTLP_HEADERS)),
-        (
+    cases = {
+        "off": (Settings(install_templates=False), dict(OTLP_HEADERS)),
+        "auth": (
             Settings(install_templates=False, auth_keys_file=str(keys_file)),
             {**OTLP_HEADERS, "Authorization": f"Bearer {key}"},
         ),
-    ):
-        app = create_app(settings)
-        best = float("inf")
-        for _ in range(5):
+        "tenant": (
+            Settings(install_templates=False, auth_keys_file=str(tenant_keys_file), tenant_header=True),
+            {**OTLP_HEADERS, "Authorization": f"Bearer {tenant_key}", tenancy.HEADER: TENANT},
+        ),
+    }
+    apps = {side: (create_app(settings), headers) for side, (settings, headers) in cases.items()}
+    costs = dict.fromkeys(cases, float("inf"))
+    for _ in range(5):  # the sides interleaved: a drift of the machine reaches all of them alike
+        for side, (app, headers) in apps.items():
             started = time.perf_counter()
             for _ in range(requests):
                 with app.test_request_context("/v1/traces", method="POST", headers=headers):
                     app.preprocess_request()
-            best = min(best, (time.perf_counter() - started) / requests)
-        costs.append(best)
-    return costs[0], costs[1]
+            costs[side] = min(costs[side], (time.perf_counter() - started) / requests)
+    return costs
+
+
+def _slower(ratio: float) -> str:
+    """A throughput ratio to off, as people read it: ``2.0% slower`` or ``1.5% faster``."""
+    return f"{1 - ratio:.1%} slower" if ratio <= 1 else f"{ratio - 1:.1%} faster"
 
 
 def section(result: dict[str, Any], command: str) -> str:
     config = result["config"]
     assert isinstance(config, Config)
-    off, on = result["off"], result["on"]
-    assert isinstance(off, list) and isinstance(on, list)
-    slower = 1 - float(result["pair_ratio_median"])
+    off, auth, tenant = (result[side] for side in SIDES)
     rows = "\n".join(
-        f"| {i + 1} | {a:,.0f} | {b:,.0f} | {b / a - 1:+.1%} |" for i, (a, b) in enumerate(zip(off, on, strict=True))
+        f"| {i + 1} | {a:,.0f} | {b:,.0f} | {c:,.0f} | {b / a - 1:+.1%} | {c / a - 1:+.1%} |"
+        for i, (a, b, c) in enumerate(zip(off, auth, tenant, strict=True))
     )
+    cpu_off, cpu_auth, cpu_tenant = (result[f"{side}_cpu"] for side in SIDES)
+    cpu_rows = "\n".join(
+        f"| {i + 1} | {a:.1f} | {b:.1f} | {c:.1f} | {b / a - 1:+.1%} | {c / a - 1:+.1%} |"
+        for i, (a, b, c) in enumerate(zip(cpu_off, cpu_auth, cpu_tenant, strict=True))
+    )
+    cpu_more = {side: f"{float(result[f'{side}_cpu_ratio_median']) - 1:+.1%}" for side in ("auth", "tenant")}
+    slower = {side: _slower(float(result[f"{side}_ratio_median"])) for side in ("auth", "tenant")}
+    us = result["check_us"]
+    per_span = (us["tenant"] - us["off"]) / config.batch_spans
     return f"""{SECTION}
 
 `{command}` ({os.cpu_count()} cores, {platform.machine()}): {config.spans:,} spans in OTLP protobuf bodies
 of {config.batch_spans} spans, {config.concurrency} connections, direct mode, {config.workers} workers of
-{config.threads} threads, each side
-its own service on the same Elasticsearch; {config.repeats} paired repeats alternating which side goes first.
-Auth on: one ingest key in `TRACESEARCH_AUTH_KEYS_FILE`, sent as `Authorization: Bearer` on every request
-(verified with scrypt once per worker, then a SHA-256 and a dict look-up per request). Tenants (issue 13,
-item 2) are not in this measurement: they do not exist yet.
+{config.threads} threads, each side its own service on the same Elasticsearch; {config.repeats} repeats
+rotating which side goes first. Auth: one ingest key in `TRACESEARCH_AUTH_KEYS_FILE`, sent as
+`Authorization: Bearer` on every request (verified with scrypt once per worker, then a SHA-256 and a dict
+look-up per request). Auth + tenant: the key bound to a tenant, `TRACESEARCH_TENANT_HEADER=true` and
+`X-Scope-OrgID` sent too, so every request resolves its tenant and the spans go to the tenant's indices
+through its components.
 
-| Repeat | Auth off (spans/s) | Auth on (spans/s) | On vs off |
-| --- | --- | --- | --- |
+| Repeat | Off (spans/s) | Auth (spans/s) | Auth + tenant (spans/s) | Auth vs off | Auth + tenant vs off |
+| --- | --- | --- | --- | --- | --- |
 {rows}
 
-Medians: off {result["off_median"]:,.0f} spans/s, on {result["on_median"]:,.0f} spans/s; median of the per-pair
-ratios: **{slower:+.1%} slower** with auth on (target: at most 3%). On this 2-core machine, shared by
-Elasticsearch, both services and the load generator (and whatever else runs), single repeats scatter by
-tens of percent either way: read the spread of the table before the median.
+Medians: off {result["off_median"]:,.0f}, auth {result["auth_median"]:,.0f}, auth + tenant
+{result["tenant_median"]:,.0f} spans/s; median of the per-repeat ratios to off: auth **{slower["auth"]}**,
+auth + tenant **{slower["tenant"]}** (target: at most 3% slower). On this 2-core machine,
+shared by Elasticsearch, the three services and the load generator (and whatever else runs: other
+sessions' tests ran meanwhile), single repeats scatter by tens of percent either way: read the spread of
+the table before the median, and the CPU figures below for the cost itself.
 
-In process (best of 5 runs of 20,000 requests, no network): the before-request work of an OTLP POST takes
-{result["check_off_us"]:.1f} µs with auth off and {result["check_on_us"]:.1f} µs with a cached bearer key,
-so authentication adds {float(result["check_on_us"]) - float(result["check_off_us"]):.1f} µs per request
-(that is {(float(result["check_on_us"]) - float(result["check_off_us"])) / config.batch_spans:.3f} µs per span
-at {config.batch_spans} spans a request, against the service's ~76 µs of CPU per span in the ingest table
-above). A key's first request in each worker costs one scrypt verification (~50-100 ms here).
+The service's own CPU per span (utime + stime of the gunicorn master and workers over the measured phase,
+from `/proc`): CPU time is what the service spends, whoever else shares the cores, so it holds where the
+rates scatter.
+
+| Repeat | Off (µs/span) | Auth (µs/span) | Auth + tenant (µs/span) | Auth vs off | Auth + tenant vs off |
+| --- | --- | --- | --- | --- | --- |
+{cpu_rows}
+
+Medians: off {result["off_cpu_median"]:.1f}, auth {result["auth_cpu_median"]:.1f}, auth + tenant
+{result["tenant_cpu_median"]:.1f} µs/span; median of the per-repeat ratios to off: auth **{cpu_more["auth"]}**,
+auth + tenant **{cpu_more["tenant"]}** CPU per span (target: at most +3%).
+
+In process (best of 5 interleaved runs of 20,000 requests, no network): the before-request work of an OTLP
+POST takes {us["off"]:.1f} µs with auth off, {us["auth"]:.1f} µs with a cached bearer key and {us["tenant"]:.1f} µs with
+a key bound to a tenant and its header, so authentication and the tenant add {us["tenant"] - us["off"]:.1f} µs
+per request (that is {per_span:.3f} µs per span at {config.batch_spans} spans a request, against the
+service's ~76 µs of CPU per span in the ingest table above). A key's first request in each worker costs one
+scrypt verification (~50-100 ms here), a tenant's first one building its components.
 """
 
 
@@ -166,7 +232,7 @@ def main() -> None:
     text = section(run(config, args.es_url.rstrip("/")), command)
     print(text)
     if args.write:
-        REPORT.write_text(sections.replace_section(REPORT.read_text(), SECTION, text))
+        REPORT.write_text(sections.replace_section(REPORT.read_text(), SECTION, text, (OLD_SECTION,)))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
 
 from bench import (
@@ -45,6 +46,17 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _kept_sections(text: str, output: Path) -> str:
+    """``text`` with the sections other commands write carried over from ``output``: ``make bench-peers``'s,
+    and the py-spy profile of ``python -m bench.cpuprofile`` (a subsection of section 1)."""
+    from bench.peers.report import HEADING as PEERS
+
+    existing = output.read_text() if output.exists() else ""
+    kept = sections.section(existing, PEERS)
+    text = text if kept is None else sections.replace_section(text, PEERS, kept)
+    return cpuprofile.keep(existing, text)
+
+
 def run(config: Config) -> str:
     if config.instrument_only:
         # Benchmark 3 alone needs no Elasticsearch; its section replaces the one in the existing report.
@@ -55,7 +67,7 @@ def run(config: Config) -> str:
     machine = describe(es_url, node)
     say(f"Elasticsearch {node.version} at {es_url}, heap {machine.es_heap_mib} MiB; load {machine.load_1min:.2f}")
     ingest_result = None if config.skip_ingest else ingest.run(config, es_url, node.pid)
-    # Two services, authentication off and on, paired repeats of the same direct ingest (issue 13's target).
+    # Three services, auth off, on, and on with a tenant: repeats of the same direct ingest (issue 13's target).
     auth_result = None if config.skip_ingest else auth.run(replace(config, spans=min(config.spans, 100_000)), es_url)
     query_result = None if config.skip_query else querybench.run(config, es_url, node.pid)
     # Over the data set the query phase stored (1M spans): 100 rules, cycle after cycle.
@@ -73,9 +85,10 @@ def run(config: Config) -> str:
     if alerts_result is not None:
         text = alerting.replace_section(text, alerting.section(alerts_result))
     if auth_result is not None:
-        text = sections.replace_section(text, auth.SECTION, auth.section(auth_result, "make bench"))
-    # The py-spy profile is written by `python -m bench.cpuprofile` alone; a full run keeps it.
-    return cpuprofile.keep(config.output.read_text() if config.output.exists() else None, text)
+        text = sections.replace_section(
+            text, auth.SECTION, auth.section(auth_result, "make bench"), (auth.OLD_SECTION,)
+        )
+    return _kept_sections(text, config.output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -215,6 +215,23 @@ class StorageConformance:
         assert store.reader.find_traces(query, max_spans=4) == [later, ordered[:4]]
         assert store.reader.find_traces(query) == [later, ordered]
 
+    def test_a_trace_extent_spans_its_first_start_to_its_last_end(self, store: Store, b: Builder) -> None:
+        trace = new_trace_id()
+        spans = [
+            b.span("extent", trace_id=trace, at_ms=0, duration_ms=50),
+            b.span("extent", trace_id=trace, at_ms=10, duration_ms=500),  # ends last
+            b.span("extent", trace_id=trace, at_ms=40, duration_ms=5),  # starts last
+        ]
+        self.write(store, spans)
+        extent = store.reader.trace_extent(trace)
+        assert extent is not None
+        first, end = extent
+        # Stores may bound the last end from above (Elasticsearch: last start + longest duration), and
+        # aggregate in doubles (a few hundred nanoseconds at today's times).
+        assert abs(first - spans[0].start_ns) < 1_000
+        assert spans[1].end_ns - 1_000 <= end <= spans[2].start_ns + 500 * 1_000_000 + 1_000
+        assert store.reader.trace_extent(new_trace_id()) is None
+
     # ------------------------------------------------------------------------------------------ search
 
     def test_search_finds_whole_traces_newest_first_within_the_limit(self, store: Store, b: Builder) -> None:

@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         except SettingsError as exc:
             print(f"configuration error: {exc}", file=sys.stderr)
             return 2
-        return run_ingester(settings, components.store_pipeline, components.limits, components.close, sampler)
+        return run_ingester(settings, components.store_pipeline_of, components.limits, components.close, sampler)
     if args.command == "alerts":
         return _alerts(args, settings)
     if args.command == "delete-expired":

@@ -35,7 +35,7 @@ from tracesearch.sampling.adaptive import AdaptiveRunner, AdaptiveSampling
 from tracesearch.sampling.adaptive_math import AdaptiveConfig
 from tracesearch.sampling.provider import StrategyProvider
 from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
-from tracesearch.sampling.tail.percentiles import OperationPercentiles
+from tracesearch.sampling.tail.percentiles import TenantPercentiles
 from tracesearch.sampling.tail.policies import PolicyError, load_policy_file
 from tracesearch.sampling.tail.sampler import TailSampler
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
@@ -54,6 +54,7 @@ from tracesearch.storage.es.span_lookup import EsSpanLookup
 from tracesearch.storage.es.span_reader import EsSpanReader
 from tracesearch.storage.es.span_writer import EsSpanWriter
 from tracesearch.storage.es.templates import TemplateInstaller
+from tracesearch.tenancy import TooManyTenants
 from tracesearch.tenant_overrides import TenantOverrides
 
 T = TypeVar("T")
@@ -86,10 +87,6 @@ class once(Generic[T]):
                     built[self._name] = self._build(obj)
         value: T = built[self._name]
         return value
-
-
-class TooManyTenants(RuntimeError):
-    """A request named one tenant more than ``TRACESEARCH_MAX_TENANTS``."""
 
 
 class Components:
@@ -254,7 +251,14 @@ class Components:
     @once
     def trace_logs(self) -> TraceLogsService:
         s = self.settings
-        return TraceLogsService(self.span_reader, self.log_reader, s.logs_time_margin_s, s.trace_lookback_s)
+        # A tenant reads the logs of its own stored traces only (see the service).
+        return TraceLogsService(
+            self.span_reader,
+            self.log_reader,
+            s.logs_time_margin_s,
+            s.trace_lookback_s,
+            stored_only=self.tenant is not None,
+        )
 
     @once
     def sampling(self) -> StrategyProvider:
@@ -332,7 +336,7 @@ class Components:
             config,
             EsSpanLookup(self._es, s.index_prefix, s.max_trace_duration_s),
             EsAggregateWriter(self._es, s.index_prefix, prepare=self._templates.ensure),
-            prometheus.publish_servicegraph,
+            prometheus.servicegraph_publisher(self.tenant),
             process=self.process_token,
         )
 
@@ -343,7 +347,7 @@ class Components:
         if not s.tail_sampling_policy_file:
             return None
         try:
-            percentiles = OperationPercentiles(self.aggregate_reader) if s.servicegraph_enabled else None
+            percentiles = TenantPercentiles(self._aggregate_reader_of) if s.servicegraph_enabled else None
             decider = load_policy_file(s.tail_sampling_policy_file, percentiles)
         except PolicyError as exc:
             raise SettingsError(f"TRACESEARCH_TAIL_SAMPLING_POLICY_FILE: {exc}") from None
@@ -354,6 +358,9 @@ class Components:
             prometheus.TailSamplingMetrics(),
         )
 
+    def _aggregate_reader_of(self, tenant: str | None) -> EsAggregateReader:
+        return self.for_tenant(tenant).aggregate_reader
+
     @once
     def store_pipeline(self) -> StorePipeline:
         stage = self.servicegraph
@@ -361,11 +368,21 @@ class Components:
 
     @once
     def sink(self) -> SpanSink:
-        if self.settings.pipeline == "kafka":
-            from tracesearch.pipeline.kafka_sink import KafkaSink
+        if self.settings.pipeline != "kafka":
+            return DirectSink(self.store_pipeline)
+        from tracesearch.pipeline.kafka_sink import KafkaSink
 
+        if self.tenant is None:
             return KafkaSink(self.settings)
-        return DirectSink(self.store_pipeline)
+        # One producer per process, the root's; the tenant goes with each message, for the ingester.
+        root_sink = self.root.sink
+        assert isinstance(root_sink, KafkaSink)
+        return root_sink.for_tenant(self.tenant)
+
+    def store_pipeline_of(self, tenant: str | None) -> StorePipeline:
+        """``tenant``'s store pipeline (the Kafka ingester routes each record's spans by its tenant);
+        raises ``TooManyTenants`` past TRACESEARCH_MAX_TENANTS."""
+        return self.for_tenant(tenant).store_pipeline
 
     # -- the process's life
 

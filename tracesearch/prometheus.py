@@ -2,15 +2,28 @@
 
 Under gunicorn every worker counts in its own memory; with ``PROMETHEUS_MULTIPROC_DIR`` set
 (gunicorn.conf.py sets it) ``/metrics`` adds up all workers and the local ingesters.
+
+Tenants: the span metrics and service-graph series, the service graph's own counters and the ingest
+limits' refusals carry a ``tenant`` label: the tenant's name, or the empty string for the default
+tenant. Empty, not "default": "default" is a valid tenant name, while no tenant can be named "", and
+Prometheus treats an empty label as no label, so the default tenant's series are stored exactly as they
+were before tenants (dashboards and Grafana's Service Graph queries keep working, and add up every
+tenant unless they select one). ``exposition(tenant)`` answers a tenant's request with its own labelled
+series only; the series without the label (ingest counters, Kafka lag, tail sampling, alerting, the
+process's) count every tenant's traffic together and are left out of a tenant's page, as they would tell
+one tenant about the others'.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any, Final
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -18,6 +31,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 
 from tracesearch.model import SpanKind
 from tracesearch.servicegraph import histogram
@@ -124,8 +138,9 @@ class TailSamplingMetrics:
 
 # Service graph and span metrics, named and labelled as Tempo's metrics generator does, so Grafana's
 # Service Graph and its side table work off a Prometheus that scrapes /metrics.
-_EDGE = ["client", "server", "connection_type"]
-_SPAN = ["service", "span_name", "span_kind", "status_code"]
+TENANT: Final = "tenant"  # the label
+_EDGE = [TENANT, "client", "server", "connection_type"]
+_SPAN = [TENANT, "service", "span_name", "span_kind", "status_code"]
 LATENCY_BUCKETS = histogram.PROMETHEUS_BOUNDS
 GRAPH_REQUESTS = Counter("traces_service_graph_request_total", "Calls between two services.", _EDGE)
 GRAPH_FAILED = Counter("traces_service_graph_request_failed_total", "Failed calls between two services.", _EDGE)
@@ -138,17 +153,26 @@ GRAPH_CLIENT_SECONDS = Histogram(
 SPAN_CALLS = Counter("traces_spanmetrics_calls_total", "Spans by service, name, kind and status.", _SPAN)
 SPAN_LATENCY = Histogram("traces_spanmetrics_latency", "Span duration.", _SPAN, buckets=LATENCY_BUCKETS)
 GRAPH_EXPIRED = Counter(
-    "tracesearch_servicegraph_expired_unpaired_total", "Child spans whose parent was found neither here nor stored."
+    "tracesearch_servicegraph_expired_unpaired_total",
+    "Child spans whose parent was found neither here nor stored.",
+    [TENANT],
 )
 GRAPH_EVICTED = Counter(
-    "tracesearch_servicegraph_evicted_total", "Spans let go before their wait window (max pending reached)."
+    "tracesearch_servicegraph_evicted_total", "Spans let go before their wait window (max pending reached).", [TENANT]
 )
 GRAPH_OVERFLOW = Counter(
-    "tracesearch_servicegraph_series_overflow_total", "Spans or calls folded into the __overflow__ label set."
+    "tracesearch_servicegraph_series_overflow_total", "Spans or calls folded into the __overflow__ label set.", [TENANT]
 )
 GRAPH_DROPPED = Counter(
-    "tracesearch_servicegraph_aggregates_dropped_total", "Aggregates dropped while Elasticsearch stayed unavailable."
+    "tracesearch_servicegraph_aggregates_dropped_total",
+    "Aggregates dropped while Elasticsearch stayed unavailable.",
+    [TENANT],
 )
+
+
+def tenant_label(tenant: str | None) -> str:
+    """The ``tenant`` label's value: the tenant's name, "" for the default tenant."""
+    return tenant or ""
 
 
 def _add_histogram(child: Any, sparse: dict[int, int], sum_s: float) -> None:
@@ -161,10 +185,16 @@ def _add_histogram(child: Any, sparse: dict[int, int], sum_s: float) -> None:
     child._sum.inc(sum_s)
 
 
-def publish_servicegraph(snapshot: Snapshot, counters: Counters) -> None:
-    """Add one flush's aggregates to the Prometheus series."""
+def servicegraph_publisher(tenant: str | None) -> Callable[[Snapshot, Counters], None]:
+    """What ``tenant``'s service-graph stage publishes its flushes with."""
+    return partial(publish_servicegraph, tenant=tenant)
+
+
+def publish_servicegraph(snapshot: Snapshot, counters: Counters, tenant: str | None = None) -> None:
+    """Add one flush's aggregates to the Prometheus series, labelled with ``tenant``."""
+    label = tenant_label(tenant)
     for (_, (client, server, connection_type)), stats in snapshot.edges.items():
-        labels = (client, server, connection_type)
+        labels = (label, client, server, connection_type)
         GRAPH_REQUESTS.labels(*labels).inc(stats.calls)
         if stats.errors:
             GRAPH_FAILED.labels(*labels).inc(stats.errors)
@@ -172,7 +202,7 @@ def publish_servicegraph(snapshot: Snapshot, counters: Counters) -> None:
         if stats.client_buckets:
             _add_histogram(GRAPH_CLIENT_SECONDS.labels(*labels), stats.client_buckets, stats.client_sum_ns / 1e9)
     for (_, (service, name, kind, status)), stats in snapshot.spans.items():
-        span_labels = (service, name, KIND_LABELS[SpanKind(kind)], STATUS_LABELS[status])
+        span_labels = (label, service, name, KIND_LABELS[SpanKind(kind)], STATUS_LABELS[status])
         SPAN_CALLS.labels(*span_labels).inc(stats.calls)
         _add_histogram(SPAN_LATENCY.labels(*span_labels), stats.buckets, stats.sum_ns / 1e9)
     for counter, delta in (
@@ -182,16 +212,51 @@ def publish_servicegraph(snapshot: Snapshot, counters: Counters) -> None:
         (GRAPH_DROPPED, counters.aggregates_dropped),
     ):
         if delta:
-            counter.inc(delta)
+            counter.labels(label).inc(delta)
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics page and its content type."""
+ANONYMOUS: Final = object()  # ``exposition``'s view for an unauthenticated scrape while keys are in use
+
+
+class _TenantView:
+    """The families of ``source`` cut down to the samples labelled ``tenant``; families without such
+    samples (process-wide series, other tenants') are left out. With ``unlabelled``, samples without a
+    tenant label (process-wide) are kept too."""
+
+    def __init__(self, source: CollectorRegistry, tenant: str, unlabelled: bool = False):
+        self._source = source
+        self._tenant = tenant
+        self._unlabelled = unlabelled
+
+    def _keeps(self, labels: dict[str, str]) -> bool:
+        found = labels.get(TENANT)
+        return found == self._tenant or (found is None and self._unlabelled)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._source.collect():
+            samples = [s for s in family.samples if self._keeps(s.labels)]
+            if samples:
+                own = Metric(family.name, family.documentation, family.type, family.unit)
+                own.samples = samples
+                yield own
+
+
+def exposition(tenant: str | object | None = None) -> tuple[bytes, str]:
+    """The metrics page and its content type: every series (None: the operator's scrape), only
+    ``tenant``'s own (see the module), or, for ``ANONYMOUS`` (no key on an open ``/metrics`` while keys
+    are in use), the process-wide series and the default tenant's, never a named tenant's."""
+    registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+    if tenant is not None:
+        view = CollectorRegistry(auto_describe=False)
+        if tenant is ANONYMOUS:
+            view.register(_TenantView(registry, tenant_label(None), unlabelled=True))
+        else:
+            view.register(_TenantView(registry, str(tenant)))
+        registry = view
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 # Alert notifications (tracesearch.alerting.notify.Dispatcher): one count per call to a receiver, by kind.

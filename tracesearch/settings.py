@@ -28,6 +28,7 @@ PREFIX = "TRACESEARCH_"
 OTHER_TOOLS_PREFIXES: tuple[str, ...] = (
     "TRACESEARCH_DEVSTACK_",  # the dev stack: devstack/settings.py
     "TRACESEARCH_INSTRUMENT_",  # instrumented services: instrument/src/tracesearch/instrument/options.py
+    "TRACESEARCH_BENCH_",  # benchmarks: bench/peers/cli.py
 )
 OTHER_TOOLS_NAMES: frozenset[str] = frozenset(
     {
@@ -468,13 +469,15 @@ class Settings:
         "TRACESEARCH_KAFKA_TOPIC",
         "tracesearch-spans",
         as_text,
-        "Topic of span batches (OTLP protobuf, keyed by trace id).",
+        "Topic of span batches (OTLP protobuf, keyed by trace id; a tenant's by `<tenant>/<trace id>`, "
+        "with a `tenant` header).",
     )
     kafka_dlq_topic: str = setting(
         "TRACESEARCH_KAFKA_DLQ_TOPIC",
         "tracesearch-spans-dlq",
         as_text,
-        "Dead-letter topic of spans Elasticsearch refused.",
+        "Dead-letter topic of spans Elasticsearch refused, and of records that cannot be stored "
+        "(undecodable, or an invalid `tenant` header).",
     )
     kafka_group: str = setting(
         "TRACESEARCH_KAFKA_GROUP", "tracesearch-ingester", as_text, "Consumer group of the ingesters."

@@ -21,6 +21,10 @@ NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 NAME_RULE: Final = "[a-z0-9][a-z0-9_-]{0,62}"
 
 
+class TooManyTenants(RuntimeError):
+    """A tenant one more than ``TRACESEARCH_MAX_TENANTS`` would have this process serve."""
+
+
 def valid_tenant(name: str) -> bool:
     return NAME.fullmatch(name) is not None
 

@@ -10,16 +10,22 @@ tags (the served document is not changed), which the examples phase sends before
 Bounded and reproducible: the hypothesis profile of tests/conftest.py ("ci": 25 cases per operation,
 half valid and half not, derandomized so every run sends the same, no deadline).
 
-Authentication and tenants (issue 13) are a fixture change: ``request_headers`` returns what every call
-sends (a bearer key, ``X-Scope-OrgID``) and ``service`` the service started with them on.
+With authentication and tenants on (issue 13): the service here has a keys file and
+``TRACESEARCH_TENANT_HEADER=true``; every call sends a key of every scope bound to the tenant ``TENANT``
+(so the seeded data and every read are that tenant's indices), every other one ``X-Scope-OrgID: TENANT``
+too, and the generated cases fill the documented ``X-Scope-OrgID`` parameter with anything, which the
+document says is answered 403 (another tenant, for a bound key) or 400.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,9 +37,12 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from tests.integration.conftest import Service
+from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
 from tests.unit.codecs.strategies import mutated, spans
+from tracesearch import tenancy
 from tracesearch.app import create_app
+from tracesearch.auth.keys import KeyRecord, hash_key, new_key
+from tracesearch.auth.store import add_key
 from tracesearch.codecs import otlp_json, zipkin_json
 from tracesearch.model import Span
 from tracesearch.settings import Settings
@@ -52,10 +61,34 @@ TRACE_IDS = ("f0220000000000000000000000000001", "f02200000000000000000000000000
 ZIPKIN_TRACE = "00000000000000000000000000f02203"
 
 
-def request_headers() -> dict[str, str]:
-    """Headers every fuzzed request sends: none while the API has no authentication. With API keys and
-    tenants on, return the bearer key (all scopes) and the tenant header here."""
-    return {}
+TENANT = "fuzz-team"
+KEY = new_key("fuzz")  # every scope, bound to TENANT
+_calls = itertools.count()
+
+
+def request_headers(with_tenant: bool = True) -> dict[str, str]:
+    """Headers a fuzzed request sends: the key, and the tenant header when ``with_tenant``."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    return {**headers, tenancy.HEADER: TENANT} if with_tenant else headers
+
+
+def _alternating_headers() -> dict[str, str]:
+    """Every other call without X-Scope-OrgID (the key's tenant alone), the generated one then going out."""
+    return request_headers(with_tenant=next(_calls) % 2 == 0)
+
+
+@pytest.fixture(scope="module")
+def service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The service with API keys and the tenant header on (this module's own, not the session's)."""
+    folder: Path = tmp_path_factory.mktemp("fuzz")
+    keys_file = folder / "keys.yaml"
+    add_key(str(keys_file), KeyRecord("fuzz", hash_key(KEY), frozenset({"ingest", "read", "admin"}), TENANT))
+    prefix = f"it-fuzz-{uuid.uuid4().hex[:8]}"
+    env = {"TRACESEARCH_AUTH_KEYS_FILE": str(keys_file), "TRACESEARCH_TENANT_HEADER": "true"}
+    running = start_service(es_url, prefix, folder, env)
+    yield running
+    stop_service(running)
+    drop_prefix(es_url, prefix)
 
 
 def _otlp_trace(trace_id: str, now_ns: int) -> dict[str, Any]:
@@ -100,7 +133,9 @@ def _otlp_trace(trace_id: str, now_ns: int) -> dict[str, Any]:
 def _seed(service: Service) -> None:
     now_ns = time.time_ns()
     for trace_id in TRACE_IDS:
-        answer = requests.post(f"{service.url}/v1/traces", json=_otlp_trace(trace_id, now_ns), timeout=30)
+        answer = requests.post(
+            f"{service.url}/v1/traces", json=_otlp_trace(trace_id, now_ns), headers=request_headers(), timeout=30
+        )
         assert answer.status_code == 200, answer.text
     zipkin: list[dict[str, Any]] = [
         {
@@ -116,7 +151,7 @@ def _seed(service: Service) -> None:
             "annotations": [{"timestamp": now_ns // 1000 - 2_950_000, "value": "wr"}],
         }
     ]
-    answer = requests.post(f"{service.url}/api/v2/spans", json=zipkin, timeout=30)
+    answer = requests.post(f"{service.url}/api/v2/spans", json=zipkin, headers=request_headers(), timeout=30)
     assert answer.status_code == 202, answer.text
     service.refresh()
 
@@ -162,7 +197,7 @@ def _documented_operations() -> list[tuple[str, str]]:
 def api_schema(service: Service) -> Any:
     _seed(service)
     document = requests.get(f"{service.url}/openapi.json", headers=request_headers(), timeout=30).json()
-    config = SchemathesisConfig.from_dict({"base-url": service.url, "headers": request_headers()})
+    config = SchemathesisConfig.from_dict({"base-url": service.url, "headers": request_headers(with_tenant=False)})
     return schemathesis.openapi.from_dict(_with_examples(document), config=config)
 
 
@@ -172,7 +207,7 @@ GUNICORN_LIMITS = {414, 431}
 
 
 def _validate(case: Any) -> None:
-    response = case.call(headers=request_headers(), timeout=30)
+    response = case.call(headers=_alternating_headers(), timeout=30)
     if response.status_code in GUNICORN_LIMITS and "text/html" in response.headers.get("Content-Type", ""):
         return
     case.validate_response(response, checks=CHECKS)
@@ -184,11 +219,7 @@ def _validate(case: Any) -> None:
 @pytest.mark.parametrize(("path", "method"), _documented_operations(), ids=lambda value: str(value))
 def test_api_answers_match_the_document(api_schema: Any, path: str, method: str) -> None:
     operation = api_schema[path][method]
-    seeded = {
-        p.name: p.definition["example"]
-        for p in operation.path_parameters
-        if "example" in p.definition
-    }
+    seeded = {p.name: p.definition["example"] for p in operation.path_parameters if "example" in p.definition}
     # The seeded data first: a valid request that finds something.
     query = {p.name: p.definition["example"] for p in operation.query if "example" in p.definition}
     if len(seeded) == len(list(operation.path_parameters)):
@@ -240,7 +271,7 @@ def test_ingest_json_bodies(api_schema: Any, path: str) -> None:
         response = requests.post(
             f"{api_schema.get_base_url()}{path}",
             data=body,
-            headers={**request_headers(), "Content-Type": "application/json"},
+            headers={**_alternating_headers(), "Content-Type": "application/json"},
             timeout=30,
         )
         case = operation.Case(body=body, media_type="application/json")
@@ -255,3 +286,8 @@ def test_the_seeded_data_is_found(service: Service, api_schema: Any) -> None:
     assert answer.status_code == 200 and len(answer.json()["data"][0]["spans"]) == 2
     answer = requests.get(f"{service.url}/api/v2/trace/{ZIPKIN_TRACE}", headers=request_headers(), timeout=30)
     assert answer.status_code == 200 and json.loads(answer.text)[0]["localEndpoint"]["serviceName"] == ZIPKIN_SERVICE
+    # In the key's tenant's indices, none in the default tenant's.
+    base = tenancy.index_prefix(service.prefix, TENANT)
+    count = requests.get(f"{service.es_url}/{base}-span-*/_count", timeout=30).json()["count"]
+    assert count >= 3, count
+    assert requests.get(f"{service.es_url}/{service.prefix}-span-*/_count", timeout=30).json()["count"] == 0

@@ -40,8 +40,8 @@ def stack(es_url: str, bootstrap: str, tmp_path: Path) -> Iterator[KafkaStack]:
 class Load:
     """A real OpenTelemetry SDK exporting to the receiver at a steady rate, recording what was acked."""
 
-    def __init__(self, url: str, spans_per_s: int) -> None:
-        self.exporter = LedgerExporter(OTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=30))
+    def __init__(self, url: str, spans_per_s: int, headers: dict[str, str] | None = None) -> None:
+        self.exporter = LedgerExporter(OTLPSpanExporter(endpoint=f"{url}/v1/traces", timeout=30, headers=headers))
         self.provider = TracerProvider(resource=Resource.create({"service.name": "load"}))
         self.provider.add_span_processor(
             BatchSpanProcessor(
@@ -81,9 +81,9 @@ class Load:
 
 
 def assert_exactly_once(
-    stack: KafkaStack, acked: set[tuple[str, str]], timeout_s: float = 180
+    stack: KafkaStack, acked: set[tuple[str, str]], timeout_s: float = 180, prefix: str | None = None
 ) -> list[tuple[str, str]]:
-    ids = wait_until_stored(stack.es_url, stack.prefix, acked, timeout_s)
+    ids = wait_until_stored(stack.es_url, prefix or stack.prefix, acked, timeout_s)
     missing = acked - set(ids)
     assert not missing, f"{len(missing)} acknowledged spans never stored, e.g. {sorted(missing)[:3]}"
     assert len(ids) == len(set(ids)), "a span was stored twice"

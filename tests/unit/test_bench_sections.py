@@ -27,6 +27,15 @@ def test_a_heading_inside_another_line_is_not_a_section() -> None:
     assert replace_section(report, "## 2. Query", "## 2. Query\n\nq\n") == report + "\n## 2. Query\n\nq\n"
 
 
+def test_a_renamed_section_is_replaced_where_it_stands() -> None:
+    renamed = replace_section(REPORT, "## 1. Ingest again", "## 1. Ingest again\n\nnew\n", ("## 1. Ingest",))
+    assert renamed == "# Benchmarks\n\n## 1. Ingest again\n\nnew\n\n## 2. Query\n\nold query\n"
+    # Once renamed, the old heading is no longer looked for (a section of that name elsewhere stays).
+    both = REPORT + "\n## 3. New\n\nx\n"
+    kept = replace_section(both, "## 3. New", "## 3. New\n\ny\n", ("## 1. Ingest",))
+    assert "## 1. Ingest\n\nold ingest" in kept and kept.endswith("## 3. New\n\ny\n")
+
+
 def test_the_cpu_profile_subsection_is_placed_before_section_1b_and_kept_by_a_full_run() -> None:
     rendered = "# Benchmarks\n\n## 1. Ingest\n\n### Where the service's CPU goes\n\nhot\n\n## 1b. Kafka\n\nk\n"
     profile = f"{cpuprofile.HEADING}\n\n| a | 1 |\n"

@@ -209,3 +209,28 @@ def test_memory_logs_read_dotted_and_nested_fields_and_epoch_millis() -> None:
     logs.add("logs-ab", {"@timestamp": NOW_NS // 1_000_000, "trace.id": TRACE, "message": "not in the pattern"})
     found = logs.trace_logs(TRACE, NOW_NS - 10 * NS_PER_S, NOW_NS, 10)
     assert [entry["message"] for entry in found.lines] == ["nested", "flat"]
+
+
+def test_a_tenant_reads_the_logs_of_its_own_stored_traces_only(stored: MemoryStore, logs: MemoryLogs) -> None:
+    """A tenant's service answers for another tenant's trace id (not in its own spans) as for a trace
+    without log lines, although the shared logs indices hold lines of that id."""
+    settings = Settings(install_templates=False, servicegraph_enabled=False, tenant_header=True)
+    app = create_app(settings)
+    root = app.extensions["tracesearch"]
+    for tenant, spans in (("owner", stored), ("guesser", MemoryStore(clock=lambda: NOW_NS))):
+        service = TraceLogsService(spans, logs, MARGIN_S, LOOKBACK_S, clock=lambda: NOW_NS, stored_only=True)
+        root.for_tenant(tenant).__dict__["trace_logs"] = service
+    client = app.test_client()
+
+    def as_tenant(tenant: str, path: str = PATH, **params: str) -> dict[str, Any]:
+        answer = client.get(path, headers={"X-Scope-OrgID": tenant}, query_string=params)
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json  # type: ignore[assignment]
+        return body
+
+    assert messages(as_tenant("owner")) == ["first, inside the margin", "second", "third"]
+    for params in ({}, {"start": str(SPAN_START_NS // NS_PER_S), "end": str(SPAN_END_NS // NS_PER_S)}):
+        guessed = as_tenant("guesser", **params)
+        unknown = as_tenant("guesser", f"/api/v1/traces/{'1' * 32}/logs", **params)
+        assert guessed["logs"] == [] and guessed["truncated"] is False
+        assert {**guessed, "traceId": ""} == {**unknown, "traceId": ""}

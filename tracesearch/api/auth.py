@@ -113,6 +113,15 @@ ROUTE_SCOPES: Mapping[str, Requirement] = {
 }
 
 
+# Routes that serve no tenant's data: X-Scope-OrgID is not read there (a probe or a client reading the
+# document with a stray header gets its answer, not a 400 about a tenant it does not need).
+UNSCOPED: frozenset[str] = frozenset({"health.health", "health.ready", "openapi.openapi", "static"})
+
+
+def tenant_scoped(endpoint: str) -> bool:
+    return endpoint not in UNSCOPED
+
+
 class UnlistedRoutes(RuntimeError):
     """Routes that ``ROUTE_SCOPES`` does not list: a programming error, caught at start."""
 
@@ -174,7 +183,7 @@ def _check() -> Response | None:
         return None  # 404, 405 or a redirect: Flask answers it, nothing is served
     settings = cast(Any, current_app.extensions["tracesearch"]).settings
     refused = _authenticate(settings)
-    if refused is not None:
+    if refused is not None or not tenant_scoped(request.endpoint):
         return refused
     return _choose_tenant(settings)
 
@@ -186,7 +195,8 @@ def _authenticate(settings: Settings) -> Response | None:
         return None  # authentication off: identity() is ANONYMOUS
     needed = requirement(request.endpoint or "", settings)
     if not needed:
-        return None
+        # An open route still learns who sent a key (an open /metrics shows a bound key its tenant's).
+        return _identify(store) if "Authorization" in request.headers else None
     key = credentials(request.headers.get("Authorization", ""))
     if key is None:
         return _render(
@@ -210,6 +220,26 @@ def _authenticate(settings: Settings) -> Response | None:
             (f'Bearer realm="{REALM}", error="insufficient_scope", scope="{" ".join(sorted(needed))}"',),
         )
     return None
+
+
+def _identify(store: KeyStore) -> Response | None:
+    """Sets ``g.identity`` from the key sent to an open route; a key that is sent must be valid (401)."""
+    key = credentials(request.headers.get("Authorization", ""))
+    found = store.authenticate(key) if key is not None else None
+    if found is None:
+        return _render(
+            Unauthorized(
+                "invalid or revoked key (this route needs none: send none, or a valid one)", field="Authorization"
+            ),
+            (f'Bearer realm="{REALM}", error="invalid_token"', CHALLENGES[1]),
+        )
+    g.identity = found
+    return None
+
+
+def authentication_on() -> bool:
+    """Whether keys are in use (TRACESEARCH_AUTH_KEYS_FILE is set)."""
+    return EXTENSION in current_app.extensions
 
 
 def tenant() -> str | None:
@@ -245,7 +275,7 @@ def _choose_tenant(settings: Settings) -> Response | None:
 def _enter(name: str) -> Response | None:
     try:
         cast(Any, current_app.extensions["tracesearch"]).for_tenant(name)
-    except RuntimeError as exc:  # TooManyTenants: the composition root is not imported by views
+    except tenancy.TooManyTenants as exc:
         return _render(Forbidden(str(exc), field=tenancy.HEADER), ())
     g.tenant = name
     return None
@@ -272,44 +302,93 @@ SECURITY_SCHEMES = {
 
 
 def document(app: Flask, spec: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """``spec`` with the security schemes, and each operation's requirement and 401/403 answers, when
-    authentication is on (the document describes the service as it runs)."""
-    if not settings.auth_keys_file:
+    """``spec`` with what keys and tenants add, as the service runs: with keys, the security schemes and
+    each operation's requirement and 401/403 answers; with keys or TRACESEARCH_TENANT_HEADER, the
+    ``X-Scope-OrgID`` parameter of every tenant-scoped operation and the 400/403 it can cause."""
+    keys, header = bool(settings.auth_keys_file), settings.tenant_header
+    if not keys and not header:
         return spec
-    spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    if keys:
+        spec.setdefault("components", {}).setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    for endpoint, operation in _operations(app, spec):
+        content = _error_content(app, spec, endpoint, operation)
+        if keys:
+            _document_requirement(operation, requirement(endpoint, settings), content)
+        if tenant_scoped(endpoint):
+            _document_tenant(operation, keys, header, content)
+    return spec
+
+
+def _operations(app: Flask, spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(endpoint, operation) of every operation of ``spec`` that a route of ``app`` serves."""
     by_operation: dict[tuple[str, str], str] = {}
     for rule in app.url_map.iter_rules():
         path = _openapi_path(rule.rule)
         for method in rule.methods or ():
             by_operation[(path, method.lower())] = rule.endpoint
+    found = []
     for path, operations in spec.get("paths", {}).items():
         for method, operation in operations.items():
             endpoint = by_operation.get((path, method))
-            if endpoint is None or not isinstance(operation, dict):
-                continue
-            needed = requirement(endpoint, settings)
-            if not needed:
-                operation["security"] = []
-                continue
-            operation["security"] = [{"bearerAuth": []}, {"basicAuth": []}]
-            operation["x-scopes"] = sorted(needed)
-            content = _error_content(operation)
-            responses = operation.setdefault("responses", {})
-            responses["401"] = {
-                "description": "no key, or an invalid or revoked one",
-                "headers": {
-                    "WWW-Authenticate": {
-                        "schema": {"type": "string"},
-                        "description": "Bearer and Basic, realm tracesearch",
-                    }
-                },
-                "content": content,
+            if endpoint is not None and isinstance(operation, dict):
+                found.append((endpoint, operation))
+    return found
+
+
+def _document_requirement(operation: dict[str, Any], needed: Requirement, content: dict[str, Any]) -> None:
+    if not needed:
+        operation["security"] = []
+        return
+    operation["security"] = [{"bearerAuth": []}, {"basicAuth": []}]
+    operation["x-scopes"] = sorted(needed)
+    responses = operation.setdefault("responses", {})
+    responses["401"] = {
+        "description": "no key, or an invalid or revoked one",
+        "headers": {
+            "WWW-Authenticate": {
+                "schema": {"type": "string"},
+                "description": "Bearer and Basic, realm tracesearch",
             }
-            responses["403"] = {
-                "description": f"the key lacks the scope: {' or '.join(sorted(needed))}",
-                "content": content,
-            }
-    return spec
+        },
+        "content": content,
+    }
+    responses["403"] = {
+        "description": f"the key lacks the scope: {' or '.join(sorted(needed))}",
+        "content": content,
+    }
+
+
+TENANT_PARAMETER_DESCRIPTION = {
+    # (keys, header allowed)
+    (True, True): "the tenant, when the key is bound to none ({rule}); a bound key may only name its own",
+    (True, False): "ignored for keys bound to no tenant; a key bound to a tenant may only name its own",
+    (False, True): "the tenant whose data this reads or writes ({rule}); none: the default tenant",
+}
+
+
+def _document_tenant(operation: dict[str, Any], keys: bool, header: bool, content: dict[str, Any]) -> None:
+    """``X-Scope-OrgID`` and what it can cause: 400 for an invalid name (header allowed), 403 for a bound
+    key naming another tenant or a tenant over TRACESEARCH_MAX_TENANTS."""
+    description = TENANT_PARAMETER_DESCRIPTION[(keys, header)].format(rule=tenancy.NAME_RULE)
+    parameter = {"in": "header", "name": tenancy.HEADER, "required": False, "description": description}
+    parameter["schema"] = {"type": "string"}
+    parameters = operation.setdefault("parameters", [])
+    if not any(p.get("in") == "header" and p.get("name") == tenancy.HEADER for p in parameters):
+        parameters.append(parameter)
+    responses = operation.setdefault("responses", {})
+    if header:
+        _add_reason(responses, "400", f"{tenancy.HEADER} is not a tenant name", content)
+    reasons = [f"{tenancy.HEADER} names a tenant the key is not bound to"] if keys else []
+    _add_reason(responses, "403", "; ".join([*reasons, "a new tenant over TRACESEARCH_MAX_TENANTS"]), content)
+
+
+def _add_reason(responses: dict[str, Any], status: str, reason: str, content: dict[str, Any]) -> None:
+    """The answer ``status`` (in this operation's error shape), its description saying ``reason`` too."""
+    found = responses.get(status)
+    if isinstance(found, dict) and found.get("description"):
+        found["description"] = f"{found['description']}; or {reason}"
+    else:
+        responses[status] = {"description": reason, "content": content}
 
 
 def _openapi_path(rule: str) -> str:
@@ -322,9 +401,17 @@ def _openapi_path(rule: str) -> str:
     return "".join([*out, rest])
 
 
-def _error_content(operation: dict[str, Any]) -> dict[str, Any]:
-    """The content of an error this operation answers already (its surface's shape), else our JSON."""
+def _error_content(app: Flask, spec: dict[str, Any], endpoint: str, operation: dict[str, Any]) -> dict[str, Any]:
+    """The content of an error this operation answers already (its surface's shape), else the shape of
+    the error format of the blueprint serving it (echo and buildinfo declare no errors but answer 401 and
+    403 in Tempo's), else our JSON."""
     for status, response in operation.get("responses", {}).items():
         if str(status).startswith(("4", "5")) and isinstance(response, dict) and response.get("content"):
             return cast(dict[str, Any], response["content"])
-    return {"application/json": {"schema": {"$ref": "#/components/schemas/JsonError"}}}
+    blueprint = app.blueprints.get(endpoint.partition(".")[0])
+    error_format = getattr(blueprint, "error_format", None) if isinstance(blueprint, Blueprint) else None
+    name = error_format.schema.__name__.removesuffix("Schema") if error_format is not None else "JsonError"
+    if name not in spec.get("components", {}).get("schemas", {}):
+        name = "JsonError"
+    content_type = error_format.content_type if error_format is not None else "application/json"
+    return {content_type: {"schema": {"$ref": f"#/components/schemas/{name}"}}}

@@ -15,6 +15,12 @@ is decided; a batch then writes the kept spans that are due, and the commit of e
 only up to its oldest record whose trace is undecided or whose kept spans are not stored yet
 (``sampling.tail.offsets``). A crash or rebalance replays from there, and the decisions, pure functions
 of a trace's spans and the policy file, come out the same (see ``sampling.tail.policies``).
+
+Each record belongs to the tenant its ``tenant`` header names (none: the default tenant; see
+``kafka_tenants``), and its spans go to that tenant's store pipeline (``pipeline_of``): a batch holding
+several tenants is written tenant by tenant (``tenant_writes``), and committed once all are stored. A
+record whose header names no valid tenant, or a tenant past TRACESEARCH_MAX_TENANTS, is a bad record:
+dead-lettered with the reason, like an undecodable one, and stored nowhere.
 """
 
 from __future__ import annotations
@@ -39,11 +45,13 @@ from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.errors import DecodeError
 from tracesearch.model import Span
 from tracesearch.pipeline.kafka_sink import ensure_topics, make_producer, security_config
-from tracesearch.pipeline.store import StorePipeline
+from tracesearch.pipeline.kafka_tenants import InvalidTenantHeader, record_headers, record_key, tenant_of
+from tracesearch.pipeline.tenant_writes import PipelineOf, Tenant, TenantWrites
 from tracesearch.sampling.tail.offsets import Position
 from tracesearch.sampling.tail.sampler import Output, TailSampler
 from tracesearch.settings import Settings
-from tracesearch.storage.contracts import RejectedSpan, StorageUnavailable, WriteResult
+from tracesearch.storage.contracts import StorageUnavailable
+from tracesearch.tenancy import TooManyTenants
 
 log = logging.getLogger(__name__)
 
@@ -80,24 +88,28 @@ class Batch:
         return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
 
 
+class BadRecord(ValueError):
+    """A record that cannot be stored (undecodable, or no valid tenant): it goes to the dead-letter topic."""
+
+
 @dataclass(slots=True)
 class InFlight:
     """A decoded batch whose write runs on the store thread."""
 
     batch: Batch
-    spans: list[Span]
+    writes: TenantWrites
     bad: list[tuple[Any, str]]
-    write: Future[WriteResult]
+    write: Future[TenantWrites]
     generation: int  # of the partition assignment it was read under
     positions: list[Position] = field(default_factory=list)  # tail sampling: done once stored
 
 
 class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
-        self, settings: Settings, pipeline: StorePipeline, limits: Limits, sampler: TailSampler | None = None
+        self, settings: Settings, pipeline_of: PipelineOf, limits: Limits, sampler: TailSampler | None = None
     ):
         self.settings = settings
-        self.pipeline = pipeline  # writes, then feeds the service graph what it created
+        self.pipeline_of = pipeline_of  # a tenant's: writes, then feeds its service graph what it created
         self.limits = limits
         self.sampler = sampler  # tail sampling, when a policy file is set
         self._committed: dict[TopicPartition, int] = {}
@@ -150,6 +162,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
     def run(self) -> None:
         ensure_topics(self.settings)
         self.consumer = KafkaConsumer(**consumer_config(self.settings))
+        self._await_topic_metadata()
         self.consumer.subscribe([self.settings.kafka_topic], listener=self)
         self.dlq = make_producer(self.settings)
         log.info("ingester consuming %s as group %s", self.settings.kafka_topic, self.settings.kafka_group)
@@ -173,6 +186,16 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.close(autocommit=False)
             if self.dlq is not None:
                 self.dlq.close(timeout=10)
+
+    def _await_topic_metadata(self, timeout_s: float = 30.0) -> None:
+        """Know the topic's partitions before joining the group: a member joining while the topic just
+        created has no metadata yet is assigned nothing, and stays so until its next metadata refresh
+        (metadata_max_age_ms, five minutes)."""
+        assert self.consumer is not None
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer.partitions_for_topic(self.settings.kafka_topic) and time.monotonic() < deadline:
+            if self.stop.wait(0.2):
+                return
 
     def _due(self) -> bool:
         """A batch to write: records waiting long enough, or (tail sampling) traces to decide."""
@@ -204,18 +227,34 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             self.batch.size += sum(len(r.value or b"") for r in records)
         self._report_lag()
 
-    def _decode(self, batch: Batch) -> tuple[list[Span], list[tuple[Any, str]]]:
-        spans: list[Span] = []
+    def _read(self, record: Any) -> tuple[Tenant, list[Span]]:
+        """A record's tenant and spans; raises ``BadRecord``. The tenant's components are built here,
+        so that a tenant past the cap is refused before anything of the batch is written."""
+        try:
+            tenant = tenant_of(record.headers)
+            self.pipeline_of(tenant)
+        except (InvalidTenantHeader, TooManyTenants) as exc:
+            raise BadRecord(f"no tenant to store it in: {exc}") from None
+        try:
+            decoded = otlp_proto.decode_export_request(record.value or b"", self.limits)
+        except DecodeError as exc:
+            raise BadRecord(f"undecodable message: {exc}") from None
+        return tenant, decoded.spans
+
+    def _decode(self, batch: Batch) -> tuple[dict[Tenant, list[Span]], list[tuple[Any, str]]]:
+        groups: dict[Tenant, list[Span]] = {}
         bad: list[tuple[Any, str]] = []
+        received = 0
         for record in batch.records:
             try:
-                decoded = otlp_proto.decode_export_request(record.value or b"", self.limits)
-            except DecodeError as exc:
-                bad.append((record, f"undecodable message: {exc}"))
+                tenant, spans = self._read(record)
+            except BadRecord as exc:
+                bad.append((record, str(exc)))
                 continue
-            spans.extend(decoded.spans)
-        prometheus.SPANS_RECEIVED.labels("kafka").inc(len(spans))
-        return spans, bad
+            groups.setdefault(tenant, []).extend(spans)
+            received += len(spans)
+        prometheus.SPANS_RECEIVED.labels("kafka").inc(received)
+        return groups, bad
 
     def _hand_over(self) -> None:
         """Decode the due batch while the previous one is written, then start its write once the
@@ -223,17 +262,18 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         batch, self.batch = self.batch, Batch()
         positions: list[Position] = []
         if self.sampler is None:
-            spans, bad = self._decode(batch)
+            groups, bad = self._decode(batch)
         else:
-            spans, bad, positions = self._sample(batch)
+            groups, bad, positions = self._sample(batch)
+        writes = TenantWrites(groups, self.pipeline_of)
         generation = self._generation
         self._finish()
         if self._generation != generation:
             return  # a rebalance while we waited: this batch is read again
-        write = self._store.submit(self.pipeline.store, spans)
-        self._in_flight = InFlight(batch, spans, bad, write, generation, positions)
+        write = self._store.submit(writes.store)
+        self._in_flight = InFlight(batch, writes, bad, write, generation, positions)
 
-    def _sample(self, batch: Batch) -> tuple[list[Span], list[tuple[Any, str]], list[Position]]:
+    def _sample(self, batch: Batch) -> tuple[dict[Tenant, list[Span]], list[tuple[Any, str]], list[Position]]:
         """Tail sampling: offer the batch's records to the sampler and take the decisions now due.
         Returns the kept spans to write, the undecodable records, and the records done once both are
         stored and dead-lettered. Dropped spans go to the observers here, once."""
@@ -246,18 +286,19 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         for record in batch.records:
             position: Position = (TopicPartition(record.topic, record.partition), record.offset)
             try:
-                decoded = otlp_proto.decode_export_request(record.value or b"", self.limits)
-            except DecodeError as exc:
+                tenant, spans = self._read(record)
+            except BadRecord as exc:
                 self.sampler.tracker.read(position)
-                bad.append((record, f"undecodable message: {exc}"))
+                bad.append((record, str(exc)))
                 bad_positions.append(position)
                 continue
-            received += len(decoded.spans)
-            self.sampler.offer(position, decoded.spans, len(record.value or b""), now, out)
+            received += len(spans)
+            self.sampler.offer(position, spans, len(record.value or b""), now, out, tenant)
         prometheus.SPANS_RECEIVED.labels("kafka").inc(received)
         self.sampler.decide_due(now, out)
-        self.pipeline.observe_unstored(out.dropped)
-        return out.kept, bad, out.kept_positions + bad_positions
+        for tenant, dropped in out.dropped_by_tenant.items():
+            self.pipeline_of(tenant).observe_unstored(dropped)
+        return out.kept_by_tenant, bad, out.kept_positions + bad_positions
 
     def _finish(self) -> None:
         """Wait for the write under way; retry it until stored, dead-letter, commit."""
@@ -265,7 +306,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
         if in_flight is None:
             return
         try:
-            result: WriteResult | None = in_flight.write.result()
+            result: TenantWrites | None = in_flight.write.result()
         except StorageUnavailable as exc:
             log.warning("storage unavailable: %s", exc)
             result = self._write_until_stored(in_flight)
@@ -310,7 +351,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
                 return False
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
-    def _write_until_stored(self, in_flight: InFlight) -> WriteResult | None:
+    def _write_until_stored(self, in_flight: InFlight) -> TenantWrites | None:
         """Retry transient storage failures with backoff while the partitions wait (paused, so the
         group keeps us as a member and no new records pile up)."""
         backoff = 0.5
@@ -322,7 +363,7 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
                 return None  # the partitions moved while we waited: their new owner writes them
             backoff = min(backoff * 2, MAX_BACKOFF_S)
             try:
-                return self.pipeline.store(in_flight.spans)
+                return in_flight.writes.store()  # the tenants not stored yet
             except StorageUnavailable as exc:
                 log.warning("storage unavailable: %s", exc)
 
@@ -342,28 +383,35 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.resume(*self.consumer.assignment())
         return True
 
-    def _dead_letter(self, result: Any, bad: list[tuple[Any, str]]) -> None:
-        rejected: list[RejectedSpan] = result.rejected
+    def _dead_letter(self, result: TenantWrites, bad: list[tuple[Any, str]]) -> None:
+        """Spans storage refused for good, with their tenant (replaying the topic stores them in it), and
+        bad records with their own headers (a bad ``tenant`` header included, to see what came)."""
+        rejected = result.rejected
         if not rejected and not bad:
             return
         assert self.dlq is not None
         futures = []
-        for item in rejected:
+        for tenant, item in rejected:
             futures.append(
                 self.dlq.send(
                     self.settings.kafka_dlq_topic,
-                    key=item.span.trace_id.encode(),
+                    key=record_key(tenant, item.span.trace_id),
                     value=otlp_proto.encode_export_request([item.span]),
-                    headers=[("reason", item.reason.encode()), ("span_id", item.span.span_id.encode())],
+                    headers=[
+                        ("reason", item.reason.encode()),
+                        ("span_id", item.span.span_id.encode()),
+                        *record_headers(tenant),
+                    ],
                 )
             )
         for record, reason in bad:
+            kept = [(name, value) for name, value in record.headers or () if name != "reason"]
             futures.append(
                 self.dlq.send(
                     self.settings.kafka_dlq_topic,
                     key=record.key,
                     value=record.value,
-                    headers=[("reason", reason.encode())],
+                    headers=[("reason", reason.encode()), *kept],
                 )
             )
         for future in futures:
@@ -412,15 +460,16 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
 
 def run_ingester(
     settings: Settings,
-    pipeline: StorePipeline,
+    pipeline_of: PipelineOf,
     limits: Limits,
     close: Callable[[], None],
     sampler: TailSampler | None = None,
 ) -> int:
-    """Consume until SIGTERM/SIGINT; ``close`` flushes what the process still holds (the service graph).
-    With ``sampler``, traces are tail sampled; undecided ones at exit are left uncommitted and read
-    again by the partition's next owner."""
-    ingester = Ingester(settings, pipeline, limits, sampler)
+    """Consume until SIGTERM/SIGINT, storing each record's spans through ``pipeline_of(its tenant)``;
+    ``close`` flushes what the process still holds (every tenant's service graph). With ``sampler``,
+    traces are tail sampled; undecided ones at exit are left uncommitted and read again by the
+    partition's next owner."""
+    ingester = Ingester(settings, pipeline_of, limits, sampler)
     gctune.tune()
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -1,4 +1,5 @@
-"""Pipeline mode, receiver side: spans go to a Kafka topic, keyed by trace id, acknowledged by all replicas.
+"""Pipeline mode, receiver side: spans go to a Kafka topic, keyed by trace id (and tenant: see
+``kafka_tenants``), acknowledged by all replicas.
 
 The topic carries one canonical encoding, an OTLP ``ExportTraceServiceRequest`` per message, so a
 message can be replayed, inspected with any OTLP tool, or consumed by another collector. OTLP
@@ -21,6 +22,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from tracesearch import prometheus
 from tracesearch.codecs.otlp_proto import SpanTraceMessages
 from tracesearch.model import PerTraceMessages, Rejection, Span
+from tracesearch.pipeline.kafka_tenants import record_headers, record_key
 from tracesearch.pipeline.sink import BrokerUnavailable, SinkOverloaded, SubmitResult
 from tracesearch.settings import Settings
 
@@ -89,7 +91,7 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
 
 
 def _refuse_oversized(
-    messages: Iterator[tuple[str, bytes, int]],
+    messages: Iterator[tuple[str, bytes, int]], tenant: str | None = None
 ) -> tuple[list[tuple[bytes, bytes, int]], list[Rejection]]:
     """(key, value, count) of the messages to send; a lone span bigger than a Kafka message can hold
     is refused with the reason instead (the broker would refuse it on every retry, and answering 503
@@ -97,7 +99,7 @@ def _refuse_oversized(
     kept, rejected = [], []
     for trace_id, value, count in messages:
         if len(value) <= MAX_MESSAGE_BYTES:
-            kept.append((trace_id.encode(), value, count))
+            kept.append((record_key(tenant, trace_id), value, count))
         else:
             reason = (
                 f"a span of {len(value):,} bytes encoded, over the {MAX_MESSAGE_BYTES:,} bytes a Kafka message "
@@ -107,9 +109,9 @@ def _refuse_oversized(
     return kept, rejected
 
 
-class KafkaSink:
-    """Answers only after the broker acknowledged every message (acks=all); a bounded amount of
-    bytes may be in flight per process, beyond which requests are told to come back (429)."""
+class Producer:
+    """The process's one producer, shared by every tenant's sink, and the bytes in flight through it:
+    a bounded amount per process, beyond which requests are told to come back (429)."""
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -118,7 +120,7 @@ class KafkaSink:
         self._in_flight = 0
         self._topics_ready = False
 
-    def _get_producer(self) -> KafkaProducer:
+    def get(self) -> KafkaProducer:
         with self._lock:
             if self._producer is None:
                 try:
@@ -132,45 +134,17 @@ class KafkaSink:
                     ) from exc
             return self._producer
 
-    def _reserve(self, size: int) -> None:
+    def reserve(self, size: int) -> None:
         with self._lock:
             if self._in_flight and self._in_flight + size > self._settings.kafka_buffer_bytes:
                 raise SinkOverloaded(f"{self._in_flight} bytes already in flight to Kafka")
             self._in_flight += size
 
-    def _release(self, size: int) -> None:
+    def release(self, size: int) -> None:
         with self._lock:
             self._in_flight -= size
 
-    def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
-        if not spans:
-            return SubmitResult()
-        producer = self._get_producer()
-        framed = (per_trace or SpanTraceMessages(spans)).messages(MAX_MESSAGE_BYTES)
-        messages, rejected = _refuse_oversized(framed)
-        if not messages:
-            return SubmitResult(rejected=rejected)
-        size = sum(len(value) for _, value, _ in messages)
-        self._reserve(size)
-        try:
-            futures = [producer.send(self._settings.kafka_topic, key=key, value=value) for key, value, _ in messages]
-            for future in futures:
-                future.get(timeout=self._settings.kafka_ack_timeout_s)
-        except KafkaTimeoutError as exc:
-            self._discard(producer)
-            raise BrokerUnavailable(
-                f"Kafka did not acknowledge within {self._settings.kafka_ack_timeout_s}s: {exc}"
-            ) from exc
-        except KafkaError as exc:
-            self._discard(producer)
-            raise BrokerUnavailable(f"Kafka refused the spans: {exc}") from exc
-        finally:
-            self._release(size)
-        accepted = sum(count for _, _, count in messages)
-        prometheus.SPANS_PRODUCED.inc(accepted)
-        return SubmitResult(accepted=accepted, rejected=rejected)
-
-    def _discard(self, producer: KafkaProducer) -> None:
+    def discard(self, producer: KafkaProducer) -> None:
         """After a failure start over with a fresh producer: its requests were answered 503 already,
         so nothing it still holds was promised to anyone."""
         with self._lock:
@@ -188,3 +162,55 @@ class KafkaSink:
         if producer is not None:
             producer.flush(timeout=timeout_s)
             producer.close(timeout=timeout_s)
+
+
+class KafkaSink:
+    """Answers only after the broker acknowledged every message (acks=all). One per tenant, all over
+    the process's one ``Producer`` (the default tenant's sink owns it and closes it); each message
+    carries its tenant (``kafka_tenants``)."""
+
+    def __init__(self, settings: Settings, tenant: str | None = None, producer: Producer | None = None):
+        self._settings = settings
+        self._tenant = tenant
+        self._owns = producer is None
+        self._producer = producer or Producer(settings)
+        self._headers = record_headers(tenant)
+
+    def for_tenant(self, tenant: str) -> KafkaSink:
+        """``tenant``'s sink over this one's producer."""
+        return KafkaSink(self._settings, tenant, self._producer)
+
+    def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
+        if not spans:
+            return SubmitResult()
+        producer = self._producer.get()
+        framed = (per_trace or SpanTraceMessages(spans)).messages(MAX_MESSAGE_BYTES)
+        messages, rejected = _refuse_oversized(framed, self._tenant)
+        if not messages:
+            return SubmitResult(rejected=rejected)
+        size = sum(len(value) for _, value, _ in messages)
+        self._producer.reserve(size)
+        topic, headers = self._settings.kafka_topic, self._headers
+        try:
+            futures = [producer.send(topic, key=key, value=value, headers=headers) for key, value, _ in messages]
+            for future in futures:
+                future.get(timeout=self._settings.kafka_ack_timeout_s)
+        except KafkaTimeoutError as exc:
+            self._producer.discard(producer)
+            raise BrokerUnavailable(
+                f"Kafka did not acknowledge within {self._settings.kafka_ack_timeout_s}s: {exc}"
+            ) from exc
+        except KafkaError as exc:
+            self._producer.discard(producer)
+            raise BrokerUnavailable(f"Kafka refused the spans: {exc}") from exc
+        finally:
+            self._producer.release(size)
+        accepted = sum(count for _, _, count in messages)
+        prometheus.SPANS_PRODUCED.inc(accepted)
+        return SubmitResult(accepted=accepted, rejected=rejected)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Flush what is buffered (SIGTERM), when this sink owns the producer (a tenant's leaves it to
+        the default tenant's)."""
+        if self._owns:
+            self._producer.close(timeout_s)

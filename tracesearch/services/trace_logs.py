@@ -5,6 +5,11 @@ out by ``TRACESEARCH_LOGS_TIME_MARGIN``, as Grafana's trace-to-logs link shifts 
 can exist without stored spans (a trace sampled out, spans not sent yet, or expired): then the window
 is the one asked for, else the trace-by-id lookback (``TRACESEARCH_TRACE_LOOKBACK``). The answer says
 which of the three it used.
+
+A tenant's service (``stored_only``) answers only for traces stored in the tenant's own spans: for any
+other id it answers as for a trace without log lines, without searching the logs, so that a tenant
+cannot read another's log lines by guessing or learning their trace id (the logs indices are shared
+unless a tenant's settings name its own). The default tenant keeps the logs of traces not stored.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tracesearch.model import Span
 from tracesearch.storage.contracts import LogReader, SpanReader
 
 NS_PER_S = 1_000_000_000
@@ -46,8 +50,11 @@ class TraceLogsService:
         margin_s: float,
         lookback_s: float,
         clock: Callable[[], int] = _now_ns,
+        *,
+        stored_only: bool = False,
     ):
         self._spans = spans
+        self._stored_only = stored_only
         self._logs = logs
         self._margin_ns = int(margin_s * NS_PER_S)
         self._lookback_ns = int(lookback_s * NS_PER_S)
@@ -57,13 +64,15 @@ class TraceLogsService:
         """Lines of ``trace_id`` (canonical: 32 lowercase hex digits), oldest first, at most ``limit``;
         ``start_ns``/``end_ns`` narrow the trace's lookup and bound the search when it is not stored."""
         start, end, window = self._window(trace_id, start_ns, end_ns)
+        if window != "trace" and self._stored_only:
+            return TraceLogs(trace_id, self._logs.index, self._logs.field, start, end, window, [], False)
         found = self._logs.trace_logs(trace_id, start, end, limit)
         return TraceLogs(trace_id, self._logs.index, self._logs.field, start, end, window, found.lines, found.truncated)
 
     def _window(self, trace_id: str, start_ns: int | None, end_ns: int | None) -> tuple[int, int, Window]:
-        spans = self._spans.get_trace(trace_id, start_ns, end_ns)
-        if spans:
-            return self._around(spans)
+        extent = self._spans.trace_extent(trace_id, start_ns, end_ns)
+        if extent is not None:
+            return self._around(*extent)
         if start_ns is None and end_ns is None:
             now = self._clock()
             return now - self._lookback_ns, now, "lookback"
@@ -71,7 +80,5 @@ class TraceLogsService:
         start = start_ns if start_ns is not None else end - self._lookback_ns
         return start, end, "request"
 
-    def _around(self, spans: list[Span]) -> tuple[int, int, Window]:
-        first = min(span.start_ns for span in spans)
-        last = max(span.end_ns for span in spans)
+    def _around(self, first: int, last: int) -> tuple[int, int, Window]:
         return max(first - self._margin_ns, 0), last + self._margin_ns, "trace"

@@ -89,6 +89,13 @@ class SpanReader(Protocol):
         spans costs no more than ``max_spans`` of them). Every method that returns traces takes it."""
         ...
 
+    def trace_extent(
+        self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None
+    ) -> tuple[int, int] | None:
+        """(first start, an end no earlier than the last end) of the trace, read without its spans (a
+        runaway trace costs one aggregation); None when unknown. The range as ``get_trace``'s."""
+        ...
+
     def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[list[Span]]:
         """Whole traces with at least one span in the window meeting every condition, newest first
         (by their newest such span), at most ``query.limit``; each cut to ``max_spans`` as ``get_trace``."""

@@ -154,6 +154,15 @@ class MemoryStore:
     ) -> list[Span]:
         return self._trace(trace_id, max_spans)
 
+    def trace_extent(
+        self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None
+    ) -> tuple[int, int] | None:
+        with self._lock:
+            found = [f.span for f in self._traces.get(trace_id, ())]
+        if not found:
+            return None
+        return min(s.start_ns for s in found), max(s.end_ns for s in found)
+
     def candidate_traces(
         self, conditions: Sequence[Condition], start_ns: int, end_ns: int, size: int
     ) -> list[tuple[str, int]]:

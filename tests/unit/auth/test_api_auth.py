@@ -337,3 +337,65 @@ def test_elasticsearch_credentials_reach_the_client() -> None:
     assert basic_client._headers["authorization"] == expected
     basic_node = next(iter(basic_client.transport.node_pool.all()))
     assert basic_node.config.client_cert == "/c.pem" and basic_node.config.client_key == "/k.pem"
+
+
+def test_an_open_route_still_knows_a_key_sent_to_it(keys: tuple[Path, dict[str, str]]) -> None:
+    path, made = keys
+    app = make_app(path)
+    with app.test_request_context("/metrics", headers=bearer(made["reader"])):
+        assert app.preprocess_request() is None
+        assert auth.identity().key_id == "reader" and auth.tenant() == "team-a"
+    with app.test_request_context("/metrics"):
+        assert app.preprocess_request() is None
+        assert auth.identity().key_id is None and auth.tenant() is None
+    client = app.test_client()
+    assert client.get("/metrics", headers=bearer("tsk_nobody_" + "x" * 40)).status_code == 401
+
+
+# ------------------------------------------------------------------------------------------ tenants
+
+
+@pytest.mark.parametrize(("keys_on", "header_on"), [(True, True), (True, False), (False, True)])
+def test_the_openapi_document_describes_the_tenant_header(
+    keys: tuple[Path, dict[str, str]], keys_on: bool, header_on: bool
+) -> None:
+    app = (
+        make_app(keys[0], tenant_header=header_on)
+        if keys_on
+        else create_app(Settings(install_templates=False, tenant_header=header_on))
+    )
+    spec = document(app)
+    for path, ops in spec["paths"].items():
+        for method, operation in ops.items():
+            if method == "parameters":
+                continue
+            named = [p for p in operation.get("parameters", []) if p["name"] == "X-Scope-OrgID"]
+            if path in ("/health", "/ready", "/openapi.json"):
+                assert not named, path
+                continue
+            assert len(named) == 1 and named[0]["in"] == "header", (path, method)
+            assert ("400" in operation["responses"]) or not header_on, (path, method)
+            assert "TRACESEARCH_MAX_TENANTS" in operation["responses"]["403"]["description"], (path, method)
+            if keys_on:
+                assert "not bound to" in operation["responses"]["403"]["description"], (path, method)
+    for tempo in ("/api/search", "/api/echo"):  # echo declares no errors of its own: its blueprint's shape
+        refused = spec["paths"][tempo]["get"]["responses"]["403"]
+        assert refused["content"]["application/json"]["schema"]["$ref"].endswith("TempoError"), tempo
+
+
+def test_without_keys_or_the_header_setting_the_document_has_no_tenant_header() -> None:
+    spec = document(create_app(Settings(install_templates=False)))
+    assert not any(
+        p["name"] == "X-Scope-OrgID"
+        for ops in spec["paths"].values()
+        for method, operation in ops.items()
+        if method != "parameters"
+        for p in operation.get("parameters", [])
+    )
+
+
+def test_probes_and_the_document_ignore_the_tenant_header(keys: tuple[Path, dict[str, str]]) -> None:
+    client = make_app(keys[0], tenant_header=True).test_client()
+    for path in ("/health", "/openapi.json"):
+        assert client.get(path, headers={"X-Scope-OrgID": "Not A Tenant"}).status_code == 200, path
+    assert client.get("/metrics", headers={"X-Scope-OrgID": "Not A Tenant"}).status_code == 400

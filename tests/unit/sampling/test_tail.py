@@ -15,7 +15,7 @@ import pytest
 from tracesearch.model import Resource, Scope, Span, StatusCode
 from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
 from tracesearch.sampling.tail.offsets import OffsetTracker
-from tracesearch.sampling.tail.percentiles import OperationPercentiles
+from tracesearch.sampling.tail.percentiles import TenantPercentiles
 from tracesearch.sampling.tail.policies import (
     DROP,
     POLICY_ATTRIBUTE,
@@ -263,13 +263,18 @@ def test_buffer_due_order_follows_the_last_span() -> None:
     assert [t.trace_id for t in buffer.due(1.5)] == ["a"]
 
 
-def percentiles_over(spans: list[Span]) -> OperationPercentiles:
-    """Span metrics of ``spans`` in the in-memory twin, read the way the ingester reads them."""
+def metrics_of(spans: list[Span]) -> MemoryStore:
     aggregator = Aggregator(max_series=100)
     aggregator.add_spans(spans)
     store = MemoryStore()
     store.aggregates.write(aggregator.drain(), "p1")
-    return OperationPercentiles(store.aggregates, clock=lambda: T0 / 1e9 + 60)
+    return store
+
+
+def percentiles_over(spans: list[Span]) -> TenantPercentiles:
+    """Span metrics of ``spans`` in the in-memory twin, read the way the ingester reads them."""
+    store = metrics_of(spans)
+    return TenantPercentiles(lambda tenant: store.aggregates, clock=lambda: T0 / 1e9 + 60)
 
 
 UNUSUAL = {"policies": [{"name": "unusual", "type": "latency_percentile", "percentile": 99, "min_calls": 50}]}
@@ -295,3 +300,43 @@ def test_the_percentile_policy_needs_the_span_metrics() -> None:
     with pytest.raises(PolicyError, match="between 0 and 100"):
         doc = {"policies": [{"name": "x", "type": "latency_percentile", "percentile": 100}]}
         parse_policies(doc, percentiles_over([]))
+
+
+def test_two_tenants_with_one_trace_id_are_two_traces_decided_apart() -> None:
+    """Tenant b sending spans with a's trace id neither joins a's trace (b's error does not keep a's
+    spans) nor follows a's decision, and each trace's spans come out under their own tenant."""
+    s = sampler()
+    shared = uuid.uuid4().hex
+    out = Output()
+    s.offer(("p", 0), [span(shared), span(shared)], 20, 0.0, out, "a")
+    s.offer(("p", 1), [span(shared, error=True)], 10, 0.0, out, "b")
+    assert len(s.buffer) == 2
+    s.decide_due(1.0, out)
+    assert [x.trace_id for x in out.kept_by_tenant["b"]] == [shared]
+    assert "a" not in out.kept_by_tenant and len(out.dropped_by_tenant["a"]) == 2
+    assert s.cache.get(shared, "a") == DROP and s.cache.get(shared, "b") == Decision(True, "errors")
+    assert s.cache.get(shared) is None  # the default tenant's trace of that id is a third one
+    late = Output()
+    s.offer(("p", 2), [span(shared)], 10, 2.0, late, "a")  # a's late span follows a's decision
+    s.offer(("p", 3), [span(shared)], 10, 2.0, late, "b")  # b's follows b's
+    assert list(late.kept_by_tenant) == ["b"] and list(late.dropped_by_tenant) == ["a"]
+
+
+def test_rate_limiting_counts_each_tenant_apart() -> None:
+    decider = parse_policies({"policies": [{"name": "floor", "type": "rate_limiting", "traces_per_second": 1}]})
+    first = [span(uuid.uuid4().hex) for _ in range(2)]
+    assert decider.decide(Trace(first[0].trace_id, first[:1], "a")).keep
+    assert not decider.decide(Trace(first[1].trace_id, first[1:], "a")).keep  # a's second in that second
+    assert decider.decide(Trace(first[1].trace_id, first[1:], "b")).keep  # b has its own budget
+
+
+def test_each_tenant_is_judged_against_its_own_span_metrics() -> None:
+    fast = metrics_of([span(f"{i:032x}", ms=10, start=T0 - 600 * 10**9) for i in range(100)])
+    slow = metrics_of([span(f"{i:032x}", ms=1000, start=T0 - 600 * 10**9) for i in range(100)])
+    stores = {"fast": fast, "slow": slow}
+    source = TenantPercentiles(lambda tenant: stores[tenant or "fast"].aggregates, clock=lambda: T0 / 1e9 + 60)
+    decider = parse_policies(UNUSUAL, source)
+    trace_id = uuid.uuid4().hex
+    trace = [span(trace_id, ms=100)]
+    assert decider.decide(Trace(trace_id, trace, "fast")).keep  # 100 ms is slow where 10 ms is usual
+    assert not decider.decide(Trace(trace_id, trace, "slow")).keep  # not where 1 s is

@@ -3,6 +3,9 @@
 Memory is accounted explicitly: spans held and bytes held, where a span's bytes are its share of the
 encoded Kafka message it came in (the bench measures what a buffered span costs in Python objects:
 see BENCHMARKS.md). Over either bound the traces longest without a new span are taken out early.
+
+A trace is a tenant's trace id (``TraceKey``): two tenants sending the same trace id have two traces,
+each decided on its own spans, so one tenant's spans can neither join nor sway another's trace.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from tracesearch.model import Span
 from tracesearch.sampling.tail.offsets import Position
 from tracesearch.sampling.tail.policies import Decision
 
+TraceKey = tuple[str | None, str]  # (tenant, None for the default one; trace id)
+
 
 @dataclass(slots=True)
 class PendingTrace:
@@ -22,6 +27,7 @@ class PendingTrace:
     spans: list[Span] = field(default_factory=list)
     positions: list[Position] = field(default_factory=list)
     size: int = 0
+    tenant: str | None = None
 
 
 class TraceBuffer:
@@ -31,20 +37,23 @@ class TraceBuffer:
         self.wait_s = wait_s
         self.max_spans = max_spans
         self.max_bytes = max_bytes
-        self._traces: OrderedDict[str, PendingTrace] = OrderedDict()
+        self._traces: OrderedDict[TraceKey, PendingTrace] = OrderedDict()
         self.spans = 0
         self.bytes = 0
 
     def __len__(self) -> int:
         return len(self._traces)
 
-    def add(self, trace_id: str, spans: list[Span], position: Position, size: int, now: float) -> None:
-        trace = self._traces.get(trace_id)
+    def add(
+        self, trace_id: str, spans: list[Span], position: Position, size: int, now: float, tenant: str | None = None
+    ) -> None:
+        key = (tenant, trace_id)
+        trace = self._traces.get(key)
         if trace is None:
-            trace = self._traces[trace_id] = PendingTrace(trace_id, now)
+            trace = self._traces[key] = PendingTrace(trace_id, now, tenant=tenant)
         else:
             trace.last_seen = now
-            self._traces.move_to_end(trace_id)
+            self._traces.move_to_end(key)
         trace.spans.extend(spans)
         trace.positions.append(position)
         trace.size += size
@@ -88,14 +97,15 @@ class DecisionCache:
 
     def __init__(self, size: int):
         self.size = size
-        self._decisions: OrderedDict[str, Decision] = OrderedDict()
+        self._decisions: OrderedDict[TraceKey, Decision] = OrderedDict()
 
-    def get(self, trace_id: str) -> Decision | None:
-        return self._decisions.get(trace_id)
+    def get(self, trace_id: str, tenant: str | None = None) -> Decision | None:
+        return self._decisions.get((tenant, trace_id))
 
-    def put(self, trace_id: str, decision: Decision) -> None:
-        self._decisions[trace_id] = decision
-        self._decisions.move_to_end(trace_id)
+    def put(self, trace_id: str, decision: Decision, tenant: str | None = None) -> None:
+        key = (tenant, trace_id)
+        self._decisions[key] = decision
+        self._decisions.move_to_end(key)
         if len(self._decisions) > self.size:
             self._decisions.popitem(last=False)
 

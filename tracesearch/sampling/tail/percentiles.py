@@ -3,7 +3,8 @@
 The ``latency_percentile`` policy keeps a trace with a span slower than what is usual for its service
 and span name (its p99 over the last hour, say), so "slow" needs no threshold per operation.
 The figures are read from the per-minute span metrics every ``refresh_s`` (in the deciding thread,
-one aggregation for all operations) and kept when storage is away.
+one aggregation for all operations) and kept when storage is away. Each tenant's from its own span
+metrics (``TenantPercentiles``): one tenant's traffic sets no other tenant's thresholds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 from tracesearch.servicegraph.histogram import BOUNDS, quantile
 from tracesearch.storage.contracts import AggregateReader, MetricsPoint, StorageError
@@ -19,6 +21,7 @@ from tracesearch.storage.contracts import AggregateReader, MetricsPoint, Storage
 log = logging.getLogger(__name__)
 NS_PER_S = 1_000_000_000
 Operation = tuple[str, str]  # (service, span name)
+ReaderOf = Callable[[str | None], AggregateReader]  # a tenant's span metrics (None: the default tenant's)
 
 
 class OperationPercentiles:
@@ -68,3 +71,19 @@ class OperationPercentiles:
                 total.merge(point)
             counts[(one.labels["service"], one.labels["span_name"])] = total
         self._counts, self._cache = counts, {}
+
+
+class TenantPercentiles:
+    """The ``latency_percentile`` policy's source: each tenant's operations judged against that
+    tenant's own span metrics, read (and cached) apart on first use."""
+
+    def __init__(self, reader_of: ReaderOf, **options: Any):
+        self._reader_of = reader_of
+        self._options = options
+        self._by_tenant: dict[str | None, OperationPercentiles] = {}
+
+    def threshold_ns(self, operation: Operation, q: float, min_calls: int, tenant: str | None = None) -> int | None:
+        source = self._by_tenant.get(tenant)
+        if source is None:
+            source = self._by_tenant[tenant] = OperationPercentiles(self._reader_of(tenant), **self._options)
+        return source.threshold_ns(operation, q, min_calls)

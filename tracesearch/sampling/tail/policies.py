@@ -37,7 +37,7 @@ from tracesearch.query.traceql import Query, TraceQLError, evaluate
 from tracesearch.query.traceql.bounded import parse_bounded
 
 POLICY_ATTRIBUTE = "sampling.policy"
-MAX_RATE_BUCKETS = 100_000  # (service, second) counters kept by a rate-limiting policy at most
+MAX_RATE_BUCKETS = 100_000  # (tenant, service, second) counters kept by a rate-limiting policy at most
 _MS = 1_000_000
 
 
@@ -62,10 +62,11 @@ class Trace:
     """The spans of one trace as a policy sees them, in a fixed order (start, span id) so that no
     decision depends on the order the spans arrived in."""
 
-    __slots__ = ("_root", "spans", "trace_id")
+    __slots__ = ("_root", "spans", "tenant", "trace_id")
 
-    def __init__(self, trace_id: str, spans: Sequence[Span]):
+    def __init__(self, trace_id: str, spans: Sequence[Span], tenant: str | None = None):
         self.trace_id = trace_id
+        self.tenant = tenant
         self.spans = sorted(spans, key=lambda s: (s.start_ns, s.span_id))
         self._root: Span | None = None
 
@@ -122,7 +123,9 @@ class Latency:
 
 
 class PercentileSource(Protocol):
-    def threshold_ns(self, operation: tuple[str, str], q: float, min_calls: int) -> int | None: ...
+    def threshold_ns(
+        self, operation: tuple[str, str], q: float, min_calls: int, tenant: str | None = None
+    ) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,8 @@ class LatencyPercentile:
 
     def keeps(self, trace: Trace) -> bool:
         for span in trace.spans:
-            limit = self.source.threshold_ns((span.resource.service_name, span.name), self.q, self.min_calls)
+            operation = (span.resource.service_name, span.name)
+            limit = self.source.threshold_ns(operation, self.q, self.min_calls, trace.tenant)
             if limit is not None and span.duration_ns > limit:
                 return True
         return False
@@ -175,8 +179,8 @@ class Probabilistic:
 
 
 class RateLimiting:
-    """Keep up to ``traces_per_second`` traces per service (the root span's) and second of the trace's
-    start, counting the traces this policy kept.
+    """Keep up to ``traces_per_second`` traces per tenant, service (the root span's) and second of the
+    trace's start, counting the traces this policy kept (one tenant's traffic takes no other's places).
 
     Seconds are the trace's own (event time), not the clock, so replaying the same records in the
     same process decides the same way. What a replay may change: after a crash the counts start
@@ -188,11 +192,11 @@ class RateLimiting:
     def __init__(self, name: str, traces_per_second: float):
         self.name = name
         self.traces_per_second = traces_per_second
-        self._kept: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._kept: OrderedDict[tuple[str | None, str, int], int] = OrderedDict()
 
     def keeps(self, trace: Trace) -> bool:
         root = trace.root
-        bucket = (root.resource.service_name, root.start_ns // 1_000_000_000)
+        bucket = (trace.tenant, root.resource.service_name, root.start_ns // 1_000_000_000)
         kept = self._kept.get(bucket, 0)
         if kept >= self.traces_per_second:
             return False

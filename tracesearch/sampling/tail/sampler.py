@@ -5,6 +5,10 @@ now and then for the decisions that are due. Kept spans carry ``sampling.policy`
 their records are done once the write is acknowledged (``stored``). Dropped spans are done at once
 and handed back so that the service graph and span metrics still count them. Spans of a trace decided
 already (in the bounded decision cache) follow that decision at once.
+
+Each record is offered with its tenant: traces are kept apart by (tenant, trace id) in the buffer and
+the decision cache, and what comes out (kept and dropped spans) is grouped by tenant, to be written to
+and counted in that tenant's store pipeline.
 """
 
 from __future__ import annotations
@@ -39,11 +43,22 @@ class NoMetrics:
         pass
 
 
+Tenant = str | None
+
+
 @dataclass(slots=True)
 class Output:
-    kept: list[Span] = field(default_factory=list)  # to write, marked with the policy
+    kept_by_tenant: dict[Tenant, list[Span]] = field(default_factory=dict)  # to write, marked with the policy
     kept_positions: list[Position] = field(default_factory=list)  # done once ``kept`` is stored
-    dropped: list[Span] = field(default_factory=list)  # not stored, still counted by the observers
+    dropped_by_tenant: dict[Tenant, list[Span]] = field(default_factory=dict)  # not stored, still counted
+
+    @property
+    def kept(self) -> list[Span]:
+        return [span for spans in self.kept_by_tenant.values() for span in spans]
+
+    @property
+    def dropped(self) -> list[Span]:
+        return [span for spans in self.dropped_by_tenant.values() for span in spans]
 
 
 class TailSampler:
@@ -63,18 +78,20 @@ class TailSampler:
         # and this process must not count them twice (a crash forgets this; see the README).
         self._fed: dict[Hashable, set[int]] = {}
 
-    def offer(self, position: Position, spans: Sequence[Span], size: int, now: float, out: Output) -> None:
-        """One consumed record: its spans wait in the buffer, or follow their trace's decision."""
+    def offer(
+        self, position: Position, spans: Sequence[Span], size: int, now: float, out: Output, tenant: Tenant = None
+    ) -> None:
+        """One consumed record of ``tenant``: its spans wait in the buffer, or follow their trace's decision."""
         groups: dict[str, list[Span]] = {}
         for span in spans:
             groups.setdefault(span.trace_id, []).append(span)
         self.tracker.read(position, holds=len(groups))
         for trace_id, group in groups.items():
-            decision = self.cache.get(trace_id)
+            decision = self.cache.get(trace_id, tenant)
             if decision is None:
-                self.buffer.add(trace_id, group, position, size * len(group) // max(1, len(spans)), now)
+                self.buffer.add(trace_id, group, position, size * len(group) // max(1, len(spans)), now, tenant)
             else:
-                self._late(decision, group, position, out)
+                self._late(decision, group, position, out, tenant)
         for trace in self.buffer.over_bounds():
             self._decide(trace, out, early=True)
 
@@ -105,29 +122,29 @@ class TailSampler:
         return forgotten
 
     def _decide(self, pending: PendingTrace, out: Output, early: bool) -> None:
-        decision = self.decider.decide(Trace(pending.trace_id, pending.spans))
-        self.cache.put(pending.trace_id, decision)
+        decision = self.decider.decide(Trace(pending.trace_id, pending.spans, pending.tenant))
+        self.cache.put(pending.trace_id, decision, pending.tenant)
         self.metrics.decided(decision.label, 1, len(pending.spans), early)
         if decision.keep:
             _mark(pending.spans, decision)
-            out.kept.extend(pending.spans)
+            out.kept_by_tenant.setdefault(pending.tenant, []).extend(pending.spans)
             out.kept_positions.extend(pending.positions)
             return
         for position in pending.positions:
             self.tracker.release(position)
-        self._feed_dropped(pending.spans, pending.positions, out)
+        self._feed_dropped(pending.spans, pending.positions, out, pending.tenant)
 
-    def _late(self, decision: Decision, spans: list[Span], position: Position, out: Output) -> None:
+    def _late(self, decision: Decision, spans: list[Span], position: Position, out: Output, tenant: Tenant) -> None:
         self.metrics.late(decision.label, len(spans))
         if decision.keep:
             _mark(spans, decision)
-            out.kept.extend(spans)
+            out.kept_by_tenant.setdefault(tenant, []).extend(spans)
             out.kept_positions.append(position)
             return
         self.tracker.release(position)
-        self._feed_dropped(spans, [position], out)
+        self._feed_dropped(spans, [position], out, tenant)
 
-    def _feed_dropped(self, spans: list[Span], positions: list[Position], out: Output) -> None:
+    def _feed_dropped(self, spans: list[Span], positions: list[Position], out: Output, tenant: Tenant) -> None:
         fresh = False
         for partition, offset in positions:
             fed = self._fed.setdefault(partition, set())
@@ -135,7 +152,7 @@ class TailSampler:
                 fed.add(offset)
                 fresh = True
         if fresh:
-            out.dropped.extend(spans)
+            out.dropped_by_tenant.setdefault(tenant, []).extend(spans)
 
 
 def _mark(spans: list[Span], decision: Decision) -> None:

@@ -101,6 +101,32 @@ class EsSpanReader:
             index = self._lookback_indices()
         return self._spans_of(index, [trace_id], max_spans)[trace_id]
 
+    def trace_extent(
+        self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None
+    ) -> tuple[int, int] | None:
+        if start_ns is not None and end_ns is not None:
+            index = self._indices(start_ns - self._padding_ns, end_ns + self._padding_ns)
+        else:
+            index = self._lookback_indices()
+        # The last start plus the longest duration bounds the last end without a script (the minimal
+        # node may lack painless) and without reading a span. Aggregations answer doubles: a few hundred
+        # nanoseconds off at today's times, nothing next to the logs' margin of minutes.
+        body = {
+            "size": 0,
+            "track_total_hits": False,
+            "query": {"term": {"trace.id": trace_id}},
+            "aggs": {
+                "first": {"min": {"field": "start_ns"}},
+                "last": {"max": {"field": "start_ns"}},
+                "longest": {"max": {"field": "duration_ns"}},
+            },
+        }
+        aggs = self._search(index, body).get("aggregations", {})
+        first, last, longest = (aggs.get(name, {}).get("value") for name in ("first", "last", "longest"))
+        if first is None or last is None:
+            return None
+        return int(first), int(last) + int(longest or 0)
+
     def _find_trace_ids(self, query: TraceQuery) -> list[str]:
         index = self._indices(query.start_ns, query.end_ns)
         body = compiler.latest_traces(query.conditions, query.start_ns, query.end_ns, query.limit)
