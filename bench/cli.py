@@ -16,6 +16,7 @@ from types import FrameType
 from bench import (
     alerting,
     auth,
+    cpuprofile,
     es,
     ingest,
     instrument,
@@ -46,12 +47,14 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _kept_sections(text: str, output: Path) -> str:
-    """``text`` with the sections other commands write (``make bench-peers``) carried over from ``output``."""
+    """``text`` with the sections other commands write carried over from ``output``: ``make bench-peers``'s,
+    and the py-spy profile of ``python -m bench.cpuprofile`` (a subsection of section 1)."""
     from bench.peers.report import HEADING as PEERS
 
     existing = output.read_text() if output.exists() else ""
     kept = sections.section(existing, PEERS)
-    return text if kept is None else sections.replace_section(text, PEERS, kept)
+    text = text if kept is None else sections.replace_section(text, PEERS, kept)
+    return cpuprofile.keep(existing, text)
 
 
 def run(config: Config) -> str:
