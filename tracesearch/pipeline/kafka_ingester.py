@@ -161,8 +161,8 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def run(self) -> None:
         ensure_topics(self.settings)
-        self.consumer = KafkaConsumer(**consumer_config(self.settings))
         self._await_topic_metadata()
+        self.consumer = KafkaConsumer(**consumer_config(self.settings))
         self.consumer.subscribe([self.settings.kafka_topic], listener=self)
         self.dlq = make_producer(self.settings)
         log.info("ingester consuming %s as group %s", self.settings.kafka_topic, self.settings.kafka_group)
@@ -188,14 +188,19 @@ class Ingester(ConsumerRebalanceListener):  # type: ignore[misc]
                 self.dlq.close(timeout=10)
 
     def _await_topic_metadata(self, timeout_s: float = 30.0) -> None:
-        """Know the topic's partitions before joining the group: a member joining while the topic just
-        created has no metadata yet is assigned nothing, and stays so until its next metadata refresh
-        (metadata_max_age_ms, five minutes)."""
-        assert self.consumer is not None
-        deadline = time.monotonic() + timeout_s
-        while not self.consumer.partitions_for_topic(self.settings.kafka_topic) and time.monotonic() < deadline:
-            if self.stop.wait(0.2):
-                return
+        """Wait until the broker lists the topic's partitions before the group's consumer exists: a member
+        joining while the topic just created has no metadata yet is assigned nothing, and stays so until
+        its next metadata refresh (metadata_max_age_ms, five minutes). A throwaway client asks, so the
+        group consumer's own metadata state is left alone (asking it for every topic's metadata made it
+        rejoin the group, and a SIGTERM then left stored records uncommitted)."""
+        probe = KafkaConsumer(**security_config(self.settings))
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not probe.partitions_for_topic(self.settings.kafka_topic) and time.monotonic() < deadline:
+                if self.stop.wait(0.2):
+                    return
+        finally:
+            probe.close()
 
     def _due(self) -> bool:
         """A batch to write: records waiting long enough, or (tail sampling) traces to decide."""
