@@ -175,6 +175,27 @@ def ensure_running(settings: Settings | None = None) -> str:
         return _ensure_local(settings, layout(settings))
 
 
+def dedicated_layout(settings: Settings, name: str) -> Layout:
+    """The files of a node of its own under ``<runtime>/<name>`` (``make bench-peers``'s): its home is
+    outside this clone's usual folder, so `make down`, `status` and the tests never see or stop it."""
+    files = layout(settings)
+    return replace(files, root=files.root.parent / name)
+
+
+def ensure_dedicated(settings: Settings, files: Layout) -> Node:
+    """Start the node of ``files`` on ``settings.es_port`` unless it runs; never reuse another's node."""
+    with locks.held(NAME):
+        if running_pid(files) is None and port_open(LOCALHOST, settings.es_port):
+            raise DevstackError(
+                f"port {settings.es_port} is taken by a process that is not this node ({files.root}); choose another"
+            )
+        _ensure_local(settings, files)
+        pid = running_pid(files)
+    if pid is None:
+        raise DevstackError(f"elasticsearch under {files.root} started but its pid file is missing")
+    return Node(pid, files)
+
+
 def start(settings: Settings | None = None) -> str:
     """Same as ``ensure_running``: starting a running node is a no-op."""
     return ensure_running(settings)
