@@ -72,6 +72,7 @@ class Config:
     port: int
     output: Path
     json_output: Path | None
+    from_json: Path | None
     keep_es: bool
     argv: tuple[str, ...]
 
@@ -92,6 +93,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     parser.add_argument("--json", type=Path, default=None, help="also write every pass's figures here")
     parser.add_argument("--keep-es", action="store_true", help="leave the bench's node running")
+    parser.add_argument("--from-json", type=Path, default=None, help="measure nothing: the section from a --json file")
     args = parser.parse_args(list(argv))
     names = tuple(dict.fromkeys(v.strip() for v in args.variants.split(",") if v.strip()))
     try:
@@ -113,6 +115,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         args.port,
         args.output,
         args.json,
+        args.from_json,
         args.keep_es,
         tuple(argv),
     )
@@ -170,8 +173,6 @@ def run(config: Config) -> str:
         if not config.keep_es:
             say("stopping the bench's Elasticsearch")
             elasticsearch.stop_node(node)
-    if config.json_output is not None:
-        config.json_output.write_text(json.dumps([asdict(p) for p in passes], indent=1))
     facts = es_cost_report.Facts(
         command=" ".join(["python -m bench.es_cost", *config.argv]),
         es_version=version,
@@ -185,7 +186,18 @@ def run(config: Config) -> str:
         idle_cores=idle,
         cores=os.cpu_count() or 1,
     )
+    if config.json_output is not None:
+        saved = {"facts": asdict(facts), "variants": list(config.variants), "passes": [asdict(p) for p in passes]}
+        config.json_output.write_text(json.dumps(saved, indent=1))
     return es_cost_report.section(facts, [variant(name) for name in config.variants], passes)
+
+
+def rerender(saved: Path) -> str:
+    """The section again from a run's ``--json`` file (after a change to the report, without measuring)."""
+    data = json.loads(saved.read_text())
+    passes = [es_cost_measure.pass_from_json(p) for p in data["passes"]]
+    facts = es_cost_report.Facts(**data["facts"])
+    return es_cost_report.section(facts, [variant(name) for name in data["variants"]], passes)
 
 
 def _target(es_url: str, es_pid: int) -> es_cost_measure.Target:
@@ -236,7 +248,7 @@ def _idle_cores(target: es_cost_measure.Target, seconds: float = 5.0) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    text = run(config)
+    text = rerender(config.from_json) if config.from_json else run(config)
     existing = config.output.read_text() if config.output.exists() else "# Benchmarks\n"
     config.output.write_text(sections.replace_section(existing, es_cost_report.HEADING, text))
     say(f"section {es_cost_report.HEADING!r} written to {config.output}")

@@ -21,6 +21,7 @@ QUIET_TIMEOUT_S = 180.0
 # The peer-recovery retention lease is renewed by a background sync every 30 s (not settable per index).
 LEASE_TIMEOUT_S = 180.0
 SETTLE_ID = "es-cost-settle"
+RECOVERY_SOURCE = "_recovery_source"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,18 @@ class Pass:
     @property
     def window_s(self) -> float:
         return self.post_s + self.quiet_s
+
+    @property
+    def other_cores(self) -> float:
+        """Cores busy with processes other than the node and the load generator during the window."""
+        return max(0.0, self.machine_busy_s - self.es_cpu_s - self.loadgen_cpu_s) / self.window_s
+
+
+def pass_from_json(saved: dict[str, Any]) -> Pass:
+    """A ``Pass`` from ``dataclasses.asdict`` output (``--json`` files)."""
+    disk = saved.get("disk")
+    fields = {name: FieldUsage(**usage) for name, usage in (disk or {}).get("fields", {}).items()}
+    return Pass(**{**saved, "disk": Disk(**{**disk, "fields": fields}) if disk else None})
 
 
 @dataclass(frozen=True)
@@ -132,8 +145,9 @@ def run_pass(
 
 
 def _create_index(target: Target) -> None:
-    """Created before the timing starts, as a daily index exists for most of its day."""
-    es.call(target.es_url, "PUT", f"/{target.index}")
+    """Created before the timing starts, as a daily index exists for most of its day. Its store size is
+    read fresh (by default Elasticsearch caches it for 10 s, which would report the size before a merge)."""
+    es.call(target.es_url, "PUT", f"/{target.index}", {"settings": {"index.store.stats_refresh_interval": "0ms"}})
 
 
 def _count(target: Target) -> int:
@@ -167,8 +181,12 @@ def disk_after_merges(target: Target, change: Variant, first_body: bytes) -> Dis
     waited = wait_for_lease(target)
     _add_one(target, change, first_body)
     settled = _force_merge(target)
+    fields = disk_usage(target)
     say(f"  {change.name}: {immediate:,} B after force-merge, {settled:,} B once the lease moved ({waited:.0f}s)")
-    return Disk(immediate, settled, waited, merge_cpu, disk_usage(target))
+    left = fields.get(RECOVERY_SOURCE, FieldUsage(0, 0, 0, 0, 0, 0)).total
+    if left > settled // 100:
+        say(f"  {change.name}: {left:,} B of {RECOVERY_SOURCE} survived the second merge")
+    return Disk(immediate, settled, waited, merge_cpu, fields)
 
 
 def _force_merge(target: Target) -> int:

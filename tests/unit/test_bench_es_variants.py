@@ -4,11 +4,12 @@ renders them, or the bulk bodies as ``to_bulk_lines`` writes them, and nothing e
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import orjson
 import pytest
 
-from bench.es_cost_measure import lease_passed, parse_disk_usage
+from bench.es_cost_measure import Disk, FieldUsage, Pass, lease_passed, parse_disk_usage, pass_from_json
 from bench.es_variants import BASELINE, UnknownVariant, apply_to_body, apply_to_templates, variant
 from tracesearch.model import Resource, Scope, Span
 from tracesearch.settings import Settings
@@ -121,3 +122,11 @@ def test_disk_usage_is_read_per_field() -> None:
     fields = parse_disk_usage(usage)
     assert (fields["tags"].inverted, fields["tags"].doc_values) == (4, 6)
     assert (fields["_source"].total, fields["_source"].stored, fields["_source"].inverted) == (7, 7, 0)
+
+
+def test_a_pass_survives_its_json_file() -> None:
+    disk = Disk(100, 60, 3.0, 1.5, {"tags": FieldUsage(10, 4, 0, 6, 0, 0)})
+    measured = Pass("baseline", 1000, 0.1, 2.0, 1.0, 3.0, 0.2, disk)
+    assert pass_from_json(orjson.loads(orjson.dumps(dataclasses.asdict(measured)))) == measured
+    assert measured.cpu_us_per_span == pytest.approx(100.0)
+    assert measured.other_cores == pytest.approx((3.0 - 0.1 - 0.2) / 3.0)
