@@ -74,6 +74,7 @@ class Config:
     json_output: Path | None
     from_json: Path | None
     keep_es: bool
+    disk: bool
     argv: tuple[str, ...]
 
 
@@ -93,6 +94,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     parser.add_argument("--json", type=Path, default=None, help="also write every pass's figures here")
     parser.add_argument("--keep-es", action="store_true", help="leave the bench's node running")
+    parser.add_argument("--no-disk", action="store_true", help="CPU passes only (no force-merge, no lease wait)")
     parser.add_argument("--from-json", type=Path, default=None, help="measure nothing: the section from a --json file")
     args = parser.parse_args(list(argv))
     names = tuple(dict.fromkeys(v.strip() for v in args.variants.split(",") if v.strip()))
@@ -117,6 +119,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         args.json,
         args.from_json,
         args.keep_es,
+        not args.no_disk,
         tuple(argv),
     )
 
@@ -224,7 +227,7 @@ def _measure_all(config: Config, target: es_cost_measure.Target, corpus: Corpus)
                 bodies.get(change.name, corpus.bodies),
                 corpus.spans,
                 config.concurrency,
-                with_disk=repeat == 0,
+                with_disk=config.disk and repeat == 0,
             )
             say(
                 f"repeat {repeat + 1} {change.name}: {measured.cpu_us_per_span:.1f} µs/span of Elasticsearch CPU, "

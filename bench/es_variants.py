@@ -34,10 +34,12 @@ class Variant:
     index_settings: Mapping[str, Any] = field(default_factory=dict)
     full_source: bool = False
     auto_id: bool = False
+    # Leave the resource's terms out of every document (``resource.`` tags and numeric tags, its words).
+    no_resource_terms: bool = False
 
     @property
     def changes_documents(self) -> bool:
-        return bool(self.drop) or self.auto_id
+        return bool(self.drop) or self.auto_id or self.no_resource_terms
 
 
 BASELINE = Variant("baseline", "the span templates as TemplateInstaller renders them (refresh 1s)")
@@ -87,6 +89,13 @@ VARIANTS: dict[str, Variant] = {
             "`span.id` and `parent.id` without doc values",
             "breaks the whole-trace fetch's sort on `span.id` (search_after paging) unless it sorts otherwise",
             fields={"span.id": {"doc_values": False}, "parent.id": {"doc_values": False}},
+        ),
+        Variant(
+            "resource_once",
+            "the resource's `tags`, `tags_num` and words left out of each span document (to price indexing "
+            "them once per resource instead of once per span)",
+            "needs a resource document of their own and resource conditions resolved to resource ids first",
+            no_resource_terms=True,
         ),
         Variant(
             "refresh_5s",
@@ -139,6 +148,7 @@ def combine(parts: Sequence[Variant]) -> Variant:
         settings,
         any(p.full_source for p in parts),
         any(p.auto_id for p in parts),
+        any(p.no_resource_terms for p in parts),
     )
 
 
@@ -203,6 +213,8 @@ def apply_to_body(body: bytes, change: Variant) -> bytes:
         document = orjson.loads(document_line)
         for path in change.drop:
             _drop(document, path.split("."))
+        if change.no_resource_terms:
+            _drop_resource_terms(document)
         out += (orjson.dumps(action), orjson.dumps(document))
     return b"\n".join(out) + b"\n"
 
@@ -212,3 +224,20 @@ def _drop(document: dict[str, Any], path: Iterable[str]) -> None:
     for part in outer:
         document = document.get(part, {})
     document.pop(name, None)
+
+
+RESOURCE_SCOPE = "resource."
+
+
+def _drop_resource_terms(document: dict[str, Any]) -> None:
+    """What ``to_document`` adds for the span's resource: ``resource.*`` tags and numeric tags, and one
+    line of ``text`` per string value of the resource (``source.r``)."""
+    for name in ("tags", "tags_num"):
+        if name in document:
+            document[name] = [t for t in document[name] if not t.startswith(RESOURCE_SCOPE)]
+    if "text" in document:
+        lines = document["text"].split("\n")
+        for value in document.get("source", {}).get("r", {}).values():
+            if isinstance(value, str) and value in lines:
+                lines.remove(value)
+        document["text"] = "\n".join(lines)

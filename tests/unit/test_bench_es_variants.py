@@ -130,3 +130,14 @@ def test_a_pass_survives_its_json_file() -> None:
     assert pass_from_json(orjson.loads(orjson.dumps(dataclasses.asdict(measured)))) == measured
     assert measured.cpu_us_per_span == pytest.approx(100.0)
     assert measured.other_cores == pytest.approx((3.0 - 0.1 - 0.2) / 3.0)
+
+
+def test_resource_once_leaves_out_the_resource_terms_and_words_only() -> None:
+    resource = Resource({"service.name": "shop", "host.name": "node-1", "pid": 7}, "shop")
+    span = Span("a" * 32, "b" * 16, "GET /", 10**18, 10**18 + 5, resource, Scope(), attributes={"host": "h"})
+    original = _lines(to_bulk_lines("escost-span-2026-01-01", span))[1]
+    changed = _lines(apply_to_body(to_bulk_lines("escost-span-2026-01-01", span), variant("resource_once")))[1]
+    assert changed["tags"] == [t for t in original["tags"] if not t.startswith("resource.")]  # type: ignore[attr-defined]
+    assert "resource.pid" not in str(changed.get("tags_num"))
+    assert changed["text"] == "GET /\nh"
+    assert changed["source"] == original["source"]
