@@ -72,7 +72,7 @@ class Config:
     port: int
     output: Path
     json_output: Path | None
-    from_json: Path | None
+    from_json: tuple[Path, ...]
     keep_es: bool
     disk: bool
     argv: tuple[str, ...]
@@ -95,7 +95,9 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument("--json", type=Path, default=None, help="also write every pass's figures here")
     parser.add_argument("--keep-es", action="store_true", help="leave the bench's node running")
     parser.add_argument("--no-disk", action="store_true", help="CPU passes only (no force-merge, no lease wait)")
-    parser.add_argument("--from-json", type=Path, default=None, help="measure nothing: the section from a --json file")
+    parser.add_argument(
+        "--from-json", default="", help="measure nothing: the section from these --json files (comma-separated)"
+    )
     args = parser.parse_args(list(argv))
     names = tuple(dict.fromkeys(v.strip() for v in args.variants.split(",") if v.strip()))
     try:
@@ -117,7 +119,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         args.port,
         args.output,
         args.json,
-        args.from_json,
+        tuple(Path(p) for p in args.from_json.split(",") if p),
         args.keep_es,
         not args.no_disk,
         tuple(argv),
@@ -195,12 +197,17 @@ def run(config: Config) -> str:
     return es_cost_report.section(facts, [variant(name) for name in config.variants], passes)
 
 
-def rerender(saved: Path) -> str:
-    """The section again from a run's ``--json`` file (after a change to the report, without measuring)."""
-    data = json.loads(saved.read_text())
-    passes = [es_cost_measure.pass_from_json(p) for p in data["passes"]]
-    facts = es_cost_report.Facts(**data["facts"])
-    return es_cost_report.section(facts, [variant(name) for name in data["variants"]], passes)
+def rerender(saved: Sequence[Path]) -> str:
+    """The section again from the ``--json`` files of one or more runs, their passes pooled (the first
+    run's facts; the commands of all), without measuring."""
+    runs = [json.loads(path.read_text()) for path in saved]
+    passes = [es_cost_measure.pass_from_json(p) for run in runs for p in run["passes"]]
+    names = list(dict.fromkeys(name for run in runs for name in run["variants"]))
+    most = max(sum(p.variant == name for p in passes) for name in names)
+    facts = es_cost_report.Facts(
+        **{**runs[0]["facts"], "command": "; ".join(run["facts"]["command"] for run in runs), "repeats": most}
+    )
+    return es_cost_report.section(facts, [variant(name) for name in names], passes)
 
 
 def _target(es_url: str, es_pid: int) -> es_cost_measure.Target:

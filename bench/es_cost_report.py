@@ -45,10 +45,13 @@ def section(facts: Facts, changes: Sequence[Variant], passes: Sequence[Pass]) ->
         f"`_bulk` bodies of {facts.batch_spans} from {facts.concurrency} threads.",
         "",
         f"CPU is the node's utime + stime from /proc from the first bulk until it is idle again (the last refresh "
-        f"and every merge included); median of {facts.repeats} passes per variant in alternating order. The idle "
-        f"node itself used {facts.idle_cores:.3f} cores, part of every window. CPU per span is robust to the other "
-        f"sessions on this {facts.cores}-core machine; the wall-clock seconds are not (shown only to size the "
-        "windows). Disk: `_forcemerge?max_num_segments=1` right after indexing, then again once the shard's "
+        f"and every merge included); median of the passes per variant (up to {facts.repeats}, in alternating order; "
+        f"each pass in parentheses). The idle node itself used {facts.idle_cores:.3f} cores, part of every window. "
+        f"CPU per span varies less with the other sessions on this {facts.cores}-core machine than wall-clock "
+        "rates do, but it is not immune: passes run while other processes kept the cores busy cost the node up "
+        "to 2.5x the CPU per span of quiet ones, so compare variants by their medians, and read the "
+        "wall-clock seconds only as the size of the windows. "
+        "Disk: `_forcemerge?max_num_segments=1` right after indexing, then again once the shard's "
         "peer-recovery retention lease passed `max_seq_no` (one document added so that there is something to "
         "merge), which prunes `_recovery_source`. How much `_recovery_source` the first figure holds depends on "
         "when the lease last synced (every 30 s, not settable per index): all of it when the merge follows a "
