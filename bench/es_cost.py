@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from types import FrameType
 
 from bench import es, es_cost_measure, es_cost_report, procs, sections, synth, workload
 from bench.config import REPO
-from bench.es_variants import BASELINE, UnknownVariant, apply_to_body, variant
+from bench.es_variants import BASELINE, UnknownVariant, Variant, apply_to_body, variant
 from bench.log import say
 from devstack import elasticsearch
 from devstack.settings import ENV_ES_PORT, ENV_ES_URL, ENV_KAFKA_BOOTSTRAP, Settings
@@ -76,7 +76,8 @@ class Config:
     json_output: Path | None
     from_json: tuple[Path, ...]
     keep_es: bool
-    disk: bool
+    # None: every variant's disk is measured (on its first pass).
+    disk_for: frozenset[str] | None
     prime_passes: int
     argv: tuple[str, ...]
 
@@ -99,6 +100,7 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument("--keep-es", action="store_true", help="leave the bench's node running")
     parser.add_argument("--prime-passes", type=int, default=PRIME_PASSES, help="unmeasured passes first (JIT)")
     parser.add_argument("--no-disk", action="store_true", help="CPU passes only (no force-merge, no lease wait)")
+    parser.add_argument("--disk-for", default="", help="measure the disk of these variants only (comma-separated)")
     parser.add_argument(
         "--from-json", default="", help="measure nothing: the section from these --json files (comma-separated)"
     )
@@ -125,10 +127,17 @@ def parse_args(argv: Sequence[str]) -> Config:
         args.json,
         tuple(Path(p) for p in args.from_json.split(",") if p),
         args.keep_es,
-        not args.no_disk,
+        _disk_for(args.disk_for, args.no_disk),
         args.prime_passes,
         tuple(argv),
     )
+
+
+def _disk_for(names: str, none: bool) -> frozenset[str] | None:
+    if none:
+        return frozenset()
+    chosen = frozenset(n.strip() for n in names.split(",") if n.strip())
+    return chosen or None
 
 
 def node_settings(port: int) -> Settings:
@@ -172,34 +181,43 @@ def run(config: Config) -> str:
     files = elasticsearch.dedicated_layout(settings, NODE_FOLDER)
     say(f"starting the bench's own Elasticsearch {settings.es_version} on port {config.port} ({files.root})")
     node = elasticsearch.ensure_dedicated(settings, files)
+    changes = [variant(name) for name in config.variants]
+    passes: list[es_cost_measure.Pass] = []
     try:
         es_url = settings.es_local_url
         target = _target(es_url, node.pid)
-        passes = _measure_all(config, target, corpus)
-        version = es.node(es_url).version
-        idle = _idle_cores(target)
+        facts = es_cost_report.Facts(
+            command=" ".join(["python -m bench.es_cost", *config.argv]),
+            es_version=es.node(es_url).version,
+            heap=settings.es_heap,
+            spans=corpus.spans,
+            digest=corpus.digest,
+            ndjson_bytes_per_span=corpus.mean_document_bytes,
+            batch_spans=config.batch_spans,
+            concurrency=config.concurrency,
+            repeats=config.repeats,
+            idle_cores=_idle_cores(target),
+            cores=os.cpu_count() or 1,
+        )
+
+        def record(measured: es_cost_measure.Pass) -> None:
+            """Saved after every pass, so an interrupted run keeps what it measured (``--from-json``)."""
+            passes.append(measured)
+            if config.json_output is not None:
+                saved = {
+                    "facts": asdict(facts),
+                    "variants": list(config.variants),
+                    "passes": [asdict(p) for p in passes],
+                }
+                config.json_output.write_text(json.dumps(saved, indent=1))
+
+        _measure_all(config, target, corpus, changes, record)
     finally:
         es.delete_indices(settings.es_local_url, f"{PREFIX}-*")
         if not config.keep_es:
             say("stopping the bench's Elasticsearch")
             elasticsearch.stop_node(node)
-    facts = es_cost_report.Facts(
-        command=" ".join(["python -m bench.es_cost", *config.argv]),
-        es_version=version,
-        heap=settings.es_heap,
-        spans=corpus.spans,
-        digest=corpus.digest,
-        ndjson_bytes_per_span=corpus.mean_document_bytes,
-        batch_spans=config.batch_spans,
-        concurrency=config.concurrency,
-        repeats=config.repeats,
-        idle_cores=idle,
-        cores=os.cpu_count() or 1,
-    )
-    if config.json_output is not None:
-        saved = {"facts": asdict(facts), "variants": list(config.variants), "passes": [asdict(p) for p in passes]}
-        config.json_output.write_text(json.dumps(saved, indent=1))
-    return es_cost_report.section(facts, [variant(name) for name in config.variants], passes)
+    return es_cost_report.section(facts, changes, passes)
 
 
 def rerender(saved: Sequence[Path]) -> str:
@@ -222,14 +240,18 @@ def _target(es_url: str, es_pid: int) -> es_cost_measure.Target:
     )
 
 
-def _measure_all(config: Config, target: es_cost_measure.Target, corpus: Corpus) -> list[es_cost_measure.Pass]:
-    changes = [variant(name) for name in config.variants]
+def _measure_all(
+    config: Config,
+    target: es_cost_measure.Target,
+    corpus: Corpus,
+    changes: list[Variant],
+    record: Callable[[es_cost_measure.Pass], None],
+) -> None:
     # Variants that change the documents get their own copy of the bodies, made before anything is timed.
     bodies = {c.name: [apply_to_body(b, c) for b in corpus.bodies] for c in changes if c.changes_documents}
     for prime in range(config.prime_passes):
         say(f"priming Elasticsearch (JIT): unmeasured pass {prime + 1} of {config.prime_passes}")
         es_cost_measure.run_pass(target, BASELINE, corpus.bodies, corpus.spans, config.concurrency, with_disk=False)
-    passes = []
     for repeat in range(config.repeats):
         order = changes if repeat % 2 == 0 else changes[::-1]
         for change in order:
@@ -239,14 +261,13 @@ def _measure_all(config: Config, target: es_cost_measure.Target, corpus: Corpus)
                 bodies.get(change.name, corpus.bodies),
                 corpus.spans,
                 config.concurrency,
-                with_disk=config.disk and repeat == 0,
+                with_disk=repeat == 0 and (config.disk_for is None or change.name in config.disk_for),
             )
             say(
                 f"repeat {repeat + 1} {change.name}: {measured.cpu_us_per_span:.1f} µs/span of Elasticsearch CPU, "
                 f"{measured.post_s:.1f}s posting + {measured.quiet_s:.1f}s until idle"
             )
-            passes.append(measured)
-    return passes
+            record(measured)
 
 
 def _idle_cores(target: es_cost_measure.Target, seconds: float = 5.0) -> float:
