@@ -77,6 +77,7 @@ def run(config: Config, es_url: str) -> dict[str, Any]:
         side: service.start(es_url, prefixes[side], config.workers, config.threads, extra[side]) for side in SIDES
     }
     rates: dict[str, list[float]] = {side: [] for side in SIDES}
+    cpu_us: dict[str, list[float]] = {side: [] for side in SIDES}  # the service's own CPU per span
     try:
         for repeat in range(config.repeats):
             order = SIDES[repeat % 3 :] + SIDES[: repeat % 3]
@@ -88,7 +89,9 @@ def run(config: Config, es_url: str) -> dict[str, Any]:
 
                 failures = post(work.warmup_otlp).failures
                 time.sleep(SETTLE_S)
+                cpu_before = running[side].cpu_seconds()
                 result = post(work.otlp)
+                cpu_us[side].append((running[side].cpu_seconds() - cpu_before) / work.spans * 1e6)
                 failures += result.failures
                 stored = es.count(es_url, stored_at[side])
                 if failures or stored != expected:
@@ -96,7 +99,10 @@ def run(config: Config, es_url: str) -> dict[str, Any]:
                 rates[side].append(work.spans / result.seconds)
                 es.delete_indices(es_url, span_index_pattern(stored_at[side]))
                 time.sleep(SETTLE_S)
-            say(f"repeat {repeat + 1}: " + ", ".join(f"{side} {rates[side][-1]:,.0f} spans/s" for side in SIDES))
+            say(
+                f"repeat {repeat + 1}: "
+                + ", ".join(f"{side} {rates[side][-1]:,.0f} spans/s {cpu_us[side][-1]:.1f} µs/span" for side in SIDES)
+            )
     finally:
         for process in running.values():
             process.stop()
@@ -107,9 +113,13 @@ def run(config: Config, es_url: str) -> dict[str, Any]:
     for side in SIDES:
         summary[side] = rates[side]
         summary[f"{side}_median"] = stats.median(rates[side])
+        summary[f"{side}_cpu"] = cpu_us[side]
+        summary[f"{side}_cpu_median"] = stats.median(cpu_us[side])
     for side in ("auth", "tenant"):
         ratios = [on / off for on, off in zip(rates[side], rates["off"], strict=True)]
         summary[f"{side}_ratio_median"] = stats.median(ratios)
+        cpu_ratios = [on / off for on, off in zip(cpu_us[side], cpu_us["off"], strict=True)]
+        summary[f"{side}_cpu_ratio_median"] = stats.median(cpu_ratios)
     return summary
 
 
@@ -158,6 +168,12 @@ def section(result: dict[str, Any], command: str) -> str:
         f"| {i + 1} | {a:,.0f} | {b:,.0f} | {c:,.0f} | {b / a - 1:+.1%} | {c / a - 1:+.1%} |"
         for i, (a, b, c) in enumerate(zip(off, auth, tenant, strict=True))
     )
+    cpu_off, cpu_auth, cpu_tenant = (result[f"{side}_cpu"] for side in SIDES)
+    cpu_rows = "\n".join(
+        f"| {i + 1} | {a:.1f} | {b:.1f} | {c:.1f} | {b / a - 1:+.1%} | {c / a - 1:+.1%} |"
+        for i, (a, b, c) in enumerate(zip(cpu_off, cpu_auth, cpu_tenant, strict=True))
+    )
+    cpu_more = {side: f"{float(result[f'{side}_cpu_ratio_median']) - 1:+.1%}" for side in ("auth", "tenant")}
     slower = {side: _slower(float(result[f"{side}_ratio_median"])) for side in ("auth", "tenant")}
     us = result["check_us"]
     per_span = (us["tenant"] - us["off"]) / config.batch_spans
@@ -181,7 +197,19 @@ Medians: off {result["off_median"]:,.0f}, auth {result["auth_median"]:,.0f}, aut
 auth + tenant **{slower["tenant"]}** (target: at most 3% slower). On this 2-core machine,
 shared by Elasticsearch, the three services and the load generator (and whatever else runs: other
 sessions' tests ran meanwhile), single repeats scatter by tens of percent either way: read the spread of
-the table before the median, and the in-process figures below for the cost itself.
+the table before the median, and the CPU figures below for the cost itself.
+
+The service's own CPU per span (utime + stime of the gunicorn master and workers over the measured phase,
+from `/proc`): CPU time is what the service spends, whoever else shares the cores, so it holds where the
+rates scatter.
+
+| Repeat | Off (µs/span) | Auth (µs/span) | Auth + tenant (µs/span) | Auth vs off | Auth + tenant vs off |
+| --- | --- | --- | --- | --- | --- |
+{cpu_rows}
+
+Medians: off {result["off_cpu_median"]:.1f}, auth {result["auth_cpu_median"]:.1f}, auth + tenant
+{result["tenant_cpu_median"]:.1f} µs/span; median of the per-repeat ratios to off: auth **{cpu_more["auth"]}**,
+auth + tenant **{cpu_more["tenant"]}** CPU per span (target: at most +3%).
 
 In process (best of 5 interleaved runs of 20,000 requests, no network): the before-request work of an OTLP
 POST takes {us["off"]:.1f} µs with auth off, {us["auth"]:.1f} µs with a cached bearer key and {us["tenant"]:.1f} µs with

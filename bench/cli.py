@@ -10,11 +10,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
 
 from bench import (
     alerting,
     auth,
+    cpuprofile,
     es,
     ingest,
     instrument,
@@ -42,6 +44,17 @@ def _es_url() -> str:
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     # SystemExit unwinds through the finally blocks that stop the service and drop the bench indices.
     raise SystemExit(128 + signum)
+
+
+def _kept_sections(text: str, output: Path) -> str:
+    """``text`` with the sections other commands write carried over from ``output``: ``make bench-peers``'s,
+    and the py-spy profile of ``python -m bench.cpuprofile`` (a subsection of section 1)."""
+    from bench.peers.report import HEADING as PEERS
+
+    existing = output.read_text() if output.exists() else ""
+    kept = sections.section(existing, PEERS)
+    text = text if kept is None else sections.replace_section(text, PEERS, kept)
+    return cpuprofile.keep(existing, text)
 
 
 def run(config: Config) -> str:
@@ -75,7 +88,7 @@ def run(config: Config) -> str:
         text = sections.replace_section(
             text, auth.SECTION, auth.section(auth_result, "make bench"), (auth.OLD_SECTION,)
         )
-    return text
+    return _kept_sections(text, config.output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

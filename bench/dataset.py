@@ -17,8 +17,7 @@ from bench.config import Config
 from bench.ingest import BULK_HEADERS, BULK_PATH, check_bulk
 from bench.log import say
 from tracesearch.model import Span
-from tracesearch.storage.es.document import to_bulk_lines
-from tracesearch.storage.es.indices import span_index_for
+from tracesearch.storage.es.document import bulk_body
 
 # Bump when the generator changes: a data set of another version is loaded again.
 # 2: the service-graph and span-metrics aggregates are computed and stored with the spans.
@@ -117,7 +116,7 @@ def _bodies(
 ) -> Iterator[bytes]:
     for batch in synth.batches(_spans(factory, dataset, config), config.batch_spans):
         recorder.observe(batch)
-        yield b"".join(to_bulk_lines(span_index_for(prefix, s.start_ns), s) for s in batch)
+        yield bulk_body(prefix, batch)
 
 
 def drop(es_url: str, prefix: str) -> None:

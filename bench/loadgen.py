@@ -26,6 +26,8 @@ class LoadResult:
     latencies_s: list[float]
     failures: list[str] = field(default_factory=list)
     reconnects: int = 0
+    # Indices of the bodies whose answer was not the expected success (post_all only).
+    failed: list[int] = field(default_factory=list)
 
 
 def post_all(
@@ -36,11 +38,15 @@ def post_all(
     concurrency: int,
     check: Check,
     host: str = "127.0.0.1",
+    on_answer: Callable[[int], None] | None = None,
 ) -> LoadResult:
-    """POST every body once, ``concurrency`` requests in flight; wall time from first send to last answer."""
+    """POST every body once, ``concurrency`` requests in flight; wall time from first send to last answer.
+
+    ``on_answer`` is told the index of each body answered (a progress bar), from the sending threads."""
     next_index = itertools.count().__next__  # a C call: atomic under the GIL, no lock needed
     latencies = [0.0] * len(bodies)
     failures: list[str] = []
+    failed: list[int] = []
     reconnects = [0]
 
     def worker() -> None:
@@ -53,6 +59,9 @@ def post_all(
                 problem = check(status, answer)
                 if problem is not None:
                     failures.append(f"request {index}: {problem}")
+                    failed.append(index)
+                if on_answer is not None:
+                    on_answer(index)
         except Exception as exc:  # a dead worker must fail the run, not shrink the load silently
             failures.append(f"load thread died: {exc!r}")
         finally:
@@ -64,7 +73,7 @@ def post_all(
         thread.start()
     for thread in threads:
         thread.join()
-    return LoadResult(len(bodies), time.perf_counter() - began, latencies, failures, reconnects[0])
+    return LoadResult(len(bodies), time.perf_counter() - began, latencies, failures, reconnects[0], failed)
 
 
 def post_stream(

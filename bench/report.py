@@ -353,10 +353,14 @@ def hot_section(hot: HotPath, service_us: float | None) -> list[str]:
         f"| decode OTLP protobuf + validate (`decode_export_request`) | {hot.decode_us:.1f} |",
         f"| build the document (`to_document`) | {hot.to_document_us:.1f} |",
         f"| serialise action + document (`orjson.dumps`) | {hot.dumps_us:.1f} |",
-        f"| the writer's whole bulk body (`to_bulk_lines` + index name + join) | {hot.bulk_body_us:.1f} |",
-        f"| **decode + bulk body** | **{hot.total_us:.1f}** |",
-        f"| measured service CPU per span minus the above: HTTP, Flask, gunicorn, the Elasticsearch client, "
-        f"reading the bulk answer, threads | {rest} |",
+        f"| the writer's whole bulk body (`bulk_body`: documents, action lines, index names, join) "
+        f"| {hot.bulk_body_us:.1f} |",
+        f"| the service-graph observer (pairing + per-minute aggregates) | {hot.observe_us:.1f} |",
+        f"| **decode + bulk body + observer** | **{hot.total_us:.1f}** |",
+        f"| measured service CPU per span minus the above: the service-graph flush thread, freeing the batch, "
+        f"the Elasticsearch client, HTTP, Flask, gunicorn, threads, the kernel | {rest} |",
+        "",
+        "The next subsection breaks the whole of it down by function.",
         "",
     ]
 

@@ -11,8 +11,7 @@ from bench.config import Config
 from bench.log import say
 from tracesearch.admission import DEFAULT_LIMITS
 from tracesearch.codecs.otlp_proto import decode_export_request
-from tracesearch.storage.es.document import to_bulk_lines
-from tracesearch.storage.es.indices import span_index_for
+from tracesearch.storage.es import document
 
 INGEST_SERVICES = synth.SERVICES[:4]
 NS_PER_S = 1_000_000_000
@@ -76,9 +75,9 @@ def prepare(config: Config, bulk_prefix: str) -> Workload:
 
 
 def bulk_body(otlp_body: bytes, prefix: str) -> bytes:
-    """What the service would send for this OTLP body: its own decoder and ``to_bulk_lines``, so the
+    """What the service would send for this OTLP body: its own decoder and ``bulk_body``, so the
     ceiling indexes byte-identical documents (only the index prefix differs)."""
     batch = decode_export_request(otlp_body, DEFAULT_LIMITS)
     if batch.rejected or batch.warnings:
         raise RuntimeError(f"the generator made spans tracesearch refuses: {batch.rejected[:3]} {batch.warnings[:3]}")
-    return b"".join(to_bulk_lines(span_index_for(prefix, s.start_ns), s) for s in batch.spans)
+    return document.bulk_body(prefix, batch.spans)

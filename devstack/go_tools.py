@@ -74,3 +74,40 @@ def build(name: str, repo: Path = REPO_ROOT) -> Path:
     # Renamed last: an interrupted build never looks like a finished one.
     partial.replace(target)
     return target
+
+
+def build_module_program(package: str, version: str, name: str, repo: Path = REPO_ROOT) -> Path:
+    """The binary of ``package`` (a main package) at module ``version``, built once through the Go proxy.
+
+    A throw-away main module in ``.devstack/go/<name>-<version>-src`` requires the program's module: a
+    dependency's ``replace`` lines are ignored there, where ``go install pkg@version`` refuses them.
+    """
+    target = state_dir(repo) / "go" / f"{name}-{version}"
+    if target.is_file():
+        return target
+    executable = go()
+    folder = target.with_name(f"{target.name}-src")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    partial = target.with_name(f".{target.name}.partial")
+    env = {**os.environ, "GOFLAGS": f"{os.environ.get('GOFLAGS', '')} -mod=mod -buildvcs=false".strip()}
+    for argv in (
+        [executable, "mod", "init", f"local/{name}build"],
+        [executable, "get", f"{package}@{version}"],
+        [executable, "build", "-o", str(partial), package],
+    ):
+        _run_go(argv, folder, env)
+    partial.replace(target)
+    shutil.rmtree(folder, ignore_errors=True)
+    return target
+
+
+def _run_go(argv: list[str], folder: Path, env: dict[str, str]) -> None:
+    try:
+        done = subprocess.run(
+            argv, cwd=folder, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S * 2, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise DevstackError(f"{' '.join(argv[1:3])} in {folder} took over {BUILD_TIMEOUT_S * 2:.0f} s") from None
+    if done.returncode != 0:
+        raise DevstackError(f"{' '.join(argv[1:])} in {folder} failed:\n{done.stderr.strip()[-3000:]}")

@@ -40,6 +40,23 @@ def jar_path(repo: Path = REPO_ROOT) -> Path:
     return downloads_dir(repo) / f"zipkin-server-{VERSION}-exec.jar"
 
 
+def server_jar_path(repo: Path = REPO_ROOT) -> Path:
+    """The exec jar kept whole for ``make bench-peers``, which runs Zipkin itself (Lens needs only its files)."""
+    return downloads_dir(repo) / f"zipkin-server-{VERSION}" / f"zipkin-server-{VERSION}-exec.jar"
+
+
+def ensure_server_jar() -> Path:
+    """Zipkin server's exec jar, the artifact Lens comes from, downloaded once and kept."""
+    jar = server_jar_path()
+    if not jar.is_file():
+        with locks.held(NAME):
+            if not jar.is_file():
+                log.info("zipkin: downloading %s from Maven Central (135 MB, once)", ARTIFACT)
+                jar.parent.mkdir(parents=True, exist_ok=True)
+                maven.copy_artifact(ARTIFACT, jar)
+    return jar
+
+
 def ensure_assets(python: str = sys.executable) -> Path:
     """Lens's files, downloaded and checked on first use; the folder."""
     folder = assets_dir()
@@ -56,14 +73,18 @@ def _complete(folder: Path) -> bool:
 
 
 def _fetch(folder: Path, python: str) -> None:
-    jar = jar_path()
-    log.info("lens: downloading %s from Maven Central (135 MB, once)", ARTIFACT)
-    jar.parent.mkdir(parents=True, exist_ok=True)
-    maven.copy_artifact(ARTIFACT, jar)
+    kept = server_jar_path()
+    # `make bench-peers` keeps the whole jar: Lens's files come from that copy, which stays.
+    jar = kept if kept.is_file() else jar_path()
+    if jar != kept:
+        log.info("lens: downloading %s from Maven Central (135 MB, once)", ARTIFACT)
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        maven.copy_artifact(ARTIFACT, jar)
     command = [python, "-m", "tracesearch", "fetch-ui", "--jar", str(jar), "--into", str(folder)]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         output = (result.stdout + result.stderr).strip()[-OUTPUT_TAIL_CHARS:]
         raise DevstackError(f"could not take Zipkin's UI out of {jar} (exit {result.returncode}):\n{output}")
-    jar.unlink()
+    if jar != kept:
+        jar.unlink()
     log.info("lens: Zipkin's UI is in %s", folder)

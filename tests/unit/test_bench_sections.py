@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench import cpuprofile
 from bench.sections import replace_section
 
 REPORT = "# Benchmarks\n\n## 1. Ingest\n\nold ingest\n\n## 2. Query\n\nold query\n"
@@ -33,3 +34,23 @@ def test_a_renamed_section_is_replaced_where_it_stands() -> None:
     both = REPORT + "\n## 3. New\n\nx\n"
     kept = replace_section(both, "## 3. New", "## 3. New\n\ny\n", ("## 1. Ingest",))
     assert "## 1. Ingest\n\nold ingest" in kept and kept.endswith("## 3. New\n\ny\n")
+
+
+def test_the_cpu_profile_subsection_is_placed_before_section_1b_and_kept_by_a_full_run() -> None:
+    rendered = "# Benchmarks\n\n## 1. Ingest\n\n### Where the service's CPU goes\n\nhot\n\n## 1b. Kafka\n\nk\n"
+    profile = f"{cpuprofile.HEADING}\n\n| a | 1 |\n"
+    placed = cpuprofile.place(rendered, profile)
+    assert placed.index(cpuprofile.HEADING) < placed.index("## 1b.")
+    assert cpuprofile.extract(placed) == profile + "\n"
+    # Written again: replaced, not added; a freshly rendered report (no profile) keeps the old one.
+    assert cpuprofile.place(placed, profile.replace("1", "2")).count(cpuprofile.HEADING) == 1
+    assert cpuprofile.keep(placed, rendered) == placed
+    assert cpuprofile.keep(None, rendered) == rendered
+
+
+def test_profile_samples_go_to_the_first_matching_category() -> None:
+    flush = ["Thread.run (threading.py:1)", "ServiceGraphStage._run (a)", "EsAggregateWriter.write (b)", "urllib3 (c)"]
+    decode = ["export_traces (x)", "decode_export_request (y)", "admit (tracesearch/admission.py:3)"]
+    assert cpuprofile.categorise(flush).startswith("service-graph flush thread")
+    assert cpuprofile.categorise(decode) == "decode: admission (validate, trim to limits)"
+    assert cpuprofile.categorise(["main (z)"]) == cpuprofile.OTHER

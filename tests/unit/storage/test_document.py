@@ -5,7 +5,15 @@ from typing import Any, cast
 import pytest
 
 from tracesearch.model import Event, Link, Resource, Scope, Span, SpanKind, StatusCode, ZipkinOrigin
-from tracesearch.storage.es.document import document_id, encode_number, from_document, to_document
+from tracesearch.storage.es.document import (
+    bulk_body,
+    document_id,
+    encode_number,
+    from_document,
+    to_bulk_lines,
+    to_document,
+)
+from tracesearch.storage.es.indices import MAX_NS, NS_PER_DAY, span_index_for
 
 
 def make_span(**overrides: Any) -> Span:
@@ -90,3 +98,49 @@ def test_number_encoding_preserves_order(values: list[float]) -> None:
 def test_document_id_is_deterministic_and_tells_shared_zipkin_halves_apart() -> None:
     assert document_id(make_span()) == document_id(make_span())
     assert document_id(make_span(kind=SpanKind.CLIENT)) != document_id(make_span())
+
+
+def _plain_span(span_id: str, start_ns: int, **attributes: Any) -> Span:
+    return make_span(
+        span_id=span_id, start_ns=start_ns, end_ns=max(start_ns, 1), attributes=attributes, events=[], links=[]
+    )
+
+
+def test_bulk_body_is_byte_for_byte_the_joined_bulk_lines() -> None:
+    """The writer's body (per-day action heads, ids spliced in, shared plain attribute maps) against the
+    reference expression, over days, clamped times, plain and encoded attribute maps and unusual ids."""
+    day = 1_700_000_000 * 1_000_000_000 // NS_PER_DAY * NS_PER_DAY
+    spans = [
+        make_span(),
+        make_span(kind=SpanKind.CLIENT, start_ns=day - 1),
+        _plain_span("1" * 16, day, s="x", i=-3, b=False, d=1.5, arr=["a", "b"], ints=[1, 2], mixed=["a", 1, True]),
+        _plain_span("2" * 16, day + NS_PER_DAY - 1, floats=[0.5, 1.5], inf=math.inf, raw=b"\x00"),
+        _plain_span("3" * 16, 0),
+        _plain_span("4" * 16, -5),
+        _plain_span("5" * 16, MAX_NS),
+        _plain_span("6" * 16, 2**64 - 1),
+        _plain_span('quote"back\\slash', day),  # not an id admission lets through; escaped all the same
+        _plain_span("ünïcode", day),
+        _plain_span("7" * 16, day, nested={"k": [1, {"deep": math.nan}]}),
+    ]
+    for prefix in ("tracesearch", 'odd"prefix'):
+        expected = b"".join(to_bulk_lines(span_index_for(prefix, s.start_ns), s) for s in spans)
+        assert bulk_body(prefix, spans) == expected
+    assert bulk_body("tracesearch", []) == b""
+
+
+def test_a_plain_attribute_map_is_stored_as_it_is() -> None:
+    span = _plain_span("1" * 16, 1, s="x", i=1, b=True, d=0.5, arr=["a"])
+    assert to_document(span)["source"]["a"] == {"s": "x", "i": 1, "b": True, "d": 0.5, "arr": ["a"]}
+    assert to_document(make_span())["source"]["a"]["raw"] == {"b": "3q0="}
+
+
+def test_numeric_tags_of_small_and_other_ints_are_their_encoded_numbers() -> None:
+    """Small ints' codes come from a table; every int gets the code ``encode_number`` gives."""
+    values = [0, 1, 200, 1023, 1024, 8080, -1, 2**53 + 1, -(2**63)]
+    span = _plain_span("1" * 16, 1, **{f"n{i}": v for i, v in enumerate(values)})
+    expected = [f"span.n{i}={encode_number(float(v))}" for i, v in enumerate(values)]
+    assert to_document(span)["tags_num"] == expected
+    assert [to_document(_plain_span("1" * 16, 1, n=n))["tags_num"] for n in range(1030)] == [
+        [f"span.n={encode_number(float(n))}"] for n in range(1030)
+    ]

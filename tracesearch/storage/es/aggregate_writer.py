@@ -59,9 +59,17 @@ def documents(snapshot: Snapshot, prefix: str, process: str) -> list[tuple[str, 
     """(index, id, document) of every aggregate; ids depend only on the process and flush, so a
     retried write creates nothing twice."""
     docs: list[tuple[str, str, dict[str, Any]]] = []
+    indices: dict[tuple[str, int], str] = {}  # most aggregates of a flush share a few minutes
+
+    def index_for(family: str, minute: int) -> str:
+        index = indices.get((family, minute))
+        if index is None:
+            index = indices[(family, minute)] = aggregate_index_for(prefix, family, minute)
+        return index
+
     for (minute, (client, server, connection_type)), stats in snapshot.edges.items():
         doc = {"client": client, "server": server, "connection_type": connection_type}
-        docs.append((aggregate_index_for(prefix, SERVICEGRAPH, minute), "", _with_stats(doc, minute, stats, process)))
+        docs.append((index_for(SERVICEGRAPH, minute), "", _with_stats(doc, minute, stats, process)))
     for (minute, (service, name, kind, status)), stats in snapshot.spans.items():
         labels = {
             "service": service,
@@ -69,7 +77,7 @@ def documents(snapshot: Snapshot, prefix: str, process: str) -> list[tuple[str, 
             "span_kind": KIND_LABELS[SpanKind(kind)],
             "status_code": STATUS_LABELS[status],
         }
-        docs.append((aggregate_index_for(prefix, SPANMETRICS, minute), "", _with_stats(labels, minute, stats, process)))
+        docs.append((index_for(SPANMETRICS, minute), "", _with_stats(labels, minute, stats, process)))
     named = []
     for n, (index, _, doc) in enumerate(docs):
         doc["doc_id"] = f"{process}-{snapshot.seq}-{n}"  # a unique sort key, for paging readers

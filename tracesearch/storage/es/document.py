@@ -33,8 +33,10 @@ from tracesearch.model import (
     ZipkinOrigin,
 )
 from tracesearch.query.span_terms import SearchTerms, encode_number, stringify
+from tracesearch.storage.es.indices import MAX_NS, NS_PER_DAY, span_index_for
 
 __all__ = [
+    "bulk_body",
     "document_id",
     "encode_number",
     "from_document",
@@ -48,6 +50,9 @@ NS_PER_MS = 1_000_000
 _KIND_BY_LABEL = {k.label: k for k in SpanKind}
 _STATUS_BY_LABEL = {s.label: s for s in StatusCode}
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+# By number: the enum's ``label`` property costs ~0.2 µs per call, and every document asks for both.
+_KIND_LABELS = tuple(k.label for k in SpanKind)
+_STATUS_LABELS = tuple(s.label for s in StatusCode)
 
 
 def document_id(span: Span) -> str:
@@ -75,7 +80,17 @@ _AS_IS = frozenset((str, int, bool))
 
 
 def _encode_attributes(attributes: Attributes) -> dict[str, Any]:
-    return {k: v if type(v) in _AS_IS else _encode_value(v) for k, v in attributes.items()}
+    """The map as JSON holds it. Most maps hold only values JSON takes as they are (strings, ints,
+    bools, finite floats, flat lists of strings, ints and bools): then the map itself is its encoding,
+    shared rather than copied (orjson writes the same bytes; copying was ~1 µs a span)."""
+    for value in attributes.values():
+        kind = type(value)
+        if kind in _AS_IS or (kind is float and math.isfinite(value)):  # type: ignore[arg-type]
+            continue
+        if kind is list and all(type(item) in _AS_IS for item in value):  # type: ignore[union-attr]
+            continue
+        return {k: v if type(v) in _AS_IS else _encode_value(v) for k, v in attributes.items()}
+    return attributes
 
 
 def _decode_value(value: Any) -> AttrValue:
@@ -110,9 +125,9 @@ def to_document(span: Span) -> dict[str, Any]:
         "start_ns": span.start_ns,
         "duration_ns": span.end_ns - span.start_ns,
         "trace": {"id": span.trace_id},
-        "span": {"id": span.span_id, "name": span.name, "kind": span.kind.label},
+        "span": {"id": span.span_id, "name": span.name, "kind": _KIND_LABELS[span.kind]},
         "service": {"name": span.resource.service_name},
-        "status": {"code": span.status_code.label},
+        "status": {"code": _STATUS_LABELS[span.status_code]},
         "tags": search.tags,
         "text": "\n".join(search.texts),
         "source": _source_of(span),
@@ -183,6 +198,29 @@ def to_bulk_lines(index: str, span: Span) -> bytes:
     """The two NDJSON lines of a bulk ``create`` of this span."""
     action = orjson.dumps({"create": {"_index": index, "_id": document_id(span)}})
     return action + b"\n" + orjson.dumps(to_document(span)) + b"\n"
+
+
+def bulk_body(prefix: str, spans: Iterable[Span]) -> bytes:
+    """The ``_bulk`` body that creates these spans in their daily indices: byte for byte
+    ``b"".join(to_bulk_lines(span_index_for(prefix, s.start_ns), s) for s in spans)``, built cheaper.
+
+    The action line's start is made once per day rather than per span (the index name alone cost
+    ~2 µs a span), and ids that need no JSON escaping are spliced in as they are. Each span's two lines
+    are concatenated at once, so orjson's buffer is freed before the next span's: holding every
+    span's buffers until one final join made the body twice as slow (malloc stops reusing them)."""
+    heads: dict[int, bytes] = {}  # day number -> b'{"create":{"_index":"<index>","_id":"'
+    return b"".join(_bulk_lines(prefix, span, heads) for span in spans)
+
+
+def _bulk_lines(prefix: str, span: Span, heads: dict[int, bytes]) -> bytes:
+    day = min(max(span.start_ns, 0), MAX_NS) // NS_PER_DAY
+    head = heads.get(day)
+    if head is None:
+        head = heads[day] = orjson.dumps({"create": {"_index": span_index_for(prefix, span.start_ns), "_id": ""}})[:-3]
+    span_id = document_id(span)
+    if not span_id.isalnum():  # hex ids and the kind digit need no escaping; anything else goes through orjson
+        return to_bulk_lines(span_index_for(prefix, span.start_ns), span)
+    return head + span_id.encode() + b'"}}\n' + orjson.dumps(to_document(span), option=orjson.OPT_APPEND_NEWLINE)
 
 
 class _Interner:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 NS_PER_S = 1_000_000_000
+NS_PER_DAY = 86_400 * NS_PER_S
 MAX_NS = 2**63 - 1  # 2262-04-11: what a nanosecond long holds; a bigger time names no index
 
 
@@ -17,7 +18,8 @@ SPAN_INDEX_INFIX = "-span-"
 
 
 def span_index_for(prefix: str, start_ns: int) -> str:
-    """The daily index a span belongs to (``tracesearch-span-2026-11-22``)."""
+    """The daily index a span belongs to (``tracesearch-span-2026-11-22``): the same for every time
+    with the same ``min(max(ns, 0), MAX_NS) // NS_PER_DAY`` (UTC days have no leap seconds here)."""
     return f"{prefix}{SPAN_INDEX_INFIX}{utc_day(start_ns).isoformat()}"
 
 

@@ -15,8 +15,7 @@ from elasticsearch import Elasticsearch
 from tracesearch import prometheus
 from tracesearch.model import Span
 from tracesearch.storage.contracts import RejectedSpan, StorageUnavailable, WriteResult
-from tracesearch.storage.es.document import to_bulk_lines
-from tracesearch.storage.es.indices import span_index_for
+from tracesearch.storage.es.document import bulk_body
 from tracesearch.storage.es.search import TRANSPORT_ERRORS, is_transient
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ class EsSpanWriter:
             time.sleep(self._backoff_s * 2 ** (attempt - 1))
 
     def _write_once(self, spans: list[Span], result: WriteResult) -> list[Span]:
-        body = b"".join(to_bulk_lines(span_index_for(self._prefix, s.start_ns), s) for s in spans)
+        body = bulk_body(self._prefix, spans)
         started = time.perf_counter()
         try:
             # Pre-serialised NDJSON: the client sends bytes as they are, skipping a second serialisation.

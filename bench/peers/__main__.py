@@ -1,0 +1,5 @@
+"""``python -m bench.peers``: see ``bench.peers.cli``."""
+
+from bench.peers.cli import main
+
+raise SystemExit(main())
