@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test test-suites test-unit test-integration test-es9 lint bench bench-peers up down status \
+.PHONY: help demo test test-suites test-unit test-integration test-es9 lint bench bench-peers bench-es-cost up down status \
         stop-es start-es stop-kafka start-kafka stop-service start-service install-templates clean
 
 help: ## list the targets
@@ -58,6 +58,9 @@ bench: $(STAMP) ## benchmarks; results go to BENCHMARKS.md
 # TRACESEARCH_BENCH_PEERS_SPANS scales it (default 50000 spans per run).
 bench-peers: $(STAMP) ## tracesearch vs Jaeger v2 and Zipkin on one dedicated Elasticsearch; tables and plots into BENCHMARKS.md
 	$(PY) -m bench.peers
+
+bench-es-cost: $(STAMP) ## Elasticsearch CPU and disk per span by mapping variant, on a node of its own (~25 min)
+	$(PY) -m bench.es_cost
 
 up: $(STAMP) ## start Elasticsearch, Kafka and the service in the background (idempotent)
 	$(PY) -m devstack up

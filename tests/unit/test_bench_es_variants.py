@@ -1,0 +1,143 @@
+"""The variants ``python -m bench.es_cost`` prices: each changes the span templates as TemplateInstaller
+renders them, or the bulk bodies as ``to_bulk_lines`` writes them, and nothing else."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import orjson
+import pytest
+
+from bench.es_cost_measure import Disk, FieldUsage, Pass, lease_passed, parse_disk_usage, pass_from_json
+from bench.es_variants import BASELINE, UnknownVariant, apply_to_body, apply_to_templates, variant
+from tracesearch.model import Resource, Scope, Span
+from tracesearch.settings import Settings
+from tracesearch.storage.es.document import to_bulk_lines
+from tracesearch.storage.es.templates import load_templates
+
+PREFIX = "escost"
+
+
+def _components() -> dict[str, object]:
+    components, _ = load_templates(Settings(index_prefix=PREFIX))
+    return components
+
+
+def _mappings(components: dict[str, object]) -> dict[str, object]:
+    return components[f"{PREFIX}-span-mappings"]["template"]["mappings"]  # type: ignore[index,no-any-return]
+
+
+def _index_settings(components: dict[str, object]) -> dict[str, object]:
+    return components[f"{PREFIX}-span-settings"]["template"]["settings"]["index"]  # type: ignore[index,no-any-return]
+
+
+def test_the_baseline_is_the_installed_templates() -> None:
+    components = _components()
+    assert apply_to_templates(components, BASELINE) == components
+
+
+def test_a_field_parameter_is_merged_into_a_nested_field_and_the_input_is_left_alone() -> None:
+    components = _components()
+    before = copy.deepcopy(components)
+    changed = _mappings(apply_to_templates(components, variant("ids_no_dv")))
+    assert changed["properties"]["span"]["properties"]["id"] == {"type": "keyword", "doc_values": False}  # type: ignore[index]
+    assert changed["properties"]["parent"]["properties"]["id"]["doc_values"] is False  # type: ignore[index]
+    assert components == before
+
+
+def test_a_dropped_field_leaves_the_mapping_and_the_source_excludes() -> None:
+    mappings = _mappings(apply_to_templates(_components(), variant("no_text")))
+    assert "text" not in mappings["properties"]  # type: ignore[operator]
+    assert mappings["_source"] == {"excludes": ["tags", "tags_num"]}
+
+
+def test_full_source_removes_the_excludes() -> None:
+    assert "_source" not in _mappings(apply_to_templates(_components(), variant("full_source")))
+
+
+def test_settings_and_combinations() -> None:
+    combined = variant("best_compression+refresh_30s+tags_no_dv")
+    components = apply_to_templates(_components(), combined)
+    assert _index_settings(components)["codec"] == "best_compression"
+    assert _index_settings(components)["refresh_interval"] == "30s"
+    assert _mappings(components)["properties"]["tags"]["doc_values"] is False  # type: ignore[index]
+    assert combined.name == "best_compression+refresh_30s+tags_no_dv"
+    assert not combined.changes_documents
+
+
+def test_unknown_names_are_refused() -> None:
+    with pytest.raises(UnknownVariant, match="nope"):
+        variant("baseline+nope")
+
+
+def _body() -> bytes:
+    resource = Resource({"service.name": "shop"}, "shop")
+    spans = [
+        Span("a" * 32, f"{i:016x}", "GET /", 10**18, 10**18 + 5, resource, Scope(), "", attributes={"k": i})
+        for i in (1, 2)
+    ]
+    return b"".join(to_bulk_lines("escost-span-2026-01-01", s) for s in spans)
+
+
+def _lines(body: bytes) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in body.splitlines()]
+
+
+def test_bodies_are_untouched_unless_the_variant_changes_documents() -> None:
+    body = _body()
+    assert apply_to_body(body, variant("best_compression+full_source")) is body
+
+
+def test_auto_id_drops_the_id_and_no_text_the_field() -> None:
+    lines = _lines(apply_to_body(_body(), variant("auto_id+no_text")))
+    original = _lines(_body())
+    assert [line["create"] for line in lines[::2]] == [{"_index": "escost-span-2026-01-01"}] * 2
+    assert all("text" not in doc for doc in lines[1::2])
+    assert [{k: v for k, v in doc.items() if k != "text"} for doc in original[1::2]] == lines[1::2]
+
+
+def test_the_lease_has_passed_once_every_lease_retains_only_later_operations() -> None:
+    shard = {"seq_no": {"max_seq_no": 99}, "retention_leases": {"leases": [{"retaining_seq_no": 50}]}}
+    assert not lease_passed(shard)
+    shard["retention_leases"] = {"leases": [{"retaining_seq_no": 100}]}
+    assert lease_passed(shard)
+    assert not lease_passed({"seq_no": {"max_seq_no": 99}, "retention_leases": {"leases": []}})
+
+
+def test_disk_usage_is_read_per_field() -> None:
+    usage = {
+        "fields": {
+            "tags": {
+                "total_in_bytes": 10,
+                "inverted_index": {"total_in_bytes": 4},
+                "stored_fields_in_bytes": 0,
+                "doc_values_in_bytes": 6,
+                "points_in_bytes": 0,
+                "norms_in_bytes": 0,
+            },
+            "_source": {"total_in_bytes": 7, "stored_fields_in_bytes": 7},
+        }
+    }
+    fields = parse_disk_usage(usage)
+    assert (fields["tags"].inverted, fields["tags"].doc_values) == (4, 6)
+    assert (fields["_source"].total, fields["_source"].stored, fields["_source"].inverted) == (7, 7, 0)
+
+
+def test_a_pass_survives_its_json_file() -> None:
+    disk = Disk(100, 60, 3.0, 1.5, {"tags": FieldUsage(10, 4, 0, 6, 0, 0)})
+    measured = Pass("baseline", 1000, 0.1, 2.0, 1.0, 3.0, 0.2, disk)
+    assert pass_from_json(orjson.loads(orjson.dumps(dataclasses.asdict(measured)))) == measured
+    assert measured.cpu_us_per_span == pytest.approx(100.0)
+    assert measured.other_cores == pytest.approx((3.0 - 0.1 - 0.2) / 3.0)
+
+
+def test_resource_once_leaves_out_the_resource_terms_and_words_only() -> None:
+    resource = Resource({"service.name": "shop", "host.name": "node-1", "pid": 7}, "shop")
+    span = Span("a" * 32, "b" * 16, "GET /", 10**18, 10**18 + 5, resource, Scope(), attributes={"host": "h"})
+    original = _lines(to_bulk_lines("escost-span-2026-01-01", span))[1]
+    changed = _lines(apply_to_body(to_bulk_lines("escost-span-2026-01-01", span), variant("resource_once")))[1]
+    assert changed["tags"] == [t for t in original["tags"] if not t.startswith("resource.")]  # type: ignore[attr-defined]
+    assert "resource.pid" not in str(changed.get("tags_num"))
+    assert changed["text"] == "GET /\nh"
+    assert changed["source"] == original["source"]
