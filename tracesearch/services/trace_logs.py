@@ -1,7 +1,9 @@
 """The log lines of a trace: the trace's own time span, widened by a margin, searched in the logs.
 
-The window comes from the trace as stored (its first span's start to its last span's end, each moved
-out by ``TRACESEARCH_LOGS_TIME_MARGIN``, as Grafana's trace-to-logs link shifts its span window). Logs
+The window comes from the trace as stored: its first span's start to its last span's end, each moved
+out by ``TRACESEARCH_LOGS_TIME_MARGIN`` as Grafana's trace-to-logs link shifts its span window. The end is
+bounded without reading the spans (``SpanReader.trace_extent``: the last start plus the longest
+duration, never before the true end, and never more than the longest duration after it). Logs
 can exist without stored spans (a trace sampled out, spans not sent yet, or expired): then the window
 is the one asked for, else the trace-by-id lookback (``TRACESEARCH_TRACE_LOOKBACK``). The answer says
 which of the three it used.
