@@ -30,15 +30,18 @@ def day(days_ago: int) -> str:
 
 
 def indices(es_url: str, prefix: str) -> set[str]:
-    rows = requests.get(f"{es_url}/_cat/indices/{prefix}-*", params={"h": "index", "format": "json"}, timeout=30)
+    """The prefix's indices, its tenants' (``<prefix>.<tenant>.-…``) too."""
+    rows = requests.get(
+        f"{es_url}/_cat/indices/{prefix}-*,{prefix}.*", params={"h": "index", "format": "json"}, timeout=30
+    )
     return {row["index"] for row in rows.json()}
 
 
-def export(service: Service, spans_at: list[tuple[str, int]]) -> trace_service_pb2.ExportTraceServiceResponse:
-    """One request of one-span traces: (trace id, start) each."""
+def otlp_body(spans_at: list[tuple[str, int]], service_name: str = "retention") -> bytes:
+    """An OTLP protobuf request of 1 ms spans: (trace id, start) each."""
     request = trace_service_pb2.ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
-    resource_spans.resource.attributes.add(key="service.name", value=common_pb2.AnyValue(string_value="retention"))
+    resource_spans.resource.attributes.add(key="service.name", value=common_pb2.AnyValue(string_value=service_name))
     spans = resource_spans.scope_spans.add().spans
     for index, (trace_id, start) in enumerate(spans_at):
         spans.append(
@@ -50,9 +53,15 @@ def export(service: Service, spans_at: list[tuple[str, int]]) -> trace_service_p
                 end_time_unix_nano=start + 1_000_000,
             )
         )
+    body: bytes = request.SerializeToString()
+    return body
+
+
+def export(service: Service, spans_at: list[tuple[str, int]]) -> trace_service_pb2.ExportTraceServiceResponse:
+    """One request of one-span traces: (trace id, start) each."""
     answer = requests.post(
         f"{service.url}/v1/traces",
-        data=request.SerializeToString(),
+        data=otlp_body(spans_at),
         headers={"Content-Type": "application/x-protobuf"},
         timeout=60,
     )

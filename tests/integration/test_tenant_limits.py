@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,6 @@ import requests
 from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -28,16 +26,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from devstack import launch
 from tests.integration import test_alerting as alerting
 from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
+from tests.integration.test_retention import day, indices, otlp_body
 
 HEADER = "X-Scope-OrgID"
 RATE, BURST = 10, 30  # the tenant "slow": spans per second per worker, and the bucket
 SHORT_DAYS, DEFAULT_DAYS = 2, 10  # retention of the tenant "short", and of everyone else
 NS = 1_000_000_000
 STRATEGY: dict[str, Any] = {"service_strategies": [{"service": "shop", "type": "probabilistic", "param": 0.125}]}
-
-
-def day(days_ago: int) -> str:
-    return (datetime.now(tz=UTC) - timedelta(days=days_ago)).date().isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -69,22 +64,7 @@ def tenants(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[t
 
 
 def otlp_request(trace_id: str, starts: list[int]) -> bytes:
-    request = trace_service_pb2.ExportTraceServiceRequest()
-    resource_spans = request.resource_spans.add()
-    resource_spans.resource.attributes.add(key="service.name", value=common_pb2.AnyValue(string_value="limits"))
-    spans = resource_spans.scope_spans.add().spans
-    for index, start in enumerate(starts):
-        spans.append(
-            trace_pb2.Span(
-                trace_id=bytes.fromhex(trace_id),
-                span_id=(index + 1).to_bytes(8, "big"),
-                name=f"span-{index}",
-                start_time_unix_nano=start,
-                end_time_unix_nano=start + 1_000_000,
-            )
-        )
-    body: bytes = request.SerializeToString()
-    return body
+    return otlp_body([(trace_id, start) for start in starts], "limits")
 
 
 def post(service: Service, tenant: str | None, body: bytes) -> requests.Response:
@@ -154,13 +134,6 @@ def test_over_its_rate_a_tenant_gets_429_and_the_otlp_exporter_then_delivers_eve
     assert spans_of(service, "slow", trace_id, 150) == 150
     assert spans_of(service, None, trace_id, 1, timeout_s=1) == 0  # and only slow sees them
     assert refused_spans(service, "slow", "rate") > 0 and refused_spans(service, "slow", "burst") == BURST + 1
-
-
-def indices(es_url: str, prefix: str) -> set[str]:
-    rows = requests.get(
-        f"{es_url}/_cat/indices/{prefix}-*,{prefix}.*", params={"h": "index", "format": "json"}, timeout=30
-    )
-    return {row["index"] for row in rows.json()}
 
 
 def test_a_tenants_retention_deletes_its_old_days_only(tenants: tuple[Service, Path], es_url: str) -> None:
