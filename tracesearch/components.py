@@ -48,6 +48,7 @@ from tracesearch.storage.es.alert_store import EsAlertStore
 from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.health import EsReadiness
 from tracesearch.storage.es.log_reader import EsLogReader
+from tracesearch.storage.es.native_body import body_builder
 from tracesearch.storage.es.retention import RetentionSweeper, oldest_start_ns
 from tracesearch.storage.es.sampling_store import EsSamplingStore
 from tracesearch.storage.es.span_lookup import EsSpanLookup
@@ -166,6 +167,7 @@ class Components:
             retries=s.bulk_retries,
             concurrency=s.bulk_concurrency,
             prepare=self._templates.ensure,
+            build_body=body_builder(s.native),
         )
 
     @once
