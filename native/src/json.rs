@@ -7,9 +7,13 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// characters escaped, everything else (DEL, non-ASCII, U+2028) as it is, as orjson does.
 pub fn escape_into(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
+    if is_clean(bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
+        if !needs_escape(b) {
             continue;
         }
         out.extend_from_slice(&bytes[start..i]);
@@ -28,6 +32,31 @@ pub fn escape_into(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether no byte needs escaping (most text): 8 bytes at a time, SWAR (a byte below 0x20, a `"` or
+/// a `\\` sets its high bit in the test word).
+#[inline]
+fn is_clean(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let below = x.wrapping_sub(ONES * 0x20);
+        let quote = (x ^ (ONES * b'"' as u64)).wrapping_sub(ONES);
+        let backslash = (x ^ (ONES * b'\\' as u64)).wrapping_sub(ONES);
+        if (below | quote | backslash) & !x & HIGHS != 0 {
+            return false;
+        }
+    }
+    !words.remainder().iter().any(|&b| needs_escape(b))
+}
+
+#[inline(always)]
+fn needs_escape(b: u8) -> bool {
+    (b < 0x20) | (b == b'"') | (b == b'\\')
+}
+
 /// A JSON string, quoted.
 pub fn string_into(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
@@ -41,9 +70,22 @@ pub fn int_fits(value: i128) -> bool {
 }
 
 pub fn int_into(out: &mut Vec<u8>, value: i128) {
-    // `write!` on a Vec cannot fail.
-    use std::io::Write;
-    let _ = write!(out, "{value}");
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    // u64 arithmetic: every integer written fits (int_fits), and 128-bit division is a libcall.
+    let mut rest = value.unsigned_abs() as u64;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A finite float as orjson 3.13 writes it.
@@ -118,8 +160,9 @@ pub fn python_float_repr(out: &mut Vec<u8>, value: f64) {
 pub fn encode_number_into(out: &mut Vec<u8>, value: f64) {
     let bits = (value + 0.0).to_bits();
     let code = if bits & (1 << 63) != 0 { !bits } else { bits | (1 << 63) };
-    use std::io::Write;
-    let _ = write!(out, "{code:016x}");
+    for shift in (0..16).rev() {
+        out.push(HEX[((code >> (shift * 4)) & 15) as usize]);
+    }
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -642,9 +642,14 @@ fn bulk_body<'py>(
         source: Vec::with_capacity(2048),
         scratch: Vec::with_capacity(256),
     };
-    let mut out: Vec<u8> = Vec::with_capacity(2048);
-    for span in spans.try_iter()? {
+    let count = spans.len().unwrap_or(0);
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    for (i, span) in spans.try_iter()?.enumerate() {
         let span = span?;
+        if i == 1 {
+            // Spans of one batch are much alike: room for the rest at once, not a copy per doubling.
+            out.reserve(out.len() * (count.saturating_sub(1)) * 5 / 4);
+        }
         let start = out.len();
         if builder.span_into(&span, &mut out).is_err() {
             out.truncate(start);
