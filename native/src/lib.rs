@@ -35,6 +35,8 @@ type Built<T> = Result<T, Decline>;
 /// Nesting of attribute values handled here; deeper ones go to the Python path (orjson's own limit is 254).
 const MAX_DEPTH: usize = 64;
 const NS_PER_MS: i128 = 1_000_000;
+/// The most a body reserves from its first span's size (a huge first span must not reserve gigabytes).
+const MAX_RESERVE: usize = 16 << 20;
 const NS_PER_DAY: i128 = 86_400 * 1_000_000_000;
 const MAX_NS: i128 = i64::MAX as i128;
 const KIND_LABELS: [&str; 6] = ["unspecified", "internal", "server", "client", "producer", "consumer"];
@@ -648,7 +650,7 @@ fn bulk_body<'py>(
         let span = span?;
         if i == 1 {
             // Spans of one batch are much alike: room for the rest at once, not a copy per doubling.
-            out.reserve(out.len() * (count.saturating_sub(1)) * 5 / 4);
+            out.reserve((out.len() * count.saturating_sub(1) * 5 / 4).min(MAX_RESERVE));
         }
         let start = out.len();
         if builder.span_into(&span, &mut out).is_err() {
