@@ -220,6 +220,7 @@ def section(
     command: str,
     before_name: str = "the `--compare` tree",
     native_compare: bool = False,
+    after_name: str = "this tree",
 ) -> str:
     runs = [before, after] if before is not None else [after]
     head = "| Where | before µs/span | after µs/span |" if before else "| Where | µs/span |"
@@ -231,7 +232,7 @@ def section(
         f"of {spans:,} spans per column after a warm-up of {WARMUP_BATCHES} batches, each worker sampled by "
         f"`py-spy record --gil` at {SAMPLE_HZ} Hz. A category's share of the samples is scaled to the "
         "workers' user CPU per span (median of the passes); kernel time is its own row. "
-        + (f"*Before* is {before_name}, run in alternation with *after* (this tree). " if before else "")
+        + (f"*Before* is {before_name}, run in alternation with *after* ({after_name}). " if before else "")
         + "The machine is shared: compare columns as ratios, and the total with section 1's figure.",
         "",
         head,
@@ -376,10 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         afters.append(_measure_in(REPO, args.spans, es_url))
     command = " ".join(("python -m bench.cpuprofile", *(sys.argv[1:] if argv is None else argv)))
     name = args.compare_name or (
-        "this tree with `TRACESEARCH_NATIVE=off` (the pure-Python path), *after* with `TRACESEARCH_NATIVE=on`"
+        "this tree with `TRACESEARCH_NATIVE=off` (the pure-Python path)"
         if args.native_compare
         else f"the tree at `{args.compare}`"
     )
+    after_name = "this tree with `TRACESEARCH_NATIVE=on`, the compiled core" if args.native_compare else "this tree"
     text = section(
         _median_run(afters),
         _median_run(befores) if befores else None,
@@ -388,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command,
         name,
         args.native_compare,
+        after_name,
     )
     print(text)
     report = args.output.read_text() if args.output.exists() else ""
