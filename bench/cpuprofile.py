@@ -45,7 +45,10 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("service-graph observer (pairing, per-minute aggregates)", ("ServiceGraphStage.observe",)),
     ("decode: admission (validate, trim to limits)", ("admit (tracesearch/admission",)),
-    ("decode: protobuf parse + model spans", ("decode_export_request (", "decode_resource_spans")),
+    (
+        "decode: protobuf parse + model spans",
+        ("decode_export_request (", "decode_resource_spans", "decode_natively (", "decode_in_python ("),
+    ),
     ("document: search terms (tags, numeric tags, text)", ("SearchTerms.",)),
     ("document: stored source and fields", ("to_document (",)),
     (

@@ -17,6 +17,7 @@ import orjson
 from bench import stats
 from tracesearch import gctune
 from tracesearch.admission import DEFAULT_LIMITS
+from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.otlp_proto import decode_export_request
 from tracesearch.model import Span
 from tracesearch.servicegraph.aggregator import Aggregator
@@ -62,12 +63,15 @@ def _per_span_us(work: Callable[[], object], spans: int) -> float:
 
 
 def measure(bodies: list[bytes]) -> HotPath:
-    """With the service's garbage-collector settings (tracesearch/gctune.py), restored afterwards."""
+    """With the service's garbage-collector settings (tracesearch/gctune.py), restored afterwards, and
+    the decoder the service would use (TRACESEARCH_NATIVE: the compiled core's where it is on)."""
     thresholds = gc.get_threshold()
     gctune.tune()
+    otlp_proto.use_native(native_body.native_for(os.environ.get("TRACESEARCH_NATIVE", "auto")))
     try:
         return _measure(bodies)
     finally:
+        otlp_proto.use_native(None)
         gc.unfreeze()
         gc.set_threshold(*thresholds)
 

@@ -8,6 +8,7 @@
 //! integer beyond 64 bits, nesting deeper than `MAX_DEPTH`) is handed to `fallback(span)`, the Python
 //! path for one span, so such a span gives the Python path's bytes, or raises its error.
 
+mod decode;
 mod json;
 mod terms;
 
@@ -662,8 +663,34 @@ fn bulk_body<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// Decodes an OTLP/protobuf `ExportTraceServiceRequest` into model spans (see `decode.rs`): spans made
+/// with `span_cls`, `event_cls`, `link_cls`, kinds and status codes looked up in `kinds` / `codes`,
+/// handed to `make_resource`, `make_scope` and `admit` in the Python decoder's order. False: the body
+/// is declined (the caller discards what the steps did and decodes it in Python).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn decode_export_request<'py>(
+    py: Python<'py>,
+    body: &Bound<'py, PyBytes>,
+    span_cls: Bound<'py, PyAny>,
+    event_cls: Bound<'py, PyAny>,
+    link_cls: Bound<'py, PyAny>,
+    kinds: Bound<'py, pyo3::types::PyTuple>,
+    codes: Bound<'py, pyo3::types::PyTuple>,
+    make_resource: Bound<'py, PyAny>,
+    make_scope: Bound<'py, PyAny>,
+    admit: Bound<'py, PyAny>,
+) -> PyResult<bool> {
+    let makers = decode::Makers { span: span_cls, event: event_cls, link: link_cls, kinds, codes };
+    let steps = decode::Steps { make_resource, make_scope, admit };
+    // SAFETY-free borrow: `body` outlives the call, and bytes objects are immutable.
+    let data: &'py [u8] = unsafe { std::slice::from_raw_parts(body.as_bytes().as_ptr(), body.as_bytes().len()) };
+    decode::decode(py, data, makers, &steps)
+}
+
 #[pymodule]
 fn tracesearch_native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(bulk_body, module)?)?;
+    module.add_function(wrap_pyfunction!(decode_export_request, module)?)?;
     Ok(())
 }

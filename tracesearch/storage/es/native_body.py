@@ -1,4 +1,5 @@
-"""Which code builds the ``_bulk`` bodies: the compiled core or the pure-Python reference.
+"""Which code builds the ``_bulk`` bodies (and decodes OTLP protobuf): the compiled core or the
+pure-Python reference.
 
 The compiled core (``native/``, the ``tracesearch_native`` module, Rust through PyO3) returns the same
 bytes as ``document.bulk_body`` (the differential tests in ``tests/unit/storage/test_native_body.py``
@@ -47,16 +48,20 @@ def native_bulk_body(module: ModuleType) -> BodyBuilder:
     return build
 
 
-def body_builder(mode: str) -> BodyBuilder:
-    """The bulk body builder for a TRACESEARCH_NATIVE mode (``auto``, ``on``, ``off``)."""
+def native_for(mode: str) -> ModuleType | None:
+    """The compiled core a TRACESEARCH_NATIVE mode (``auto``, ``on``, ``off``) uses, or None."""
     if mode not in MODES:
         raise ValueError(f"native mode {mode!r}: use one of {', '.join(MODES)}")
     module = native_module() if mode != "off" else None
-    if module is not None:
-        return native_bulk_body(module)
-    if mode == "on":
+    if module is None and mode == "on":
         raise NativeUnavailable(
             "TRACESEARCH_NATIVE=on but the compiled core (tracesearch_native) is not installed: "
             "run `make venv` on a machine with cargo (rustup), or set TRACESEARCH_NATIVE=auto"
         )
-    return bulk_body
+    return module
+
+
+def body_builder(mode: str) -> BodyBuilder:
+    """The bulk body builder for a TRACESEARCH_NATIVE mode."""
+    module = native_for(mode)
+    return bulk_body if module is None else native_bulk_body(module)
