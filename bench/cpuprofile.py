@@ -254,46 +254,43 @@ def section(
     return "\n".join(lines) + "\n"
 
 
-# What the compiled core (native/) replaces: the document and the bulk body, from the model spans.
+# What the compiled core (native/) replaces: the protobuf parse and the model spans, the document and
+# the bulk body (admission stays in Python, called by the core's decoder).
 NATIVE_REPLACES = (
+    "decode: protobuf parse + model spans",
     "document: search terms (tags, numeric tags, text)",
     "document: stored source and fields",
     "bulk body: orjson, action line, index name, join",
 )
-# What a native OTLP decoder would replace next (protobuf bytes in, the same model spans out).
-DECODE_ROWS = ("decode: admission (validate, trim to limits)", "decode: protobuf parse + model spans")
-# Its own cost, assumed: parsing ~600 bytes of protobuf natively is ~1 µs; creating the model's Python
-# objects (a Span, its dicts and strings) from Rust ~3-5 µs, which no native decoder avoids.
-NATIVE_DECODE_US = (4.0, 6.0)
 DIRECT_TARGET_US = 35.0
 
 
 def compiled_core(after: Run, before: Run | None, native_compare: bool) -> str:
     """What the compiled core does, and (when *before* is the same tree without it) what it saved."""
     total = after.utime_us + after.stime_us
-    decode = sum(after.us(name) for name in DECODE_ROWS)
-    low, high = (total - decode + cost for cost in NATIVE_DECODE_US)
     text = (
         "**The compiled core (built).** `native/` (Rust through PyO3/maturin, abi3; README, *The compiled core*) "
-        "builds the `_bulk` body from the model spans, byte for byte what `document.bulk_body` returns "
-        "(differential tests: `tests/unit/storage/test_native_body.py`); the span writer uses it where it is "
-        "installed (`TRACESEARCH_NATIVE=auto`). "
+        "decodes OTLP protobuf into the model spans (admission's checks, limits and warnings stay in Python, "
+        "called in the Python decoder's order) and builds the `_bulk` body from the model spans, byte for byte "
+        "what `document.bulk_body` returns; the Python decoder and document builder stay the reference "
+        "(differential tests: `tests/unit/codecs/test_otlp_native.py`, `tests/unit/storage/test_native_body.py`), "
+        "and the service uses the core where it is installed (`TRACESEARCH_NATIVE=auto`). "
     )
     if native_compare and before is not None:
         old = sum(before.us(name) for name in NATIVE_REPLACES)
         new = sum(after.us(name) for name in NATIVE_REPLACES)
         was = before.utime_us + before.stime_us
         text += (
-            f"Measured above: the service's CPU {was:.1f} → {total:.1f} µs/span ({total - was:+.1f}), the document "
-            f"and bulk-body rows {old:.1f} → {new:.1f} µs/span. "
+            f"Measured above: the service's CPU **{was:.1f} → {total:.1f} µs/span** ({total - was:+.1f}; target "
+            f"≤ {DIRECT_TARGET_US:.0f}), the parse, document and bulk-body rows {old:.1f} → {new:.1f} µs/span. "
         )
+    rest = total - sum(after.us(name) for name in NATIVE_REPLACES)
     text += (
-        f"Left to reach ≤ {DIRECT_TARGET_US:.0f} µs/span: decoding ({decode:.1f} µs/span: protobuf parse, model "
-        f"spans, admission) is the largest row. A native OTLP decoder (prost) giving the same model spans, at an "
-        f"assumed {NATIVE_DECODE_US[0]:.0f}-{NATIVE_DECODE_US[1]:.0f} µs/span (the Python objects it must still "
-        f"create), would bring the service to about **{low:.0f}-{high:.0f} µs/span**; below that, the service-graph "
-        "observer and its flush thread, the request handler and the kernel's socket work remain, and the "
-        "observer's pairing and aggregates are the next candidate for the core."
+        f"What is left ({rest:.1f} µs/span besides the core's rows) is Python and the kernel: the service-graph "
+        "observer and its flush thread, admission, the request handler and freeing the batch, the Elasticsearch "
+        "client, Flask and gunicorn, and the socket work. The next candidates for the core are the observer's "
+        "pairing and aggregates and admission; below that, a request could go from protobuf bytes to the bulk "
+        "body without Python spans at all."
     )
     return text
 
