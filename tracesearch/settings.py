@@ -378,9 +378,9 @@ class Settings:
         "TRACESEARCH_NATIVE",
         "auto",
         lowercase,
-        "The compiled core (`native/`, built by `make venv` where cargo is found) builds the Elasticsearch bulk "
-        "bodies: `auto` when it is installed, else the pure-Python path; `on`: fail to write without it; "
-        "`off`: always the pure-Python path (same bytes, slower).",
+        "The compiled core (`native/`, built by `make venv` where cargo is found) decodes OTLP protobuf and "
+        "builds the Elasticsearch bulk bodies: `auto` when it is installed, else the pure-Python path; `on`: "
+        "fail to start without it; `off`: always the pure-Python path (same results, more CPU).",
     )
     query_timeout_s: float = setting(
         "TRACESEARCH_QUERY_TIMEOUT",
