@@ -66,6 +66,13 @@ def test_settings_and_combinations() -> None:
     assert not combined.changes_documents
 
 
+def test_refresh_default_leaves_the_refresh_interval_out() -> None:
+    settings = _index_settings(apply_to_templates(_components(), variant("best_compression+refresh_default")))
+    assert "refresh_interval" not in settings
+    assert settings["search.idle.after"] == "1s"
+    assert settings["codec"] == "best_compression"
+
+
 def test_unknown_names_are_refused() -> None:
     with pytest.raises(UnknownVariant, match="nope"):
         variant("baseline+nope")
