@@ -43,7 +43,7 @@ class Variant:
         return bool(self.drop) or self.auto_id or self.no_resource_terms
 
 
-BASELINE = Variant("baseline", "the span templates as TemplateInstaller renders them (refresh 1s)")
+BASELINE = Variant("baseline", "the span templates as TemplateInstaller renders them")
 
 VARIANTS: dict[str, Variant] = {
     v.name: v

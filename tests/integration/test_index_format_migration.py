@@ -1,11 +1,12 @@
 """Daily span indices made with the previous span templates stay readable beside new ones.
 
-Yesterday's index is created with the span templates as they were before ``index.codec:
-best_compression`` (a copy kept in ``previous_span_templates/``, the files of commit 428e40d) and its
-spans written with the document builder; then the service starts, installs the current templates and
-stores today's spans. Every read Grafana makes must see both days: a trace with a span on each day by
-id, Jaeger search with an exact tag, TraceQL with a numeric range and a tag, full-text words and
-phrases, and tag autocomplete (keys and values). Only the new index has the new settings.
+Yesterday's index is created with the span templates as they were before issue 14 (a copy kept in
+``previous_span_templates/``, the files of commit 428e40d, rendered with the refresh interval of then:
+1s) and its spans written with the document builder; then the service starts, installs the current
+templates (``best_compression``, the search-only fields kept in ``_source``, Elasticsearch's refresh
+default) and stores today's spans. Every read Grafana makes must see both days: a trace with a span on
+each day by id, Jaeger search with an exact tag, TraceQL with a numeric range and a tag, full-text words
+and phrases, and tag autocomplete (keys and values). Only the new index has the new format.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from tracesearch.storage.es.indices import span_index_for
 from tracesearch.storage.es.templates import load_templates, render
 
 PREVIOUS = Path(__file__).parent / "previous_span_templates"
+PREVIOUS_REFRESH = "1s"  # TRACESEARCH_INDEX_REFRESH_INTERVAL's default until issue 14
+SEARCH_ONLY = ["tags", "tags_num", "text"]
 NS_PER_S = 1_000_000_000
 SERVICE = "checkout"
 DECLINED = "card declined by issuer"
@@ -87,7 +90,7 @@ def today() -> list[Span]:
 
 def install_previous_templates(es_url: str, prefix: str) -> None:
     """The previous span component templates, and the span index template that composes them."""
-    settings = Settings(index_prefix=prefix)
+    settings = Settings(index_prefix=prefix, index_refresh_interval=PREVIOUS_REFRESH)
     for path in sorted(PREVIOUS.glob("*.component.json")):
         body = render(path.read_text(), settings)
         name = f"{prefix}-{path.name.removesuffix('.component.json')}"
@@ -128,6 +131,24 @@ def index_settings(service: Service, day_ns: int) -> dict[str, Any]:
     return answer.json()[index]["settings"]["index"]  # type: ignore[no-any-return]
 
 
+def source_excludes(service: Service, day_ns: int) -> list[str]:
+    index = span_index_for(service.prefix, day_ns)
+    answer = requests.get(f"{service.es_url}/{index}/_mapping", timeout=30)
+    answer.raise_for_status()
+    return answer.json()[index]["mappings"].get("_source", {}).get("excludes", [])  # type: ignore[no-any-return]
+
+
+def stored_source(service: Service, trace_id: str) -> dict[str, Any]:
+    answer = requests.post(
+        f"{service.es_url}/{service.prefix}-span-*/_search",
+        json={"query": {"term": {"trace.id": trace_id}}},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    [hit] = answer.json()["hits"]["hits"]
+    return hit["_source"]  # type: ignore[no-any-return]
+
+
 def window_us() -> dict[str, int]:
     return {"start": (MIDNIGHT_NS - 24 * 3600 * NS_PER_S) // 1000, "end": time.time_ns() // 1000 + 60_000_000}
 
@@ -142,10 +163,16 @@ def jaeger_search(service: Service, tags: dict[str, str]) -> set[str]:
     return {trace["traceID"] for trace in answer.json()["data"]}
 
 
-def test_only_the_new_daily_index_has_the_new_settings(both_days: Service) -> None:
+def test_only_the_new_daily_index_has_the_new_format(both_days: Service) -> None:
     old, new = index_settings(both_days, YESTERDAY_NOON_NS), index_settings(both_days, MIDNIGHT_NS)
     assert "codec" not in old
+    assert old["refresh_interval"] == PREVIOUS_REFRESH
     assert new["codec"] == "best_compression"
+    assert "refresh_interval" not in new  # search-idle applies
+    assert source_excludes(both_days, YESTERDAY_NOON_NS) == SEARCH_ONLY
+    assert source_excludes(both_days, MIDNIGHT_NS) == []
+    assert not set(SEARCH_ONLY) & set(stored_source(both_days, OLD))
+    assert set(SEARCH_ONLY) <= set(stored_source(both_days, NEW))
 
 
 def test_a_trace_with_a_span_on_each_day_is_read_whole(both_days: Service) -> None:
