@@ -21,6 +21,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from tracesearch.admission import Limits, admit, limit_attributes, make_resource
 from tracesearch.codecs.common import INT64_MAX, INT64_MIN, group_spans, resource_attributes_with_service
 from tracesearch.codecs.errors import DecodeError
+from tracesearch.codecs.otlp_vetting import vetted_spans
 from tracesearch.model import (
     Attributes,
     AttrValue,
@@ -48,18 +49,27 @@ ZIPKIN_ORIGIN_ATTRIBUTE = "tracesearch.zipkin_origin"
 # ---------------------------------------------------------------------------------------------- decode
 
 
-def decode_export_request(body: bytes, limits: Limits) -> DecodedBatch:
+def decode_export_request(body: bytes, limits: Limits, build_spans: bool = True) -> DecodedBatch:
     """Decode an OTLP/protobuf ``ExportTraceServiceRequest`` body.
 
     Raises ``DecodeError`` when the body is not a valid message (truncated, corrupt, bad UTF-8 in a
     string, nested too deep). Span-level problems become ``Rejection``s in the result. When nothing
     was trimmed, the batch also carries its spans' own bytes per trace (``per_trace``).
+    With ``build_spans=False`` (a sink that forwards ``per_trace`` only), a request whose every span
+    would be accepted unchanged gets no model spans: ``unbuilt`` counts them (``otlp_vetting``).
     """
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
     except ProtobufDecodeError as exc:
         raise DecodeError(f"cannot decode ExportTraceServiceRequest: {exc}") from exc
+    if not build_spans:
+        vetted = vetted_spans(request.resource_spans, limits)
+        if vetted is not None:
+            unbuilt = DecodedBatch(unbuilt=len(vetted))
+            if vetted:
+                unbuilt.per_trace = OtlpTraceMessages(request.resource_spans, vetted)
+            return unbuilt
     kept: list[_Kept] = []
     batch = decode_resource_spans(request.resource_spans, limits, kept)
     if not batch.warnings and batch.spans:
