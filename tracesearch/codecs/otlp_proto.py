@@ -201,7 +201,8 @@ def value_from_pb(value: AnyValue) -> AttrValue:
 # ------------------------------------------------------------------------------- re-framing by trace
 
 _T = TypeVar("_T")
-_Kept = tuple[str, int, int, PbSpan]  # trace id, resource index, scope index, the span's message
+# trace id, resource index, scope index, the span's message (or its bytes, when vetting serialised it)
+_Kept = tuple[str, int, int, PbSpan | bytes]
 # Tags of the length-delimited fields written below (field number << 3 | 2), the same in
 # ExportTraceServiceRequest.resource_spans, ResourceSpans.{resource, scope_spans, schema_url}
 # and ScopeSpans.{scope, spans, schema_url}.
@@ -224,7 +225,7 @@ class OtlpTraceMessages:
         """(trace id, message, span count); a trace bigger than ``max_bytes`` is split in halves."""
         by_trace: dict[str, list[tuple[int, int, bytes]]] = {}
         for trace_id, r_index, s_index, pb_span in self._kept:
-            entry = (r_index, s_index, pb_span.SerializeToString())
+            entry = (r_index, s_index, pb_span if isinstance(pb_span, bytes) else pb_span.SerializeToString())
             group = by_trace.get(trace_id)
             if group is None:
                 by_trace[trace_id] = [entry]

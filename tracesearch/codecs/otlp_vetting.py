@@ -23,10 +23,11 @@ _ZERO_TRACE_ID = bytes(16)
 _ZERO_SPAN_ID = bytes(8)
 
 
-def vetted_spans(resource_spans: Sequence[ResourceSpans], limits: Limits) -> list[tuple[str, int, int, Any]] | None:
-    """Where each span is (trace id, resource index, scope index, its message), as the full decoder's
-    ``kept`` would say, when it would accept every span unchanged; None when any part needs it."""
-    kept: list[tuple[str, int, int, Any]] = []
+def vetted_spans(resource_spans: Sequence[ResourceSpans], limits: Limits) -> list[tuple[str, int, int, bytes]] | None:
+    """Where each span is and its bytes (trace id, resource index, scope index, the span serialised),
+    as the full decoder's ``kept`` would say, when it would accept every span unchanged; None when
+    any part needs the full decoder. (The size check needs the bytes, and re-framing reuses them.)"""
+    kept: list[tuple[str, int, int, bytes]] = []
     oldest = max(limits.oldest_start_ns, 1)
     for r_index, rs in enumerate(resource_spans):
         resource = rs.resource
@@ -38,9 +39,12 @@ def vetted_spans(resource_spans: Sequence[ResourceSpans], limits: Limits) -> lis
                 return None
             for pb in ss.spans:
                 trace_id = pb.trace_id
-                if not (_valid_ids(trace_id, pb.span_id, pb.parent_span_id) and _plain_span(pb, oldest, limits)):
+                if not _valid_ids(trace_id, pb.span_id, pb.parent_span_id):
                     return None
-                kept.append((trace_id.hex(), r_index, s_index, pb))
+                data = pb.SerializeToString()
+                if not _plain_span(pb, len(data), oldest, limits):
+                    return None
+                kept.append((trace_id.hex(), r_index, s_index, data))
     return kept
 
 
@@ -55,12 +59,11 @@ def _valid_ids(trace_id: bytes, span_id: bytes, parent: bytes) -> bool:
     )
 
 
-def _plain_span(pb: Any, oldest_start_ns: int, limits: Limits) -> bool:
+def _plain_span(pb: Any, size: int, oldest_start_ns: int, limits: Limits) -> bool:
     start = pb.start_time_unix_nano
     if start < oldest_start_ns or pb.end_time_unix_nano < start:
         return False
-    # No value can be longer than the whole message: a span this small has nothing to truncate.
-    size = pb.ByteSize()
+    # No value can be longer than the whole message (``size`` bytes): nothing in it to truncate.
     if size > limits.max_attribute_value_bytes:
         return False
     if pb.attributes and not _plain_attributes(pb.attributes, size, limits):
