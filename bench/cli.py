@@ -48,12 +48,15 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def _kept_sections(text: str, output: Path) -> str:
     """``text`` with the sections other commands write carried over from ``output``: ``make bench-peers``'s,
-    and the py-spy profile of ``python -m bench.cpuprofile`` (a subsection of section 1)."""
+    ``make bench-es-cost``'s, and the py-spy profile of ``python -m bench.cpuprofile`` (a subsection of
+    section 1)."""
+    from bench.es_cost_report import HEADING as ES_COST
     from bench.peers.report import HEADING as PEERS
 
     existing = output.read_text() if output.exists() else ""
-    kept = sections.section(existing, PEERS)
-    text = text if kept is None else sections.replace_section(text, PEERS, kept)
+    for heading in (PEERS, ES_COST):
+        kept = sections.section(existing, heading)
+        text = text if kept is None else sections.replace_section(text, heading, kept)
     return cpuprofile.keep(existing, text)
 
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from bench import es, es_cost_measure, es_cost_report, procs, sections, synth, workload
+from bench import es, es_cost_measure, es_cost_report, machine, procs, sections, synth, workload
 from bench.config import REPO
 from bench.es_variants import BASELINE, UnknownVariant, Variant, apply_to_body, variant
 from bench.log import say
@@ -198,6 +198,7 @@ def run(config: Config) -> str:
             repeats=config.repeats,
             idle_cores=_idle_cores(target),
             cores=os.cpu_count() or 1,
+            commit=machine.head_commit(),
         )
 
         def record(measured: es_cost_measure.Pass) -> None:

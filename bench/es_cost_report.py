@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bench import stats
 from bench.es_cost_measure import Disk, Pass
-from bench.es_variants import BASELINE, Variant
+from bench.es_variants import BASELINE, SPAN_MAPPINGS_SUFFIX, SPAN_SETTINGS_SUFFIX, Variant
+from tracesearch.settings import Settings
+from tracesearch.storage.es.templates import load_templates
 
 HEADING = "## Elasticsearch cost per span, by mapping variant"
 # The fields the per-variant breakdown names; the rest is summed as "other".
@@ -30,6 +33,8 @@ class Facts:
     repeats: int
     idle_cores: float
     cores: int
+    # The checkout measured: its templates are the baseline (empty in runs saved before it was recorded).
+    commit: str = ""
 
 
 def section(facts: Facts, changes: Sequence[Variant], passes: Sequence[Pass]) -> str:
@@ -42,7 +47,8 @@ def section(facts: Facts, changes: Sequence[Variant], passes: Sequence[Pass]) ->
         f"`{facts.command}` — Elasticsearch {facts.es_version} (heap {facts.heap}, 1 shard, 0 replicas), a node "
         f"of the bench's own. {facts.spans:,} `bench.synth` spans (corpus {facts.digest}, "
         f"{facts.ndjson_bytes_per_span:,.0f} B of NDJSON per span) built once with `to_bulk_lines`, posted as "
-        f"`_bulk` bodies of {facts.batch_spans} from {facts.concurrency} threads.",
+        f"`_bulk` bodies of {facts.batch_spans} from {facts.concurrency} threads."
+        + (f" Baseline: the span templates of commit `{facts.commit}`." if facts.commit else ""),
         "",
         f"CPU is the node's utime + stime from /proc from the first bulk until it is idle again (the last refresh "
         f"and every merge included); median of the passes per variant (up to {facts.repeats}, in alternating order; "
@@ -59,6 +65,8 @@ def section(facts: Facts, changes: Sequence[Variant], passes: Sequence[Pass]) ->
         "",
         f"Targets (issue 14, Jaeger v2 on the same node): {JAEGER_CPU_US} µs/span of Elasticsearch CPU, "
         f"{JAEGER_BYTES} B/span on disk.",
+        "",
+        installed(load_templates(Settings())[0]),
         "",
         "| variant | ES CPU µs/span | vs baseline | B/span after force-merge | B/span, lease passed | vs baseline "
         "| window s (wall) | other processes, cores | search features it costs |",
@@ -82,6 +90,24 @@ def section(facts: Facts, changes: Sequence[Variant], passes: Sequence[Pass]) ->
     lines += ["", "What each variant changes:", ""]
     lines += [f"- `{c.name}`: {c.what}" for c in changes]
     return "\n".join(lines) + "\n"
+
+
+def installed(components: Mapping[str, Any]) -> str:
+    """What the service installs for new daily span indices now (this checkout, default settings): runs
+    made before a change of the templates measured the older ones as their baseline."""
+    index = _one(components, SPAN_SETTINGS_SUFFIX)["template"]["settings"]["index"]
+    excludes = _one(components, SPAN_MAPPINGS_SUFFIX)["template"]["mappings"].get("_source", {}).get("excludes")
+    codec = index.get("codec", "default (LZ4)")
+    refresh = f"`{index['refresh_interval']}`" if "refresh_interval" in index else "unset (search-idle applies)"
+    source = f"excludes {', '.join(f'`{e}`' for e in excludes)}" if excludes else "every field (no excludes)"
+    return (
+        f'Installed now (the templates of this checkout, default settings; see docs/storage.md, "Index '
+        f'format"): `index.codec` {codec}, `_source` {source}, `refresh_interval` {refresh}.'
+    )
+
+
+def _one(components: Mapping[str, Any], suffix: str) -> Any:
+    return next(body for name, body in components.items() if name.endswith(suffix))
 
 
 def _cpu(runs: Sequence[Pass]) -> float:

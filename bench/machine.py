@@ -36,6 +36,10 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
 
 
+def head_commit() -> str:
+    return _git("rev-parse", "--short=12", "HEAD") or "unknown"
+
+
 def _meminfo_gib() -> float:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):

@@ -86,7 +86,8 @@ def header(config: Config, machine: Machine, load_end: float) -> list[str]:
         f"load average {machine.load_1min:.2f} at start, {load_end:.2f} at the end |",
         f"| Elasticsearch | {machine.es_version}, single node at {machine.es_url} "
         f"({'on the same machine' if machine.es_local else 'elsewhere: its CPU is not counted'}), "
-        f"heap {machine.es_heap_mib} MiB, 1 shard, 0 replicas, refresh interval 1s (the service's defaults) |",
+        f"heap {machine.es_heap_mib} MiB, 1 shard, 0 replicas, refresh interval Elasticsearch's default: 1s, "
+        "with search-idle (the service's defaults) |",
         f"| Service | gunicorn gthread, {config.workers} workers x {config.threads} threads, direct sink "
         "(each request waits for Elasticsearch)"
         + (

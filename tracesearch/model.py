@@ -182,6 +182,13 @@ class DecodedBatch:
     # The accepted spans already encoded per trace, when the codec has them without re-encoding
     # (OTLP protobuf, nothing trimmed): what Kafka mode produces to the topic.
     per_trace: PerTraceMessages | None = None
+    # Accepted spans that were vetted but not built into ``spans``: ``per_trace`` holds them (Kafka
+    # mode's receiver, which forwards bytes only).
+    unbuilt: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return len(self.spans) + self.unbuilt
 
 
 def is_hex(text: str) -> bool:

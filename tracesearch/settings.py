@@ -116,6 +116,10 @@ def as_text(name: str, text: str) -> str:
     return text
 
 
+def stripped(name: str, text: str) -> str:
+    return text.strip()
+
+
 def uppercase(name: str, text: str) -> str:
     return text.strip().upper()
 
@@ -250,9 +254,11 @@ class Settings:
     index_replicas: int = setting("TRACESEARCH_INDEX_REPLICAS", "0", integer(0), "Replicas of each daily span index.")
     index_refresh_interval: str = setting(
         "TRACESEARCH_INDEX_REFRESH_INTERVAL",
-        "1s",
-        as_text,
-        "Refresh interval of span indices (how soon spans are searchable).",
+        "",
+        stripped,
+        "Refresh interval of new daily indices (how soon spans are searchable); empty: Elasticsearch's "
+        "default, 1s while the index is searched, none while nothing searched it for 30 s (search-idle; the "
+        "next search refreshes first). `1s` was the default before, and keeps refreshing an unsearched index.",
     )
     install_templates: bool = setting(
         "TRACESEARCH_INSTALL_TEMPLATES",

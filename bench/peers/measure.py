@@ -1,5 +1,5 @@
 """One repeat of one system: start it, warm it up, load the corpus, wait until every span is searchable,
-force-merge, query, stop, delete its indices.
+force-merge, query, measure the disk again once settled, stop, delete its indices.
 
 CPU is utime + stime from /proc over the measured phase (first request sent to the last span
 searchable), of the system's own processes, of Elasticsearch and of the ``GET /`` shim apart.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from tqdm import tqdm
 
@@ -23,6 +24,9 @@ POLL_S = 0.25
 STALL_S = 15.0
 SETTLE_S = 2.0
 FORCE_MERGE_TIMEOUT_S = 900.0
+# Elasticsearch renews peer-recovery retention leases every 30 s (not settable per index).
+LEASE_TIMEOUT_S = 180.0
+LEASE_POLL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Run:
     cpu_window_s: float
     queries: dict[str, queries.QueryStats] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    # Bytes once every shard's retention lease passed its last operation, merged again (0: not measured).
+    settled_bytes: int = 0
 
     @property
     def complete(self) -> bool:
@@ -75,6 +81,11 @@ class Run:
     @property
     def bytes_per_span(self) -> float:
         return self.store_bytes / max(1, self.documents)
+
+    @property
+    def settled_bytes_per_span(self) -> float:
+        """What a daily index keeps once merged as it grows: no ``_recovery_source`` left (see settled_store_bytes)."""
+        return (self.settled_bytes or self.store_bytes) / max(1, self.documents)
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,54 @@ def store_bytes(es_url: str, pattern: str) -> tuple[int, int]:
     return int(primaries.get("store", {}).get("size_in_bytes", 0)), int(primaries.get("docs", {}).get("count", 0))
 
 
+def settled_store_bytes(es_url: str, pattern: str) -> int:
+    """Bytes on disk once no retention lease holds the indexing history any more, merged to one segment.
+
+    An index whose ``_source`` leaves fields out keeps each document's original as ``_recovery_source``
+    until the shard's peer-recovery retention lease moved past it; a force-merge right after a burst keeps
+    it all. A live daily index is merged as it grows, long after the lease moved: this is its figure.
+    One document (a copy of an existing one) is added to each index so that there is something to merge;
+    against tens of thousands of spans it is noise.
+    """
+    indices = _indices_with_documents(es_url, pattern)
+    wait_for_leases(es_url, indices)
+    for index in indices:
+        hit = es.call(es_url, "GET", f"/{index}/_search?size=1")["hits"]["hits"][0]
+        es.call(es_url, "POST", f"/{index}/_doc?refresh=true", hit["_source"])
+    bytes_, _ = store_bytes(es_url, pattern)
+    # The merged-away files go once no reader holds them: the refresh in store_bytes came before the merge.
+    es.call(es_url, "POST", f"/{pattern}/_refresh?allow_no_indices=true")
+    answer = es.call(es_url, "GET", f"/{pattern}/_stats/store?allow_no_indices=true")
+    return int(answer["_all"]["primaries"].get("store", {}).get("size_in_bytes", bytes_))
+
+
+def _indices_with_documents(es_url: str, pattern: str) -> list[str]:
+    rows = es.call(es_url, "GET", f"/_cat/indices/{pattern}?format=json&h=index,docs.count&expand_wildcards=open")
+    return [row["index"] for row in rows if int(row.get("docs.count") or 0) > 0]
+
+
+def lease_passed(shard_stats: dict[str, Any]) -> bool:
+    """Every retention lease of a shard retains only operations above its highest sequence number."""
+    max_seq_no = int(shard_stats["seq_no"]["max_seq_no"])
+    leases = shard_stats.get("retention_leases", {}).get("leases", [])
+    return bool(leases) and all(int(lease["retaining_seq_no"]) > max_seq_no for lease in leases)
+
+
+def wait_for_leases(es_url: str, indices: list[str]) -> float:
+    began = time.monotonic()
+    wanted = "indices.*.shards.*.seq_no,indices.*.shards.*.retention_leases"
+    for index in indices:
+        path = f"/{index}/_stats?level=shards&filter_path={wanted}"
+        while True:
+            shards = next(iter(es.call(es_url, "GET", path)["indices"].values()))["shards"]
+            if all(lease_passed(copy) for copies in shards.values() for copy in copies):
+                break
+            if time.monotonic() - began > LEASE_TIMEOUT_S:
+                raise RuntimeError(f"the retention lease of {index} did not pass max_seq_no in {LEASE_TIMEOUT_S:.0f}s")
+            time.sleep(LEASE_POLL_S)
+    return time.monotonic() - began
+
+
 def run_once(
     system: System,
     corpus: Corpus,
@@ -217,4 +276,7 @@ def _measured(
     for kind, q in run.queries.items():
         wrong = f", {q.wrong} wrong: {q.first_problem[:200]}" if q.wrong else ""
         say(f"  {kind}: p50 {q.p50_ms:.1f} ms, p95 {q.p95_ms:.1f} ms{wrong}")
+    # After the queries, which mostly cover the lease's 30 s renewal.
+    run.settled_bytes = settled_store_bytes(es_url, system.index_pattern)
+    say(f"  disk once settled: {run.settled_bytes_per_span:,.0f} B/span")
     return run

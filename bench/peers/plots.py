@@ -24,7 +24,7 @@ def _medians(runs: Sequence[Run], key: str) -> dict[str, float]:
         "rate": median([r.spans_per_s for r in mine]),
         "own": median([r.us_per_span(r.own_cpu_s) for r in mine]),
         "es": median([r.us_per_span(r.es_cpu_s) for r in mine]),
-        "bytes": median([r.bytes_per_span for r in mine]),
+        "bytes": median([r.settled_bytes_per_span for r in mine]),
         "stored": median([r.stored / r.sent for r in mine]),
     }
 
@@ -53,7 +53,7 @@ def ingest_plot(systems: Sequence[tuple[str, str]], runs: Sequence[Run], path: P
     cpu.set_title("CPU µs per span sent")
     cpu.legend(fontsize=8, loc="lower right")
     disk.bar(x, [v["bytes"] for v in values], color="#8172b3")
-    disk.set_title("bytes per span after force-merge")
+    disk.set_title("bytes per span on disk, settled")
     for ax in axes:
         ax.set_xticks(list(x), labels, fontsize=8)
         ax.grid(axis="y", alpha=0.3)

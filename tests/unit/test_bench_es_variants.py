@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from bench.es_cost_measure import Disk, FieldUsage, Pass, lease_passed, parse_disk_usage, pass_from_json
+from bench.es_cost_report import installed
 from bench.es_variants import BASELINE, UnknownVariant, apply_to_body, apply_to_templates, variant
 from tracesearch.model import Resource, Scope, Span
 from tracesearch.settings import Settings
@@ -46,14 +47,21 @@ def test_a_field_parameter_is_merged_into_a_nested_field_and_the_input_is_left_a
     assert components == before
 
 
+def _with_excludes() -> dict[str, object]:
+    """The templates as they were before the search-only fields went into ``_source`` (index format 1)."""
+    components = _components()
+    _mappings(components)["_source"] = {"excludes": ["tags", "tags_num", "text"]}
+    return components
+
+
 def test_a_dropped_field_leaves_the_mapping_and_the_source_excludes() -> None:
-    mappings = _mappings(apply_to_templates(_components(), variant("no_text")))
+    mappings = _mappings(apply_to_templates(_with_excludes(), variant("no_text")))
     assert "text" not in mappings["properties"]  # type: ignore[operator]
     assert mappings["_source"] == {"excludes": ["tags", "tags_num"]}
 
 
 def test_full_source_removes_the_excludes() -> None:
-    assert "_source" not in _mappings(apply_to_templates(_components(), variant("full_source")))
+    assert "_source" not in _mappings(apply_to_templates(_with_excludes(), variant("full_source")))
 
 
 def test_settings_and_combinations() -> None:
@@ -64,6 +72,13 @@ def test_settings_and_combinations() -> None:
     assert _mappings(components)["properties"]["tags"]["doc_values"] is False  # type: ignore[index]
     assert combined.name == "best_compression+refresh_30s+tags_no_dv"
     assert not combined.changes_documents
+
+
+def test_refresh_default_leaves_the_refresh_interval_out() -> None:
+    settings = _index_settings(apply_to_templates(_components(), variant("best_compression+refresh_default")))
+    assert "refresh_interval" not in settings
+    assert settings["search.idle.after"] == "1s"
+    assert settings["codec"] == "best_compression"
 
 
 def test_unknown_names_are_refused() -> None:
@@ -141,3 +156,14 @@ def test_resource_once_leaves_out_the_resource_terms_and_words_only() -> None:
     assert "resource.pid" not in str(changed.get("tags_num"))
     assert changed["text"] == "GET /\nh"
     assert changed["source"] == original["source"]
+
+
+def test_the_report_says_what_the_service_installs() -> None:
+    now = installed(_components())
+    assert "`index.codec` best_compression" in now and "every field (no excludes)" in now
+    assert "unset (search-idle applies)" in now
+    before = installed(
+        load_templates(Settings(index_prefix=PREFIX, index_refresh_interval="1s"))[0]
+        | {f"{PREFIX}-span-mappings": _with_excludes()[f"{PREFIX}-span-mappings"]}
+    )
+    assert "excludes `tags`, `tags_num`, `text`" in before and "`refresh_interval` `1s`" in before

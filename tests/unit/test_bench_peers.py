@@ -7,7 +7,7 @@ import json
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from bench.peers import corpus, report, systems, zipkin_json
+from bench.peers import corpus, measure, report, systems, zipkin_json
 from bench.peers.measure import Run
 from bench.peers.queries import KINDS, QueryStats
 from bench.peers.shim import root_answer
@@ -95,3 +95,22 @@ def test_the_jaeger_config_names_our_prefix_and_skips_the_version_probe() -> Non
     text = systems.render_jaeger_config("http://127.0.0.1:9250", 8, "peers-jaeger", 1, 2, 3, 4)
     assert "index_prefix: peers-jaeger" in text and "version: 8" in text
     assert "endpoint: 127.0.0.1:1" in text and "server_urls: [http://127.0.0.1:9250]" in text
+
+
+def test_the_settled_disk_is_its_own_row_and_falls_back_to_the_first_figure() -> None:
+    settled = _run("tracesearch-otlp", 1, 10_000)
+    settled.settled_bytes = 4_500_000
+    unmeasured = _run("zipkin", 1, 10_000)
+    assert settled.settled_bytes_per_span == 450 and settled.bytes_per_span == 900
+    assert unmeasured.settled_bytes_per_span == unmeasured.bytes_per_span
+    rows = report.ingest_rows([("tracesearch-otlp", "ts"), ("zipkin", "z")], [settled, unmeasured])
+    assert any(row.startswith("| disk once settled") and "| 450 | 900 |" in row for row in rows)
+
+
+def test_a_lease_has_passed_only_when_it_retains_nothing_up_to_the_last_operation() -> None:
+    def shard(retaining: int) -> dict[str, object]:
+        return {"seq_no": {"max_seq_no": 99}, "retention_leases": {"leases": [{"retaining_seq_no": retaining}]}}
+
+    assert measure.lease_passed(shard(100))
+    assert not measure.lease_passed(shard(99))
+    assert not measure.lease_passed({"seq_no": {"max_seq_no": 99}, "retention_leases": {"leases": []}})

@@ -22,6 +22,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from tracesearch.admission import Limits, admit, limit_attributes, make_resource
 from tracesearch.codecs.common import INT64_MAX, INT64_MIN, group_spans, resource_attributes_with_service
 from tracesearch.codecs.errors import DecodeError
+from tracesearch.codecs.otlp_vetting import vetted_spans
 from tracesearch.model import (
     Attributes,
     AttrValue,
@@ -60,18 +61,21 @@ def use_native(module: ModuleType | None) -> None:
 # ---------------------------------------------------------------------------------------------- decode
 
 
-def decode_export_request(body: bytes, limits: Limits) -> DecodedBatch:
+def decode_export_request(body: bytes, limits: Limits, build_spans: bool = True) -> DecodedBatch:
     """Decode an OTLP/protobuf ``ExportTraceServiceRequest`` body.
 
     Raises ``DecodeError`` when the body is not a valid message (truncated, corrupt, bad UTF-8 in a
     string, nested too deep). Span-level problems become ``Rejection``s in the result. When nothing
     was trimmed, the batch also carries its spans' own bytes per trace (``per_trace``).
+    With ``build_spans=False`` (a sink that forwards ``per_trace`` only), a request whose every span
+    would be accepted unchanged gets no model spans: ``unbuilt`` counts them (``otlp_vetting``).
     """
-    if _native is not None and type(body) is bytes:
+    # Vetting without model spans (build_spans=False) is cheaper still than the core: it stays on upb.
+    if build_spans and _native is not None and type(body) is bytes:
         decoded = decode_natively(_native, body, limits)
         if decoded is not None:
             return decoded
-    return decode_in_python(body, limits)
+    return decode_in_python(body, limits, build_spans)
 
 
 def decode_natively(native: ModuleType, body: bytes, limits: Limits) -> DecodedBatch | None:
@@ -121,13 +125,20 @@ class _ParsedLater:
         return OtlpTraceMessages(rs, kept).messages(max_bytes)
 
 
-def decode_in_python(body: bytes, limits: Limits) -> DecodedBatch:
+def decode_in_python(body: bytes, limits: Limits, build_spans: bool = True) -> DecodedBatch:
     """The reference decoder, on the upb messages."""
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
     except ProtobufDecodeError as exc:
         raise DecodeError(f"cannot decode ExportTraceServiceRequest: {exc}") from exc
+    if not build_spans:
+        vetted = vetted_spans(request.resource_spans, limits)
+        if vetted is not None:
+            unbuilt = DecodedBatch(unbuilt=len(vetted))
+            if vetted:
+                unbuilt.per_trace = OtlpTraceMessages(request.resource_spans, vetted)
+            return unbuilt
     kept: list[_Kept] = []
     batch = decode_resource_spans(request.resource_spans, limits, kept)
     if not batch.warnings and batch.spans:
@@ -259,7 +270,8 @@ def value_from_pb(value: AnyValue) -> AttrValue:
 # ------------------------------------------------------------------------------- re-framing by trace
 
 _T = TypeVar("_T")
-_Kept = tuple[str, int, int, PbSpan]  # trace id, resource index, scope index, the span's message
+# trace id, resource index, scope index, the span's message (or its bytes, when vetting serialised it)
+_Kept = tuple[str, int, int, PbSpan | bytes]
 # Tags of the length-delimited fields written below (field number << 3 | 2), the same in
 # ExportTraceServiceRequest.resource_spans, ResourceSpans.{resource, scope_spans, schema_url}
 # and ScopeSpans.{scope, spans, schema_url}.
@@ -282,7 +294,7 @@ class OtlpTraceMessages:
         """(trace id, message, span count); a trace bigger than ``max_bytes`` is split in halves."""
         by_trace: dict[str, list[tuple[int, int, bytes]]] = {}
         for trace_id, r_index, s_index, pb_span in self._kept:
-            entry = (r_index, s_index, pb_span.SerializeToString())
+            entry = (r_index, s_index, pb_span if isinstance(pb_span, bytes) else pb_span.SerializeToString())
             group = by_trace.get(trace_id)
             if group is None:
                 by_trace[trace_id] = [entry]

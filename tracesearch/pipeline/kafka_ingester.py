@@ -68,6 +68,10 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         "session_timeout_ms": 10_000,
         "heartbeat_interval_ms": 2_000,
         "max_poll_interval_ms": 600_000,
+        # A group leader whose metadata lacked a just-created topic when it assigned gives out nothing and
+        # notices the partitions only at its next refresh: 5 min by default (seen: "No partition metadata"
+        # and an idle ingester, although the probe in _await_topic_metadata had seen the partitions).
+        "metadata_max_age_ms": 10_000,
     }
 LAG_EVERY_S = 5.0
 MAX_BACKOFF_S = 10.0

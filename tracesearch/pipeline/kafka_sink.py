@@ -169,6 +169,8 @@ class KafkaSink:
     the process's one ``Producer`` (the default tenant's sink owns it and closes it); each message
     carries its tenant (``kafka_tenants``)."""
 
+    needs_model_spans = False  # what it sends is ``per_trace`` (or, without it, the spans encoded)
+
     def __init__(self, settings: Settings, tenant: str | None = None, producer: Producer | None = None):
         self._settings = settings
         self._tenant = tenant
@@ -181,7 +183,7 @@ class KafkaSink:
         return KafkaSink(self._settings, tenant, self._producer)
 
     def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
-        if not spans:
+        if not spans and per_trace is None:
             return SubmitResult()
         producer = self._producer.get()
         framed = (per_trace or SpanTraceMessages(spans)).messages(MAX_MESSAGE_BYTES)

@@ -28,11 +28,11 @@ def receive(sink: SpanSink, batch: DecodedBatch, transport: str) -> IngestOutcom
     """Make the valid spans of a batch durable. Raises what the sink raises when nothing can be
     promised (``StorageUnavailable``, ``BrokerUnavailable``, ``SinkOverloaded``): the client retries
     the whole batch; writes are idempotent."""
-    prometheus.SPANS_RECEIVED.labels(transport).inc(len(batch.spans) + len(batch.rejected))
+    prometheus.SPANS_RECEIVED.labels(transport).inc(batch.accepted + len(batch.rejected))
     if batch.rejected:
         prometheus.SPANS_REJECTED.labels(transport, "decode").inc(len(batch.rejected))
     outcome = IngestOutcome(rejected=list(batch.rejected), warnings=list(batch.warnings))
-    if not batch.spans:
+    if not batch.accepted:
         return outcome
     result = sink.submit(batch.spans, batch.per_trace)
     if result.rejected:

@@ -32,6 +32,10 @@ class SubmitResult:
 
 
 class SpanSink(Protocol):
+    # False: the sink forwards ``per_trace`` alone, so a receiver may hand it no model spans when the
+    # codec vetted them (``DecodedBatch.unbuilt``).
+    needs_model_spans: bool
+
     def submit(self, spans: Sequence[Span], per_trace: PerTraceMessages | None = None) -> SubmitResult:
         """Make the spans durable, or raise (see the module). ``per_trace``, when given, holds the same
         spans already encoded (a sink may use it)."""
@@ -44,6 +48,8 @@ class SpanSink(Protocol):
 
 class DirectSink:
     """Direct mode: the request waits for the store pipeline (small installs, no broker)."""
+
+    needs_model_spans = True
 
     def __init__(self, pipeline: StorePipeline):
         self._pipeline = pipeline

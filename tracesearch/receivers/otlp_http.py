@@ -94,10 +94,15 @@ def export_traces() -> Response:
     raw = read_raw(request.stream, request.content_length, limit)
     body = decompress(raw, request.headers.get("Content-Encoding", ""), limit)
     try:
-        batch = decoder(body, components.receive_limits())
+        if kind == PROTOBUF:
+            batch = otlp_proto.decode_export_request(
+                body, components.receive_limits(), build_spans=components.sink.needs_model_spans
+            )
+        else:
+            batch = decoder(body, components.receive_limits())
     except DecodeError as exc:
         raise BadRequest(f"cannot decode OTLP {kind} body: {exc}", field=exc.field) from exc
-    components.ingest_limiter.admit(len(batch.spans) + len(batch.rejected))
+    components.ingest_limiter.admit(batch.accepted + len(batch.rejected))
     return _success(receive(components.sink, batch, _TRANSPORTS[kind]), kind)
 
 

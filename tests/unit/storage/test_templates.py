@@ -50,3 +50,26 @@ def test_install_templates_command_fails_with_the_reason_on_stderr(
     out, err = capsys.readouterr()
     assert out == ""
     assert f"no index template files *.component.json in {tmp_path}" in err
+
+
+def _index_settings(settings: Settings) -> dict[str, dict[str, object]]:
+    components, _ = load_templates(settings)
+    return {name: body["template"]["settings"]["index"] for name, body in components.items() if "settings" in name}
+
+
+def test_new_daily_indices_use_best_compression_and_elasticsearchs_refresh_by_default() -> None:
+    found = _index_settings(Settings(index_prefix="t"))
+    assert set(found) == {"t-span-settings", "t-aggregates-settings"}
+    for index in found.values():
+        assert index["codec"] == "best_compression"
+        assert "refresh_interval" not in index  # an explicit one, even 1s, turns search-idle off
+
+
+def test_a_refresh_interval_that_is_set_is_installed() -> None:
+    for index in _index_settings(Settings(index_prefix="t", index_refresh_interval="1s")).values():
+        assert index["refresh_interval"] == "1s"
+
+
+def test_the_span_source_keeps_the_search_only_fields() -> None:
+    components, _ = load_templates(Settings(index_prefix="t"))
+    assert "_source" not in components["t-span-mappings"]["template"]["mappings"]

@@ -2,9 +2,10 @@
 
 The document is not the span model. Besides the span's own fields it carries the span's search
 terms (``query/span_terms.py``, one definition for every store), rebuilt from ``source`` and therefore
-left out of ``_source``: ``tags`` (keywords ``span.http.method`` and ``span.http.method=GET``: exact
-match, presence, autocomplete), ``tags_num`` (order-preserving encodings of numeric values: a keyword
-range query is a numeric range) and ``text`` (analysed words for full-text search).
+never read back (reads ask for ``_source`` without them; docs/storage.md, "Index format"): ``tags``
+(keywords ``span.http.method`` and ``span.http.method=GET``: exact match, presence, autocomplete),
+``tags_num`` (order-preserving encodings of numeric values: a keyword range query is a numeric range)
+and ``text`` (analysed words for full-text search).
 
 ``source`` (an object Elasticsearch stores but does not index) keeps the typed attributes,
 resource, scope, events and links, and for a span sent through Zipkin how it was sent (``z``), so the

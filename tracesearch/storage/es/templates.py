@@ -36,7 +36,18 @@ def render(text: str, settings: Settings) -> Any:
     }
     for name, value in values.items():
         text = text.replace("{{" + name + "}}", value)
-    return json.loads(text)
+    return _without_unset(json.loads(text))
+
+
+def _without_unset(body: Any) -> Any:
+    """Index settings whose placeholder was filled with nothing are left out, so Elasticsearch's default
+    applies: for ``refresh_interval`` that is 1s *with* search-idle, which any explicit value, even 1s,
+    turns off (a shard nobody searched for 30 s skips its scheduled refreshes until the next search)."""
+    index = body.get("template", {}).get("settings", {}).get("index") if isinstance(body, dict) else None
+    if isinstance(index, dict):
+        for key in [key for key, value in index.items() if value == ""]:
+            del index[key]
+    return body
 
 
 def load_templates(settings: Settings, folder: Traversable | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
