@@ -3,7 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+PY_STAMP := $(VENV)/.installed
+# The compiled core (native/, Rust through maturin) on top of the Python packages: what every target needs.
+STAMP := $(VENV)/.native-installed
+CARGO := $(shell command -v cargo 2>/dev/null || { test -x $$HOME/.cargo/bin/cargo && echo $$HOME/.cargo/bin/cargo; })
+NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
 
 .PHONY: help demo test test-suites test-unit test-integration test-es9 lint bench bench-peers bench-es-cost up down status \
         stop-es start-es stop-kafka start-kafka stop-service start-service install-templates clean
@@ -14,14 +18,27 @@ help: ## list the targets
 # Both distributions from source: the server and tracesearch-instrument (instrument/), which share
 # the `tracesearch` namespace. "compat" editable installs put their folders on sys.path, where the
 # server's tracesearch/__init__.py finds tracesearch/instrument (the default mode's import hooks cannot).
-$(STAMP): pyproject.toml instrument/pyproject.toml
+$(PY_STAMP): pyproject.toml instrument/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --config-settings editable_mode=compat -e '.[dev]' -e ./instrument
+	@touch $(PY_STAMP)
+
+# Optional: without cargo the service runs on the pure-Python path (TRACESEARCH_NATIVE=auto), and says so here.
+# pip builds it with maturin (from PyPI) and the crates in native/Cargo.lock (from crates.io); see README.
+$(STAMP): $(PY_STAMP) $(NATIVE_SOURCES)
+	@if [ -n "$(CARGO)" ]; then \
+		echo "building the compiled core (native/) with $(CARGO)"; \
+		PATH="$$(dirname $(CARGO)):$$PATH" $(PY) -m pip install -q ./native || exit 1; \
+	else \
+		echo "cargo not found (on PATH or in ~/.cargo/bin): the compiled core is not built;" \
+		     "tracesearch runs on its pure-Python path (install Rust with rustup to build it)"; \
+		$(PY) -m pip uninstall -q -y tracesearch-native 2>/dev/null || true; \
+	fi
 	@touch $(STAMP)
 
-venv: $(STAMP) ## create .venv with every dependency
+venv: $(STAMP) ## create .venv with every dependency (and the compiled core where cargo is found)
 
 demo: $(STAMP) ## start everything, send real traces from instrumented services, print where to look
 	$(PY) -m devstack up
@@ -79,4 +96,4 @@ install-templates: $(STAMP) ## install the index templates into TRACESEARCH_ES_U
 
 clean: ## remove the venv and the dev stack (downloads included)
 	-$(PY) -m devstack down
-	rm -rf $(VENV) .devstack
+	rm -rf $(VENV) .devstack native/target

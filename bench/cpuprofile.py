@@ -6,7 +6,8 @@ warms it up until its service-graph series exist, then posts the ingest workload
 threads waiting for it, for the CPU (2 busy cores) or for I/O. Each category's share of the samples is
 scaled to the workers' measured user CPU per span (utime); kernel time (stime: sockets, page faults) is
 shown apart. ``--compare DIR`` profiles another source tree (``git worktree add /tmp/base main``) in
-alternation with this one and writes before/after columns. The subsection goes into BENCHMARKS.md, at the
+alternation with this one and writes before/after columns; ``--native-compare`` profiles this tree with
+the compiled core off (before) and on (after), in alternation. The subsection goes into BENCHMARKS.md, at the
 end of section 1, where ``make bench`` keeps it (``keep``). Needs py-spy (a dev dependency) and ptrace.
 """
 
@@ -44,12 +45,21 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("service-graph observer (pairing, per-minute aggregates)", ("ServiceGraphStage.observe",)),
     ("decode: admission (validate, trim to limits)", ("admit (tracesearch/admission",)),
-    ("decode: protobuf parse + model spans", ("decode_export_request (", "decode_resource_spans")),
+    (
+        "decode: protobuf parse + model spans",
+        ("decode_export_request (", "decode_resource_spans", "decode_natively (", "decode_in_python ("),
+    ),
     ("document: search terms (tags, numeric tags, text)", ("SearchTerms.",)),
     ("document: stored source and fields", ("to_document (",)),
     (
         "bulk body: orjson, action line, index name, join",
-        ("EsSpanWriter._write_once.<locals>.<genexpr>", "to_bulk_lines", "bulk_body (", "_bulk_lines ("),
+        (
+            "EsSpanWriter._write_once.<locals>.<genexpr>",
+            "to_bulk_lines",
+            "bulk_body (",
+            "_bulk_lines (",
+            "storage/es/native_body.py",  # the compiled core's call (py-spy sees its Python caller)
+        ),
     ),
     (
         "Elasticsearch client + urllib3 (send the bulk body, read the answer)",
@@ -174,10 +184,13 @@ def measure(spans: int, folder: Path, es_url: str) -> Run:
     )
 
 
-def _measure_in(tree: Path, spans: int, es_url: str) -> Run:
-    """``measure`` in a child process running ``tree``'s code (its service too: cwd and PYTHONPATH)."""
+def _measure_in(tree: Path, spans: int, es_url: str, native: str | None = None) -> Run:
+    """``measure`` in a child process running ``tree``'s code (its service too: cwd and PYTHONPATH),
+    with TRACESEARCH_NATIVE=``native`` where given."""
     with tempfile.TemporaryDirectory(prefix="cpuprofile-") as folder:
         env = {**os.environ, "PYTHONPATH": str(tree), "TRACESEARCH_ES_URL": es_url}
+        if native is not None:
+            env["TRACESEARCH_NATIVE"] = native
         # This file run by path (the other tree may not have it), importing that tree's bench package.
         argv = ["bench.cpuprofile", "--measure", folder, "--spans", str(spans)]
         code = f"import runpy, sys; sys.argv = {argv!r}; runpy.run_path({str(Path(__file__))!r}, run_name='__main__')"
@@ -203,7 +216,14 @@ def _median_run(runs: list[Run]) -> Run:
 
 
 def section(
-    after: Run, before: Run | None, spans: int, repeats: int, command: str, before_name: str = "the `--compare` tree"
+    after: Run,
+    before: Run | None,
+    spans: int,
+    repeats: int,
+    command: str,
+    before_name: str = "the `--compare` tree",
+    native_compare: bool = False,
+    after_name: str = "this tree",
 ) -> str:
     runs = [before, after] if before is not None else [after]
     head = "| Where | before µs/span | after µs/span |" if before else "| Where | µs/span |"
@@ -215,7 +235,7 @@ def section(
         f"of {spans:,} spans per column after a warm-up of {WARMUP_BATCHES} batches, each worker sampled by "
         f"`py-spy record --gil` at {SAMPLE_HZ} Hz. A category's share of the samples is scaled to the "
         "workers' user CPU per span (median of the passes); kernel time is its own row. "
-        + (f"*Before* is {before_name}, run in alternation with *after* (this tree). " if before else "")
+        + (f"*Before* is {before_name}, run in alternation with *after* ({after_name}). " if before else "")
         + "The machine is shared: compare columns as ratios, and the total with section 1's figure.",
         "",
         head,
@@ -230,51 +250,57 @@ def section(
         + " |"
     )
     lines.append("| GIL samples | " + " | ".join(f"{r.total:,}" for r in runs) + " |")
-    lines += ["", *_steps_table(runs), "", compiled_estimate(after)]
+    lines += ["", *_steps_table(runs), "", compiled_core(after, before, native_compare)]
     return "\n".join(lines) + "\n"
 
 
-# What a compiled core (Rust through PyO3) would take over: protobuf bytes in, the bulk body and the
-# compact per-span tuples the service-graph observer needs out, without model spans in between.
-COMPILED_REPLACES = (
-    "decode: admission (validate, trim to limits)",
+# What the compiled core (native/) replaces: the protobuf parse and the model spans, the document and
+# the bulk body (admission stays in Python, called by the core's decoder).
+NATIVE_REPLACES = (
     "decode: protobuf parse + model spans",
     "document: search terms (tags, numeric tags, text)",
     "document: stored source and fields",
     "bulk body: orjson, action line, index name, join",
-    "request handler rest: freeing the decoded batch, pipeline, writer",
 )
-# Its own cost per span, assumed: parsing ~600 bytes of protobuf and writing ~3.2 KB of JSON in native
-# code is about 1-2 µs, creating the observer's tuples and the body's bytes object from Python ~1-2 µs.
-COMPILED_CORE_US = (2.0, 5.0)
 DIRECT_TARGET_US = 35.0
 
 
-def compiled_estimate(run: Run) -> str:
-    replaced = sum(run.us(name) for name in COMPILED_REPLACES)
-    remaining = run.utime_us + run.stime_us - replaced
-    low, high = (remaining + cost for cost in COMPILED_CORE_US)
-    return (
-        "**A compiled core (estimate, not built).** Rust through PyO3/maturin could take protobuf bytes in and "
-        "give the bulk body and the observer's compact per-span tuples out, replacing the decode, admission, "
-        f"document, bulk-body and batch-freeing rows: {replaced:.1f} µs/span of the {run.utime_us + run.stime_us:.1f} "
-        f"above. Assuming {COMPILED_CORE_US[0]:.0f}-{COMPILED_CORE_US[1]:.0f} µs/span for the core itself (native "
-        "parsing and JSON writing, plus the Python objects it must still hand back), the service would spend about "
-        f"**{low:.0f}-{high:.0f} µs/span** (target ≤ {DIRECT_TARGET_US:.0f}). What remains is Python: the "
-        "service-graph observer and its flush thread, the Elasticsearch client, Flask and gunicorn, and the "
-        "kernel's socket work; the observer's pairing and aggregates are the next candidate for the core. The "
-        "pure-Python path would stay as the reference the differential tests compare against (byte-identical "
-        "bulk bodies, `tests/unit/storage/test_document.py`). Without a core, the rows above are what is left: "
-        "decode and search terms are mostly creating Python objects (upb field reads, strings), which no "
-        "rearrangement in Python avoids."
+def compiled_core(after: Run, before: Run | None, native_compare: bool) -> str:
+    """What the compiled core does, and (when *before* is the same tree without it) what it saved."""
+    total = after.utime_us + after.stime_us
+    text = (
+        "**The compiled core (built).** `native/` (Rust through PyO3/maturin, abi3; README, *The compiled core*) "
+        "decodes OTLP protobuf into the model spans (admission's checks, limits and warnings stay in Python, "
+        "called in the Python decoder's order) and builds the `_bulk` body from the model spans, byte for byte "
+        "what `document.bulk_body` returns; the Python decoder and document builder stay the reference "
+        "(differential tests: `tests/unit/codecs/test_otlp_native.py`, `tests/unit/storage/test_native_body.py`), "
+        "and the service uses the core where it is installed (`TRACESEARCH_NATIVE=auto`). "
     )
+    if native_compare and before is not None:
+        old = sum(before.us(name) for name in NATIVE_REPLACES)
+        new = sum(after.us(name) for name in NATIVE_REPLACES)
+        was = before.utime_us + before.stime_us
+        text += (
+            f"Measured above: the service's CPU **{was:.1f} → {total:.1f} µs/span** ({total - was:+.1f}; target "
+            f"≤ {DIRECT_TARGET_US:.0f}), the parse, document and bulk-body rows {old:.1f} → {new:.1f} µs/span. "
+        )
+    rest = total - sum(after.us(name) for name in NATIVE_REPLACES)
+    text += (
+        f"What is left ({rest:.1f} µs/span besides the core's rows) is Python and the kernel: the service-graph "
+        "observer and its flush thread, admission, the request handler and freeing the batch, the Elasticsearch "
+        "client, Flask and gunicorn, and the socket work. The next candidates for the core are the observer's "
+        "pairing and aggregates and admission; below that, a request could go from protobuf bytes to the bulk "
+        "body without Python spans at all."
+    )
+    return text
 
 
 STEPS = {
     "decode_us": "decode OTLP protobuf + validate (`decode_export_request`)",
     "to_document_us": "build the document (`to_document`)",
     "dumps_us": "serialise action + document (`orjson.dumps`)",
-    "bulk_body_us": "the writer's whole bulk body",
+    "bulk_body_us": "the pure-Python bulk body (`document.bulk_body`)",
+    "native_body_us": "the compiled core's bulk body (`tracesearch_native`)",
     "observe_us": "the service-graph observer (pairing + aggregates)",
 }
 
@@ -326,6 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="passes per tree")
     parser.add_argument("--compare", type=Path, help="another source tree to profile as 'before'")
     parser.add_argument("--compare-name", help="what the --compare tree is, for the report (e.g. 'main at 89c216b')")
+    parser.add_argument(
+        "--native-compare",
+        action="store_true",
+        help="before: this tree with TRACESEARCH_NATIVE=off; after: with TRACESEARCH_NATIVE=on (the compiled core)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: one pass, JSON out
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -337,13 +368,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     afters: list[Run] = []
     befores: list[Run] = []
     for _ in range(args.repeats):
+        if args.native_compare:
+            befores.append(_measure_in(REPO, args.spans, es_url, native="off"))
+            afters.append(_measure_in(REPO, args.spans, es_url, native="on"))
+            continue
         if args.compare is not None:
             befores.append(_measure_in(args.compare.resolve(), args.spans, es_url))
         afters.append(_measure_in(REPO, args.spans, es_url))
     command = " ".join(("python -m bench.cpuprofile", *(sys.argv[1:] if argv is None else argv)))
-    name = args.compare_name or f"the tree at `{args.compare}`"
+    name = args.compare_name or (
+        "this tree with `TRACESEARCH_NATIVE=off` (the pure-Python path)"
+        if args.native_compare
+        else f"the tree at `{args.compare}`"
+    )
+    after_name = "this tree with `TRACESEARCH_NATIVE=on`, the compiled core" if args.native_compare else "this tree"
     text = section(
-        _median_run(afters), _median_run(befores) if befores else None, args.spans, args.repeats, command, name
+        _median_run(afters),
+        _median_run(befores) if befores else None,
+        args.spans,
+        args.repeats,
+        command,
+        name,
+        args.native_compare,
+        after_name,
     )
     print(text)
     report = args.output.read_text() if args.output.exists() else ""

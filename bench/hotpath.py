@@ -7,6 +7,7 @@ document builder (ours to optimise) and how much is HTTP, Flask, the Elasticsear
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +17,12 @@ import orjson
 from bench import stats
 from tracesearch import gctune
 from tracesearch.admission import DEFAULT_LIMITS
+from tracesearch.codecs import otlp_proto
 from tracesearch.codecs.otlp_proto import decode_export_request
 from tracesearch.model import Span
 from tracesearch.servicegraph.aggregator import Aggregator
 from tracesearch.servicegraph.pairing import Pairer
+from tracesearch.storage.es import native_body
 from tracesearch.storage.es.document import bulk_body, document_id, to_document
 
 ROUNDS = 3
@@ -35,12 +38,19 @@ class HotPath:
     bulk_body_us: float
     # The service-graph observer on the same spans (pairing + per-minute aggregates), as stored spans.
     observe_us: float = 0.0
+    # The compiled core's bulk body (native/), 0 where it is not built or TRACESEARCH_NATIVE=off.
+    native_body_us: float = 0.0
+
+    @property
+    def writer_body_us(self) -> float:
+        """The bulk body the service's writer builds: the compiled core's where it is used."""
+        return self.native_body_us or self.bulk_body_us
 
     @property
     def total_us(self) -> float:
         """decode + the writer's bulk body + the service-graph observer: the service's per-span work
         besides I/O, the flush thread and the request's own costs."""
-        return self.decode_us + self.bulk_body_us + self.observe_us
+        return self.decode_us + self.writer_body_us + self.observe_us
 
 
 def _per_span_us(work: Callable[[], object], spans: int) -> float:
@@ -53,12 +63,15 @@ def _per_span_us(work: Callable[[], object], spans: int) -> float:
 
 
 def measure(bodies: list[bytes]) -> HotPath:
-    """With the service's garbage-collector settings (tracesearch/gctune.py), restored afterwards."""
+    """With the service's garbage-collector settings (tracesearch/gctune.py), restored afterwards, and
+    the decoder the service would use (TRACESEARCH_NATIVE: the compiled core's where it is on)."""
     thresholds = gc.get_threshold()
     gctune.tune()
+    otlp_proto.use_native(native_body.native_for(os.environ.get("TRACESEARCH_NATIVE", "auto")))
     try:
         return _measure(bodies)
     finally:
+        otlp_proto.use_native(None)
         gc.unfreeze()
         gc.set_threshold(*thresholds)
 
@@ -94,6 +107,14 @@ def _measure(bodies: list[bytes]) -> HotPath:
             aggregator.add_spans(added.fresh)
             aggregator.add_calls(added.calls)
 
+    builder = native_body.body_builder(os.environ.get("TRACESEARCH_NATIVE", "auto"))
+
+    def native_bulk() -> None:
+        for batch in decoded:
+            builder(PREFIX, batch)
+
     n = len(spans)
     steps = (decode, build, dumps, bulk, observe)
-    return HotPath(n, *(_per_span_us(step, n) for step in steps))
+    decode_us, document_us, dumps_us, bulk_us, observe_us = (_per_span_us(step, n) for step in steps)
+    native_us = _per_span_us(native_bulk, n) if builder is not bulk_body else 0.0
+    return HotPath(n, decode_us, document_us, dumps_us, bulk_us, observe_us, native_us)

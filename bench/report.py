@@ -354,8 +354,10 @@ def hot_section(hot: HotPath, service_us: float | None) -> list[str]:
         f"| decode OTLP protobuf + validate (`decode_export_request`) | {hot.decode_us:.1f} |",
         f"| build the document (`to_document`) | {hot.to_document_us:.1f} |",
         f"| serialise action + document (`orjson.dumps`) | {hot.dumps_us:.1f} |",
-        f"| the writer's whole bulk body (`bulk_body`: documents, action lines, index names, join) "
+        f"| the pure-Python bulk body (`document.bulk_body`: documents, action lines, index names, join) "
         f"| {hot.bulk_body_us:.1f} |",
+        f"| the compiled core's bulk body (`tracesearch_native`, what the writer uses where it is built) "
+        f"| {f'{hot.native_body_us:.1f}' if hot.native_body_us else 'not used'} |",
         f"| the service-graph observer (pairing + per-minute aggregates) | {hot.observe_us:.1f} |",
         f"| **decode + bulk body + observer** | **{hot.total_us:.1f}** |",
         f"| measured service CPU per span minus the above: the service-graph flush thread, freeing the batch, "

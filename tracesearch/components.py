@@ -27,6 +27,7 @@ from tracesearch.alerting.notify.dispatcher import Dispatcher
 from tracesearch.alerting.ruleset import RuleSet
 from tracesearch.alerting.runner import AlertRunner, RunnerConfig
 from tracesearch.alerting.views import AlertStateReader
+from tracesearch.codecs import otlp_proto
 from tracesearch.pipeline.ingest_limits import IngestConfig, IngestLimiter
 from tracesearch.pipeline.sink import DirectSink, SpanSink
 from tracesearch.pipeline.store import StorePipeline
@@ -48,6 +49,7 @@ from tracesearch.storage.es.alert_store import EsAlertStore
 from tracesearch.storage.es.client import make_client
 from tracesearch.storage.es.health import EsReadiness
 from tracesearch.storage.es.log_reader import EsLogReader
+from tracesearch.storage.es.native_body import body_builder, native_for
 from tracesearch.storage.es.retention import RetentionSweeper, oldest_start_ns
 from tracesearch.storage.es.sampling_store import EsSamplingStore
 from tracesearch.storage.es.span_lookup import EsSpanLookup
@@ -103,6 +105,8 @@ class Components:
         self._tenants: dict[str, Components] = {}
         # Read once, at start: a bad file stops the process here (gunicorn.conf.py says so earlier).
         self.overrides: TenantOverrides = tenant_overrides.load(settings) if root is None else root.overrides
+        if root is None:  # the compiled core decodes OTLP protobuf where TRACESEARCH_NATIVE allows it
+            otlp_proto.use_native(native_for(settings.native))
         if root is not None:  # one client and one name per process, whichever tenant uses them
             self.__dict__["_es"] = root._es
             self.__dict__["process_token"] = root.process_token
@@ -166,6 +170,7 @@ class Components:
             retries=s.bulk_retries,
             concurrency=s.bulk_concurrency,
             prepare=self._templates.ensure,
+            build_body=body_builder(s.native),
         )
 
     @once

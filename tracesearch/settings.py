@@ -380,6 +380,14 @@ class Settings:
         integer(1),
         "Bulk requests of one write in flight at once (an ingester's batch).",
     )
+    native: str = setting(
+        "TRACESEARCH_NATIVE",
+        "auto",
+        lowercase,
+        "The compiled core (`native/`, built by `make venv` where cargo is found) decodes OTLP protobuf and "
+        "builds the Elasticsearch bulk bodies: `auto` when it is installed, else the pure-Python path; `on`: "
+        "fail to start without it; `off`: always the pure-Python path (same results, more CPU).",
+    )
     query_timeout_s: float = setting(
         "TRACESEARCH_QUERY_TIMEOUT",
         "10s",
@@ -832,6 +840,8 @@ class Settings:
             raise SettingsError("TRACESEARCH_ES_USERNAME and TRACESEARCH_ES_PASSWORD go together")
         if not self.index_prefix or not self.index_prefix.replace("-", "").replace("_", "").isalnum():
             raise SettingsError(f"TRACESEARCH_INDEX_PREFIX={self.index_prefix!r}: use letters, digits, - and _")
+        if self.native not in ("auto", "on", "off"):
+            raise SettingsError(f"TRACESEARCH_NATIVE={self.native!r}: use auto, on or off")
         if self.pipeline not in ("direct", "kafka"):
             raise SettingsError(f"TRACESEARCH_PIPELINE={self.pipeline!r}: use direct or kafka")
         if self.pipeline == "kafka" and not self.kafka_bootstrap:

@@ -8,6 +8,7 @@ and reads each protobuf field once (upb builds a Python object per access, which
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
 from typing import Any, TypeVar
 
 import orjson
@@ -46,6 +47,17 @@ _SCALAR_FIELDS = frozenset({"string_value", "bool_value", "int_value", "double_v
 # attributes. Reserved: the same attribute from an OTLP client is read the same way.
 ZIPKIN_ORIGIN_ATTRIBUTE = "tracesearch.zipkin_origin"
 
+# The compiled core (native/, ``tracesearch_native``) when the composition root turned it on
+# (TRACESEARCH_NATIVE): it parses the protobuf and makes the model spans; admission stays here.
+_native: ModuleType | None = None
+
+
+def use_native(module: ModuleType | None) -> None:
+    """Decode with the compiled core's parser from now on (None: the Python decoder only)."""
+    global _native
+    _native = module
+
+
 # ---------------------------------------------------------------------------------------------- decode
 
 
@@ -58,6 +70,63 @@ def decode_export_request(body: bytes, limits: Limits, build_spans: bool = True)
     With ``build_spans=False`` (a sink that forwards ``per_trace`` only), a request whose every span
     would be accepted unchanged gets no model spans: ``unbuilt`` counts them (``otlp_vetting``).
     """
+    # Vetting without model spans (build_spans=False) is cheaper still than the core: it stays on upb.
+    if build_spans and _native is not None and type(body) is bytes:
+        decoded = decode_natively(_native, body, limits)
+        if decoded is not None:
+            return decoded
+    return decode_in_python(body, limits, build_spans)
+
+
+def decode_natively(native: ModuleType, body: bytes, limits: Limits) -> DecodedBatch | None:
+    """The compiled core's parse, with this module's admission steps in the Python decoder's order:
+    the same batch as ``decode_in_python``, or None for a body the core declines (anything but the
+    plain encoding, which the Python decoder then decodes or refuses with its own error)."""
+    batch = DecodedBatch()
+    accepted, warnings = batch.spans, batch.warnings
+    kept: list[tuple[str, int, int, int]] = []
+
+    def resource(attributes: Attributes) -> Resource:
+        attributes, _, found = limit_attributes(attributes, limits, "resource")
+        warnings.extend(found)
+        return make_resource(attributes)
+
+    def scope(name: str, version: str, attributes: Attributes) -> Scope:
+        if attributes:
+            attributes, _, found = limit_attributes(attributes, limits, f"scope {name!r}")
+            warnings.extend(found)
+        return Scope(name=name, version=version, attributes=attributes)
+
+    def admit_span(span: Span, r_index: int, s_index: int, index: int) -> None:
+        before = len(accepted)
+        admit(batch, span, f"resourceSpans[{r_index}].scopeSpans[{s_index}].spans[{index}]", limits)
+        if len(accepted) > before:
+            kept.append((accepted[-1].trace_id, r_index, s_index, index))
+
+    if not native.decode_export_request(body, Span, Event, Link, _KINDS, _STATUS_CODES, resource, scope, admit_span):
+        return None
+    if not batch.warnings and batch.spans:
+        batch.per_trace = _ParsedLater(body, kept)
+    return batch
+
+
+class _ParsedLater:
+    """``OtlpTraceMessages`` of a natively decoded body, parsed by upb only if asked (Kafka mode)."""
+
+    def __init__(self, body: bytes, kept: list[tuple[str, int, int, int]]):
+        self._body = body
+        self._kept = kept
+
+    def messages(self, max_bytes: int) -> Iterator[tuple[str, bytes, int]]:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(self._body)
+        rs = request.resource_spans
+        kept = [(trace_id, r, s, rs[r].scope_spans[s].spans[i]) for trace_id, r, s, i in self._kept]
+        return OtlpTraceMessages(rs, kept).messages(max_bytes)
+
+
+def decode_in_python(body: bytes, limits: Limits, build_spans: bool = True) -> DecodedBatch:
+    """The reference decoder, on the upb messages."""
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)

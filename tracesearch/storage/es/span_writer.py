@@ -16,6 +16,7 @@ from tracesearch import prometheus
 from tracesearch.model import Span
 from tracesearch.storage.contracts import RejectedSpan, StorageUnavailable, WriteResult
 from tracesearch.storage.es.document import bulk_body
+from tracesearch.storage.es.native_body import BodyBuilder
 from tracesearch.storage.es.search import TRANSPORT_ERRORS, is_transient
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,12 @@ class EsSpanWriter:
         backoff_s: float = 0.2,
         concurrency: int = 1,
         prepare: Callable[[], None] = lambda: None,
+        build_body: BodyBuilder = bulk_body,
     ):
         self._client = client
         self._prepare = prepare  # e.g. install the index templates, once, before the first write
         self._prefix = index_prefix
+        self._build_body = build_body  # the compiled core's or the Python reference (native_body.body_builder)
         self._retries = retries
         self._backoff_s = backoff_s
         self._concurrency = concurrency
@@ -101,7 +104,7 @@ class EsSpanWriter:
             time.sleep(self._backoff_s * 2 ** (attempt - 1))
 
     def _write_once(self, spans: list[Span], result: WriteResult) -> list[Span]:
-        body = bulk_body(self._prefix, spans)
+        body = self._build_body(self._prefix, spans)
         started = time.perf_counter()
         try:
             # Pre-serialised NDJSON: the client sends bytes as they are, skipping a second serialisation.
