@@ -174,7 +174,9 @@ def section(facts: Facts, sizes: Sequence[SizeFigures], plot: str | None = None)
         "spans to the same indices); after each, a refresh counts every span, merges are left to settle (no "
         "force-merge: the service does not force-merge either), and the real service (gunicorn, direct mode) "
         f"answers {facts.requests} requests of each kind after {facts.warmup} discarded warm-up ones, the same "
-        "requests at every size (same seed; ids from the stored 200-span traces). Requests as in §2.",
+        "requests at every size (same seed; ids from the stored 200-span traces), measured again (up to "
+        "`--measure-tries`, 3 by default, the quietest kept) while other processes kept more than 0.25 cores "
+        "busy. Requests as in §2.",
         "",
     ]
     if not reached:
