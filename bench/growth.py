@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 
@@ -53,6 +53,8 @@ BIG_TRACE_SPANS = 200
 # Spans of a trace are generated together: a minute's window pairs them all and keeps memory bounded
 # over ten million spans (the query data set's one-hour window would hold millions).
 LOAD_STAGE = StageConfig(wait_s=60.0, max_pending=500_000, flush_interval_s=30.0, max_series=50_000)
+# The node starts cold: a run without priming measured most requests slower at 1M than at 3M (JIT).
+PRIME_REQUESTS = 60
 # Other processes' cores above which a size's queries are measured again (the machine is shared).
 BUSY_CORES = 0.25
 SETTLE_QUIET_POLLS = 3
@@ -80,6 +82,7 @@ class Config:
     keep_es: bool
     budget_min: float | None
     measure_tries: int
+    prime_requests: int
     argv: tuple[str, ...]
 
 
@@ -114,6 +117,12 @@ def parse_args(argv: Sequence[str]) -> Config:
         default=3,
         help=f"measure a size again while other processes keep more than {BUSY_CORES} cores busy, this often",
     )
+    parser.add_argument(
+        "--prime-requests",
+        type=int,
+        default=PRIME_REQUESTS,
+        help="unmeasured requests of each kind before the first size's (0: none)",
+    )
     args = parser.parse_args(list(argv))
     try:
         sizes = tuple(parse_sizes(args.sizes))
@@ -142,6 +151,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         args.keep_es,
         args.budget_min,
         args.measure_tries,
+        args.prime_requests,
         tuple(argv),
     )
 
@@ -281,6 +291,9 @@ def run(config: Config) -> None:
             settle_s = settle(es_url)
             disk, segments, _ = store(es_url)
             say(f"settled in {settle_s:.0f}s: {disk / 2**30:.2f} GiB in {segments} segments; measuring queries")
+            if index == 0 and config.prime_requests:
+                say(f"priming the fresh node (JIT): {config.prime_requests} unmeasured requests of each kind")
+                measure(es_url, node.pid, data, replace(config, requests=config.prime_requests))
             kinds, other_cores = quietest(es_url, node.pid, data, config)
             heap = store(es_url)[2]
             measured.append(

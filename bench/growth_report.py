@@ -176,7 +176,8 @@ def section(facts: Facts, sizes: Sequence[SizeFigures], plot: str | None = None)
         f"answers {facts.requests} requests of each kind after {facts.warmup} discarded warm-up ones, the same "
         "requests at every size (same seed; ids from the stored 200-span traces), measured again (up to "
         "`--measure-tries`, 3 by default, the quietest kept) while other processes kept more than 0.25 cores "
-        "busy. Requests as in §2.",
+        "busy. Before the first size, unmeasured requests of every kind warm the fresh node up (JIT). "
+        "Requests as in §2.",
         "",
     ]
     if not reached:
