@@ -9,7 +9,7 @@ STAMP := $(VENV)/.native-installed
 CARGO := $(shell command -v cargo 2>/dev/null || { test -x $$HOME/.cargo/bin/cargo && echo $$HOME/.cargo/bin/cargo; })
 NATIVE_SOURCES := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
 
-.PHONY: help demo test test-suites test-unit test-integration test-es9 lint bench bench-peers bench-es-cost up down status \
+.PHONY: help demo test test-suites test-unit test-integration test-es9 lint bench bench-peers bench-es-cost bench-growth up down status \
         stop-es start-es stop-kafka start-kafka stop-service start-service install-templates clean
 
 help: ## list the targets
@@ -78,6 +78,10 @@ bench-peers: $(STAMP) ## tracesearch vs Jaeger v2 and Zipkin on one dedicated El
 
 bench-es-cost: $(STAMP) ## Elasticsearch CPU and disk per span by mapping variant, on a node of its own (~25 min)
 	$(PY) -m bench.es_cost
+
+# Loads 10M spans into a node of its own (~10 GB of disk, well over half an hour on 2 cores; --budget-min caps it).
+bench-growth: $(STAMP) ## query p50/p95 at 1M and 10M stored spans, on a node of its own; section into BENCHMARKS.md
+	$(PY) -m bench.growth
 
 up: $(STAMP) ## start Elasticsearch, Kafka and the service in the background (idempotent)
 	$(PY) -m devstack up

@@ -29,13 +29,17 @@ def _publish(snapshot: Snapshot, counters: Counters) -> None:
     """The bench has no /metrics to publish to."""
 
 
+# A long window: the whole data set is generated in minutes, flushed once at the end.
+ONE_FLUSH = StageConfig(wait_s=3600.0, max_pending=2_000_000, flush_interval_s=3600.0, max_series=50_000)
+
+
 class Recorder:
-    def __init__(self, es_url: str, prefix: str) -> None:
+    """``process`` names the aggregate documents' ids: two recorders over one prefix need two names."""
+
+    def __init__(self, es_url: str, prefix: str, process: str = "bench-load", config: StageConfig = ONE_FLUSH) -> None:
         self._client = Elasticsearch(es_url, request_timeout=120)
-        # A long window: the whole data set is generated in minutes, flushed once at the end.
-        config = StageConfig(wait_s=3600.0, max_pending=2_000_000, flush_interval_s=3600.0, max_series=50_000)
         store = EsAggregateWriter(self._client, prefix)
-        self._stage = ServiceGraphStage(config, _NothingStored(), store, _publish, process="bench-load")
+        self._stage = ServiceGraphStage(config, _NothingStored(), store, _publish, process=process)
 
     def observe(self, spans: Sequence[Span]) -> None:
         self._stage.observe(spans)

@@ -116,7 +116,7 @@ def _tempo_path(kind: str, rng: random.Random, data: dataset.Dataset) -> str:
     return f"/api/v2/search/tag/{rng.choice(TAGS_FOR_VALUES)}/values?limit=5000"
 
 
-def _paths(kind: str, n: int, rng: random.Random, data: dataset.Dataset) -> list[str]:
+def request_paths(kind: str, n: int, rng: random.Random, data: dataset.Dataset) -> list[str]:
     services = data.services
     if kind in TEMPO_KINDS:
         return [_tempo_path(kind, rng, data) for _ in range(n)]
@@ -156,7 +156,7 @@ def _check_tempo(kind: str, answer: dict[str, object]) -> tuple[int, int]:
     return len(traces), sum(s["matched"] for t in traces for s in t.get("spanSets", []))
 
 
-def _check_traces(data: dataset.Dataset) -> Callable[[str, dict[str, object]], tuple[int, int]]:
+def check_answers(data: dataset.Dataset) -> Callable[[str, dict[str, object]], tuple[int, int]]:
     def check(kind: str, answer: dict[str, object]) -> tuple[int, int]:
         if kind in TEMPO_KINDS:
             return _check_tempo(kind, answer)
@@ -226,14 +226,14 @@ class OtherCpu:
 def run(config: Config, es_url: str, es_pid: int | None) -> QueryResult:
     data = dataset.ensure(config, es_url)
     rng = random.Random(config.seed + 2)
-    check = _check_traces(data)
+    check = check_answers(data)
     running = service.start(es_url, config.query_prefix, config.workers, config.threads)
     kinds = []
     watch = OtherCpu(running, es_pid)
     try:
         for kind in KINDS:
-            latency.get_each(running.port, _paths(kind, config.warmup_requests, rng, data))
-            paths = _paths(kind, config.requests, rng, data)
+            latency.get_each(running.port, request_paths(kind, config.warmup_requests, rng, data))
+            paths = request_paths(kind, config.requests, rng, data)
             watch.start()
             answers = latency.get_each(running.port, paths)
             measured = Kind(kind, paths[0], [], [], [], watch.stop())

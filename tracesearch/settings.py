@@ -28,7 +28,7 @@ PREFIX = "TRACESEARCH_"
 OTHER_TOOLS_PREFIXES: tuple[str, ...] = (
     "TRACESEARCH_DEVSTACK_",  # the dev stack: devstack/settings.py
     "TRACESEARCH_INSTRUMENT_",  # instrumented services: instrument/src/tracesearch/instrument/options.py
-    "TRACESEARCH_BENCH_",  # benchmarks: bench/peers/cli.py, bench/es_cost.py
+    "TRACESEARCH_BENCH_",  # benchmarks: bench/peers/cli.py, bench/es_cost.py, bench/growth.py
 )
 OTHER_TOOLS_NAMES: frozenset[str] = frozenset(
     {
