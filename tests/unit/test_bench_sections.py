@@ -58,12 +58,14 @@ def test_profile_samples_go_to_the_first_matching_category() -> None:
     assert cpuprofile.categorise(["main (z)"]) == cpuprofile.OTHER
 
 
-def test_a_full_run_keeps_the_sections_of_bench_peers_and_bench_es_cost(tmp_path: Path) -> None:
+def test_a_full_run_keeps_the_sections_of_bench_peers_es_cost_and_growth(tmp_path: Path) -> None:
     from bench.cli import _kept_sections
     from bench.es_cost_report import HEADING as ES_COST
+    from bench.growth_report import HEADING as GROWTH
     from bench.peers.report import HEADING as PEERS
 
     output = tmp_path / "BENCHMARKS.md"
-    output.write_text(f"{REPORT}\n{PEERS}\n\npeers\n\n{ES_COST}\n\ncost\n")
+    output.write_text(f"{REPORT}\n{PEERS}\n\npeers\n\n{ES_COST}\n\ncost\n\n{GROWTH}\n\ngrowth\n")
     kept = _kept_sections("# Benchmarks\n\n## 1. Ingest\n\nnew ingest\n", output)
-    assert kept == f"# Benchmarks\n\n## 1. Ingest\n\nnew ingest\n\n{PEERS}\n\npeers\n\n{ES_COST}\n\ncost\n"
+    expected = f"# Benchmarks\n\n## 1. Ingest\n\nnew ingest\n\n{PEERS}\n\npeers\n\n{ES_COST}\n\ncost\n\n{GROWTH}\n\ngrowth\n"
+    assert kept == expected
