@@ -48,8 +48,8 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def _kept_sections(text: str, output: Path) -> str:
     """``text`` with the sections other commands write carried over from ``output``: ``make bench-peers``'s,
-    ``make bench-es-cost``'s, ``make bench-growth``'s, and the py-spy profile of ``python -m bench.cpuprofile`` (a subsection of
-    section 1)."""
+    ``make bench-es-cost``'s, ``make bench-growth``'s, and the py-spy profile of ``python -m bench.cpuprofile``
+    (a subsection of section 1)."""
     from bench.es_cost_report import HEADING as ES_COST
     from bench.growth_report import HEADING as GROWTH
     from bench.peers.report import HEADING as PEERS
