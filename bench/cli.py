@@ -48,14 +48,15 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def _kept_sections(text: str, output: Path) -> str:
     """``text`` with the sections other commands write carried over from ``output``: ``make bench-peers``'s,
-    ``make bench-es-cost``'s, ``make bench-growth``'s, and the py-spy profile of ``python -m bench.cpuprofile``
-    (a subsection of section 1)."""
+    ``make bench-es-cost``'s, ``make bench-growth``'s, ``python -m bench.kafkacpu``'s, and the py-spy profile
+    of ``python -m bench.cpuprofile`` (a subsection of section 1)."""
     from bench.es_cost_report import HEADING as ES_COST
     from bench.growth_report import HEADING as GROWTH
+    from bench.kafkacpu import HEADING as KAFKA_CPU
     from bench.peers.report import HEADING as PEERS
 
     existing = output.read_text() if output.exists() else ""
-    for heading in (PEERS, ES_COST, GROWTH):
+    for heading in (PEERS, ES_COST, GROWTH, KAFKA_CPU):
         kept = sections.section(existing, heading)
         text = text if kept is None else sections.replace_section(text, heading, kept)
     return cpuprofile.keep(existing, text)
