@@ -25,6 +25,7 @@ from tests.unit.codecs.factories import make_span
 from tests.unit.storage import test_es_goldens as goldens
 from tracesearch.admission import Limits, apply_limits
 from tracesearch.model import Event, Link, Resource, Scope, Span, SpanKind, ZipkinOrigin
+from tracesearch.query.remote_service import REMOTE_NAME_KEYS
 from tracesearch.settings import Settings, SettingsError
 from tracesearch.storage.es import native_body
 from tracesearch.storage.es.document import bulk_body
@@ -170,6 +171,16 @@ def test_the_remote_service_terms(kind: SpanKind) -> None:
             make_span(kind=kind, zipkin=ZipkinOrigin(remote_endpoint={"serviceName": 1})),
             make_span(kind=kind, zipkin=ZipkinOrigin(), attributes={"peer.service": "ignored"}),
         ]
+    )
+
+
+@needs_native
+@pytest.mark.parametrize("rank", range(len(REMOTE_NAME_KEYS)))
+def test_the_core_ranks_remote_name_keys_as_remote_service_py(rank: int) -> None:
+    """native/src/lib.rs keeps its own copy of REMOTE_NAME_KEYS: each key must win over every key after it."""
+    later = {key: f"v{i}" for i, key in enumerate(REMOTE_NAME_KEYS) if i >= rank}
+    assert_same(
+        [make_span(kind=SpanKind.CLIENT, attributes=later), make_span(kind=SpanKind.PRODUCER, attributes=later)]
     )
 
 
