@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import drop_prefix
 from tracesearch.alerting.state import FIRING, AlertState, Transition
+from tracesearch.cli import main
 from tracesearch.settings import Settings
 from tracesearch.storage.contracts import AlertWrite
 from tracesearch.storage.es.alert_store import EsAlertStore
@@ -53,3 +55,18 @@ def test_tokens_grow_at_each_takeover_and_an_older_token_never_overwrites(es_url
     [shown] = a.history(None, None, 10)
     assert (shown.state, shown.previous, shown.at_ns) == (FIRING, "pending", 5)
     assert [v.state for v in a.current()] == [FIRING]
+
+
+def test_alerts_list_on_an_empty_store(
+    es_url: str, prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tracesearch alerts list`` reads the real store: the rules table, then that nothing fires."""
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - name: errors\n    metric: error_rate\n    threshold: 0.1\n")
+    monkeypatch.setenv("TRACESEARCH_ALERTS_RULES_FILE", str(path))
+    monkeypatch.setenv("TRACESEARCH_ES_URL", es_url)
+    monkeypatch.setenv("TRACESEARCH_INDEX_PREFIX", prefix)
+    assert main(["alerts", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[0] == "RULE" and out[1].split()[0] == "errors"
+    assert out[-1] == "no pending or firing alerts"

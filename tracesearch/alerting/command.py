@@ -1,7 +1,8 @@
 """``tracesearch alerts list`` and ``tracesearch alerts test RULE_FILE``.
 
 ``test`` exits 0 when nothing would fire, 1 when something would, 2 when the file is invalid or the
-rules could not be evaluated (storage unavailable, a query the store refuses).
+rules could not be evaluated (storage unavailable, a query the store refuses). ``list`` exits 2 too when
+the file is invalid or the current alerts cannot be read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tracesearch.alerting.rules import RulesError, parse
 from tracesearch.alerting.ruleset import RuleSet, file_problem
 from tracesearch.alerting.views import AlertStateReader
 from tracesearch.settings import SettingsError, parse_seconds
+from tracesearch.storage.contracts import StorageUnavailable
 
 NOTHING_FIRES = 0
 SOMETHING_FIRES = 1
@@ -31,7 +33,11 @@ def list_alerts(ruleset: RuleSet, state: AlertStateReader, out: TextIO) -> int:
     if problem:
         print(f"invalid rules file: {problem}", file=out)
         return INVALID
-    alerts = state.current()
+    try:
+        alerts = state.current()
+    except StorageUnavailable as exc:
+        print(f"alerts list: cannot read the current alerts: {exc}", file=out)
+        return INVALID
     print(report.rules_table(ruleset.rules(), alerts), file=out)
     print(file=out)
     print(report.alerts_table(alerts) if alerts else "no pending or firing alerts", file=out)

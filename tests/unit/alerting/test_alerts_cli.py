@@ -183,7 +183,16 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
     path.write_text("rules: [{name: a, metric: request_rate, threshold: x}]")
     assert main(["alerts", "test", str(path)]) == 2
     assert "rules[0].threshold: must be a number" in capsys.readouterr().out
+
+
+def test_list_says_when_the_store_is_unreachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing listens on port 9: a line saying so and exit 2, not a traceback (the answer with a running
+    store is in tests/integration/test_alert_store.py)."""
+    path = tmp_path / "rules.yaml"
     path.write_text(FILE)
     monkeypatch.setenv("TRACESEARCH_ALERTS_RULES_FILE", str(path))
-    assert main(["alerts", "list"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "no pending or firing alerts"
+    monkeypatch.setenv("TRACESEARCH_ES_URL", "http://127.0.0.1:9")
+    assert main(["alerts", "list"]) == 2
+    assert capsys.readouterr().out.splitlines()[-1].startswith("alerts list: cannot read the current alerts: ")
