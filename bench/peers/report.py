@@ -147,7 +147,9 @@ def section(meta: Meta, systems: Sequence[tuple[str, str]], runs: Sequence[Run])
         "",
         f"- Corpus: {meta.corpus}",
         f"- Each system in turn, {_repeats(meta.repeats)} in alternating order, each from a freshly started "
-        "process and empty indices of its own prefix on one dedicated Elasticsearch node (1 shard, 0 replicas). "
+        "process and empty indices of its own prefix on one dedicated Elasticsearch node (1 shard, 0 replicas), "
+        "primed first with ~300k of tracesearch's documents under prefixes deleted again (a fresh node's "
+        "first few hundred thousand documents cost it up to 2.5x, JIT). "
         f"Warm-up traces first (not counted), then the corpus over {meta.concurrency} keep-alive connections. "
         "*Until searchable*: from the first request to the moment `_count` on the system's span indices "
         "(no refresh forced) shows every span; when the count stops short and does not move for 15 s, the spans "
