@@ -282,6 +282,28 @@ class AggregateReader(Protocol):
         ...
 
 
+class LatencyRollups(Protocol):
+    """The per-service latency rollups (``servicegraph.rollup``): per minute and service, one document per
+    process when the minute has gone quiet; a reader adds them up."""
+
+    def service_latency(
+        self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
+    ) -> list[SpanMetricsSeries]:
+        """Per-step calls and latency histograms of the minutes in [start_ns, end_ns): of ``service``, or of
+        every service together, or (``by_service``) per service (label ``service``)."""
+        ...
+
+    def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:
+        """Start (ns) of the first minute in [start_ns, end_ns) with a rollup, None if there is none."""
+        ...
+
+
+class SpanPresence(Protocol):
+    def has_spans(self, start_ns: int, end_ns: int) -> bool:
+        """Whether any span starting in [start_ns, end_ns) is stored."""
+        ...
+
+
 class SpanLookup(Protocol):
     """The service-graph stage's questions to stored spans (spans stored by any process)."""
 

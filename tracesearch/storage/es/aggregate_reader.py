@@ -16,7 +16,12 @@ from elasticsearch import Elasticsearch
 from tracesearch.servicegraph.model import EDGE_LABELS, SPAN_LABELS, check_labels, normalise_label, short_label
 from tracesearch.storage import aggregate_points
 from tracesearch.storage.contracts import DependencyLink, EdgeStats, SpanMetricsSeries
-from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS, aggregate_indices_between
+from tracesearch.storage.es.aggregate_writer import (
+    SERVICEGRAPH,
+    SERVICELATENCY,
+    SPANMETRICS,
+    aggregate_indices_between,
+)
 from tracesearch.storage.es.compiler import term
 from tracesearch.storage.es.search import search
 
@@ -112,6 +117,28 @@ class EsAggregateReader:
         if answer.get("aggregations"):  # absent when no index of the range exists yet
             walk(answer["aggregations"], 0, ())
         return out
+
+    def service_latency(
+        self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
+    ) -> list[SpanMetricsSeries]:
+        """Per-step calls and latency histograms of the minutes in [start_ns, end_ns) from the
+        per-service rollups (``servicegraph.rollup``): of one service, or of all, or per service."""
+        conditions = [term("service", service)] if service is not None else []
+        by = ("service",) if by_service else ()
+        records = self._records(SERVICELATENCY, start_ns, end_ns - 1, conditions)
+        return aggregate_points.series(aggregate_points.group(records, start_ns, step_ns, by), by)
+
+    def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:
+        """Start (ns) of the first minute in [start_ns, end_ns) with a per-service rollup, None if none."""
+        index = aggregate_indices_between(self._prefix, SERVICELATENCY, start_ns, end_ns)
+        body = {
+            "size": 0,
+            "track_total_hits": False,
+            "query": {"bool": {"filter": [self._range(start_ns, end_ns - 1)]}},
+            "aggs": {"first": {"min": {"field": "@timestamp"}}},
+        }
+        found = (search(self._client, index, body).get("aggregations") or {}).get("first", {}).get("value")
+        return None if found is None else int(found) * NS_PER_MS
 
     def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
         """Calls, errors and server latency per edge over the whole range (for a node graph)."""

@@ -1,8 +1,9 @@
 """Aggregate documents: per-minute partial counts and latency histograms, one per process and flush.
 
-Two families of daily indices, named from the minute in UTC: ``<prefix>-servicegraph-YYYY-MM-DD``
-(per edge: client, server, connection_type) and ``<prefix>-spanmetrics-YYYY-MM-DD`` (per service,
-span name, span kind, status code). Several processes write documents for the same minute and key;
+Three families of daily indices, named from the minute in UTC: ``<prefix>-servicegraph-YYYY-MM-DD``
+(per edge: client, server, connection_type), ``<prefix>-spanmetrics-YYYY-MM-DD`` (per service,
+span name, span kind, status code) and ``<prefix>-servicelatency-YYYY-MM-DD`` (per service, written once
+a minute has gone quiet: ``servicegraph.rollup``). Several processes write documents for the same minute and key;
 readers add them up. Histograms are sparse: ``latency.i`` bucket indices (see
 ``servicegraph.histogram``) and ``latency.c`` their counts, stored but not indexed.
 """
@@ -29,6 +30,7 @@ NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 SERVICEGRAPH = "servicegraph"
 SPANMETRICS = "spanmetrics"
+SERVICELATENCY = "servicelatency"
 MAX_DAYS = 400
 MAX_NAMED_DAYS = 62
 _BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
@@ -78,6 +80,8 @@ def documents(snapshot: Snapshot, prefix: str, process: str) -> list[tuple[str, 
             "status_code": STATUS_LABELS[status],
         }
         docs.append((index_for(SPANMETRICS, minute), "", _with_stats(labels, minute, stats, process)))
+    for (minute, service), stats in snapshot.latency.items():
+        docs.append((index_for(SERVICELATENCY, minute), "", _with_stats({"service": service}, minute, stats, process)))
     named = []
     for n, (index, _, doc) in enumerate(docs):
         doc["doc_id"] = f"{process}-{snapshot.seq}-{n}"  # a unique sort key, for paging readers
