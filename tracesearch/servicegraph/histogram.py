@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 PER_DOUBLING = 8
 BASE_S = 0.001 / 2**10
@@ -64,6 +64,23 @@ def quantile(bucket_counts: Sequence[int], bounds: Sequence[float], q: float) ->
         if seen >= rank:
             return _midpoint(bounds, index)
     return _midpoint(bounds, len(bucket_counts) - 1)
+
+
+def sparse_quantile(buckets: Mapping[int, int], q: float) -> float:
+    """``quantile(dense(buckets), BOUNDS, q)`` from a sparse {bucket: count} histogram, in the time of
+    its few non-empty buckets rather than of all ``BUCKETS``."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile {q} is not between 0 and 1")
+    total = sum(buckets.values())
+    if total == 0:
+        return math.nan
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for index in sorted(buckets):
+        seen += buckets[index]
+        if seen >= rank:
+            return _midpoint(BOUNDS, index)
+    raise AssertionError("unreachable: the counts add up to total")  # pragma: no cover
 
 
 def _midpoint(bounds: Sequence[float], index: int) -> float:

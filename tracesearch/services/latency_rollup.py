@@ -31,8 +31,8 @@ from tracesearch.query.traceql.ast import (
     Query,
     SpansetFilter,
 )
-from tracesearch.servicegraph.histogram import BOUNDS, quantile
-from tracesearch.storage.contracts import LatencyRollups, SpanMetricsSeries, SpanPresence
+from tracesearch.servicegraph.histogram import sparse_quantile
+from tracesearch.storage.contracts import LatencyRollups, LatencySeries, SpanPresence
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
@@ -117,19 +117,19 @@ def covered(source: RollupSource, start_ns: int, cut_ns: int) -> bool:
     return first <= start_ns or not source.spans.has_spans(start_ns, first)
 
 
-def as_span_series(found: Sequence[SpanMetricsSeries], shape: LatencyShape) -> list[SpanSeries]:
+def as_span_series(found: Sequence[LatencySeries], shape: LatencyShape) -> list[SpanSeries]:
     """The rollups' steps as the span path's series: quantiles in nanoseconds, steps with spans only."""
     out = []
     for one in found:
-        labels = ((shape.by_label, one.labels["service"]),) if shape.by_label else ()
+        labels = ((shape.by_label, one.service or ""),) if shape.by_label else ()
         buckets = [
             SeriesBucket(
-                point.time_ns // NS_PER_MS,
-                point.calls,
-                quantiles={q: quantile(point.bucket_counts, BOUNDS, q) * NS_PER_S for q in shape.quantiles},
+                step.time_ns // NS_PER_MS,
+                step.calls,
+                quantiles={q: sparse_quantile(step.buckets, q) * NS_PER_S for q in shape.quantiles},
             )
-            for point in one.points
-            if point.calls
+            for step in one.steps
+            if step.calls
         ]
         out.append(SpanSeries(labels, buckets))
     return out

@@ -47,6 +47,7 @@ from tracesearch.storage.contracts import (
     AlertWrite,
     DependencyLink,
     EdgeStats,
+    LatencySeries,
     LogLines,
     SamplingState,
     SpanMetricsSeries,
@@ -381,13 +382,10 @@ class MemoryStore:
 
     def service_latency(
         self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
-    ) -> list[SpanMetricsSeries]:
+    ) -> list[LatencySeries]:
         wanted = {} if service is None else {"service": service}
-        records = [
-            r for r in self._records("servicelatency", start_ns, end_ns - 1, wanted) if r.minute_ms < _ms(end_ns)
-        ]
-        by = ("service",) if by_service else ()
-        return aggregate_points.series(aggregate_points.group(records, start_ns, step_ns, by), by)
+        records = self._records("servicelatency", start_ns, end_ns - 1, wanted)
+        return aggregate_points.latency_series(records, start_ns, step_ns, by_service)
 
     def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:
         minutes = [r.minute_ns for r in self._aggregates_in("servicelatency", start_ns, end_ns - 1)]
@@ -473,7 +471,7 @@ class MemoryAggregates:
 
     def service_latency(
         self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
-    ) -> list[SpanMetricsSeries]:
+    ) -> list[LatencySeries]:
         return self._store.service_latency(start_ns, end_ns, step_ns, service, by_service)
 
     def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:

@@ -15,7 +15,7 @@ from elasticsearch import Elasticsearch
 
 from tracesearch.servicegraph.model import EDGE_LABELS, SPAN_LABELS, check_labels, normalise_label, short_label
 from tracesearch.storage import aggregate_points
-from tracesearch.storage.contracts import DependencyLink, EdgeStats, SpanMetricsSeries
+from tracesearch.storage.contracts import DependencyLink, EdgeStats, LatencySeries, SpanMetricsSeries
 from tracesearch.storage.es.aggregate_writer import (
     SERVICEGRAPH,
     SERVICELATENCY,
@@ -120,13 +120,12 @@ class EsAggregateReader:
 
     def service_latency(
         self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
-    ) -> list[SpanMetricsSeries]:
+    ) -> list[LatencySeries]:
         """Per-step calls and latency histograms of the minutes in [start_ns, end_ns) from the
         per-service rollups (``servicegraph.rollup``): of one service, or of all, or per service."""
         conditions = [term("service", service)] if service is not None else []
-        by = ("service",) if by_service else ()
         records = self._records(SERVICELATENCY, start_ns, end_ns - 1, conditions)
-        return aggregate_points.series(aggregate_points.group(records, start_ns, step_ns, by), by)
+        return aggregate_points.latency_series(records, start_ns, step_ns, by_service)
 
     def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:
         """Start (ns) of the first minute in [start_ns, end_ns) with a per-service rollup, None if none."""
