@@ -38,6 +38,7 @@ NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000
 NS_PER_MINUTE = 60 * NS_PER_S
 SERVICE = Attribute("resource", "service.name")
+MAX_GROUPS = 100  # by() values answered, as the span path's terms aggregation (storage/es/span_aggregation.py)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,11 @@ def covered(source: RollupSource, start_ns: int, cut_ns: int) -> bool:
 
 
 def as_span_series(found: Sequence[LatencySeries], shape: LatencyShape) -> list[SpanSeries]:
-    """The rollups' steps as the span path's series: quantiles in nanoseconds, steps with spans only."""
+    """The rollups' steps as the span path's series: quantiles in nanoseconds, steps with spans only; by
+    service, the ``MAX_GROUPS`` services with the most spans, most first (the span path's ``terms`` order)."""
+    if shape.by_label:
+        found = sorted(found, key=lambda one: (-sum(step.calls for step in one.steps), one.service or ""))
+        found = found[:MAX_GROUPS]
     out = []
     for one in found:
         labels = ((shape.by_label, one.service or ""),) if shape.by_label else ()

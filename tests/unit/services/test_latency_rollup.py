@@ -17,7 +17,17 @@ from tracesearch.servicegraph.aggregator import Snapshot
 from tracesearch.servicegraph.histogram import STATED_RELATIVE_ERROR
 from tracesearch.servicegraph.rollup import ServiceLatency
 from tracesearch.services import traceql_metrics
-from tracesearch.services.latency_rollup import RollupSource, Split, covered, latency_shape, split
+from tracesearch.services.latency_rollup import (
+    MAX_GROUPS,
+    LatencyShape,
+    RollupSource,
+    Split,
+    as_span_series,
+    covered,
+    latency_shape,
+    split,
+)
+from tracesearch.storage.contracts import LatencySeries, LatencyStep
 from tracesearch.storage.memory import MemoryStore
 
 S = 1_000_000_000
@@ -167,3 +177,16 @@ def test_a_range_before_any_span_is_covered_from_the_first_rollup() -> None:
     source = _source(store, T0 + 3600 * S)
     assert covered(source, T0 - 3600 * S, T0 + 3 * MINUTE_NS)
     assert not covered(source, T0 + 3 * MINUTE_NS, T0 + 9 * MINUTE_NS)  # no rollup at all: the spans say
+
+
+def test_by_service_keeps_the_services_with_the_most_spans_first_as_the_span_path_does() -> None:
+    steps = [LatencyStep(T0, calls, {100: calls}) for calls in (1, 5, 5)]
+    found = [LatencySeries("a", [steps[0]]), LatencySeries("c", [steps[1]]), LatencySeries("b", [steps[2]])]
+    shape = LatencyShape(None, "resource.service.name", (0.5,))
+    assert [s.labels for s in as_span_series(found, shape)] == [
+        (("resource.service.name", "b"),),
+        (("resource.service.name", "c"),),
+        (("resource.service.name", "a"),),
+    ]
+    many = [LatencySeries(f"s{i:03d}", [LatencyStep(T0, 1, {100: 1})]) for i in range(MAX_GROUPS + 5)]
+    assert len(as_span_series(many, shape)) == MAX_GROUPS
