@@ -173,7 +173,9 @@ def corpus(factory: synth.TraceFactory, data: dataset.Dataset, total: int) -> It
     yield from itertools.chain.from_iterable(synth.traces(factory, rest, data.start_ns, data.end_ns))
 
 
-def load_step(es_url: str, step: Step, index: int, spans: Iterator[Span], config: Config) -> float:
+def load_step(
+    es_url: str, step: Step, index: int, spans: Iterator[Span], config: Config, live: aggregates.LiveRollups
+) -> float:
     """Post the step's spans (and their service-graph aggregates); seconds until a refresh counts them all."""
     host, port = es.host_port(es_url)
     began = time.monotonic()
@@ -186,7 +188,8 @@ def load_step(es_url: str, step: Step, index: int, spans: Iterator[Span], config
             yield bulk_body(PREFIX, batch)
 
     try:
-        with aggregates.Recorder(es_url, PREFIX, process=f"bench-growth-{index}", config=LOAD_STAGE) as recorder:
+        recorder = aggregates.Recorder(es_url, PREFIX, process=f"bench-growth-{index}", config=LOAD_STAGE, live=live)
+        with recorder:
             result = loadgen.post_stream(
                 port, BULK_PATH, BULK_HEADERS, bodies(recorder), config.concurrency, check_bulk, host
             )
@@ -300,12 +303,13 @@ def run(config: Config) -> None:
         es.install(es_url, PREFIX)
         version = es.node(es_url).version
         spans = corpus(factory, data, config.sizes[-1])
+        live = aggregates.LiveRollups(PREFIX)  # one rollup document per minute and service, as a live process
         began = time.monotonic()
         for index, step in enumerate(steps):
             if not _fits(config, began, measured, step):
                 break
             say(f"step {index + 1} of {len(steps)}: {step.new:,} spans more, to {step.total:,}")
-            load_s = load_step(es_url, step, index, spans, config)
+            load_s = load_step(es_url, step, index, spans, config, live)
             say(f"loaded {step.new:,} spans in {load_s:.0f}s ({step.new / load_s:,.0f} spans/s); merges settling")
             settle_s = settle(es_url)
             disk, segments, _ = store(es_url)

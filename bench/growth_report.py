@@ -201,9 +201,10 @@ def section(facts: Facts, sizes: Sequence[SizeFigures], plot: str | None = None)
             "",
             "The latency panel's answer came from (`X-Tracesearch-Metrics-Source`: `span-metrics` = the per-service "
             "latency rollups, `spans` = a percentiles aggregation over the spans, both = the newest steps from the "
-            f"spans) {by_size}. The loader is one process that touches every minute of the day in every step, "
-            "so each step adds one rollup document per minute and service (a live process writes about one per "
-            "minute and service, however many spans are stored).",
+            f"spans) {by_size}. The loader writes the rollups a live process would have written for the spans "
+            "stored so far: one document per minute and service, rewritten when a later step adds spans to "
+            "its minute (a step touches every minute of the day; a live deployment writes about one per "
+            "minute, service and process, however many spans are stored).",
         ]
     if plot:
         lines += ["", f"![query p95 by stored spans]({plot})"]

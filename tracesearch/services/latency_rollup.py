@@ -31,7 +31,7 @@ from tracesearch.query.traceql.ast import (
     Query,
     SpansetFilter,
 )
-from tracesearch.servicegraph.histogram import sparse_quantile
+from tracesearch.servicegraph.histogram import sparse_quantiles
 from tracesearch.storage.contracts import LatencyRollups, LatencySeries, SpanPresence
 
 NS_PER_S = 1_000_000_000
@@ -131,7 +131,7 @@ def as_span_series(found: Sequence[LatencySeries], shape: LatencyShape) -> list[
             SeriesBucket(
                 step.time_ns // NS_PER_MS,
                 step.calls,
-                quantiles={q: sparse_quantile(step.buckets, q) * NS_PER_S for q in shape.quantiles},
+                quantiles={q: s * NS_PER_S for q, s in sparse_quantiles(step.buckets, shape.quantiles).items()},
             )
             for step in one.steps
             if step.calls
