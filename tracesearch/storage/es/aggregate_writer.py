@@ -5,7 +5,8 @@ Three families of daily indices, named from the minute in UTC: ``<prefix>-servic
 span name, span kind, status code) and ``<prefix>-servicelatency-YYYY-MM-DD`` (per service, written once
 a minute has gone quiet: ``servicegraph.rollup``). Several processes write documents for the same minute and key;
 readers add them up. Histograms are sparse: ``latency.i`` bucket indices (see
-``servicegraph.histogram``) and ``latency.c`` their counts, stored but not indexed.
+``servicegraph.histogram``) and ``latency.c`` their counts, stored but not indexed; the service-latency
+rollups keep theirs in doc values instead (``latency_packed``, see ``rollup_document``).
 """
 
 from __future__ import annotations
