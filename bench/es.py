@@ -108,9 +108,9 @@ def install(es_url: str, prefix: str) -> None:
 
 
 def drop_prefix(es_url: str, prefix: str) -> None:
-    """Span and service-graph aggregate indices and the templates of one prefix, by exact name."""
+    """Span and aggregate indices (service graph, span metrics, service latency) and the templates of one prefix."""
     delete_indices(es_url, span_index_pattern(prefix))
-    delete_indices(es_url, f"{prefix}-servicegraph-*,{prefix}-spanmetrics-*")
+    delete_indices(es_url, f"{prefix}-servicegraph-*,{prefix}-spanmetrics-*,{prefix}-servicelatency-*")
     components, index_templates = load_templates(settings_for(es_url, prefix))
     for name in index_templates:
         _delete_quietly(es_url, f"/_index_template/{name}")

@@ -16,6 +16,7 @@ rejections in the middle of a 30-minute load; the index data itself lives off he
 from __future__ import annotations
 
 import argparse
+import http.client
 import itertools
 import json
 import os
@@ -55,6 +56,7 @@ BIG_TRACE_SPANS = 200
 LOAD_STAGE = StageConfig(wait_s=60.0, max_pending=500_000, flush_interval_s=30.0, max_series=50_000)
 # The node starts cold: a run without priming measured most requests slower at 1M than at 3M (JIT).
 PRIME_REQUESTS = 60
+LATENCY_PANEL = "latency_panel_24h"
 # Other processes' cores above which a size's queries are measured again (the machine is shared).
 BUSY_CORES = 0.25
 SETTLE_QUIET_POLLS = 3
@@ -171,7 +173,9 @@ def corpus(factory: synth.TraceFactory, data: dataset.Dataset, total: int) -> It
     yield from itertools.chain.from_iterable(synth.traces(factory, rest, data.start_ns, data.end_ns))
 
 
-def load_step(es_url: str, step: Step, index: int, spans: Iterator[Span], config: Config) -> float:
+def load_step(
+    es_url: str, step: Step, index: int, spans: Iterator[Span], config: Config, live: aggregates.LiveRollups
+) -> float:
     """Post the step's spans (and their service-graph aggregates); seconds until a refresh counts them all."""
     host, port = es.host_port(es_url)
     began = time.monotonic()
@@ -184,7 +188,8 @@ def load_step(es_url: str, step: Step, index: int, spans: Iterator[Span], config
             yield bulk_body(PREFIX, batch)
 
     try:
-        with aggregates.Recorder(es_url, PREFIX, process=f"bench-growth-{index}", config=LOAD_STAGE) as recorder:
+        recorder = aggregates.Recorder(es_url, PREFIX, process=f"bench-growth-{index}", config=LOAD_STAGE, live=live)
+        with recorder:
             result = loadgen.post_stream(
                 port, BULK_PATH, BULK_HEADERS, bodies(recorder), config.concurrency, check_bulk, host
             )
@@ -217,9 +222,25 @@ def store(es_url: str) -> tuple[int, int, int]:
     return int(primaries["store"]["size_in_bytes"]), int(primaries["segments"]["count"]), int(heap)
 
 
-def measure(es_url: str, es_pid: int, data: dataset.Dataset, config: Config) -> tuple[list[KindFigures], float]:
+Measured = tuple[list[KindFigures], float, str]
+
+
+def metrics_source(port: int, path: str) -> str:
+    """Which store answered a TraceQL metrics request (``X-Tracesearch-Metrics-Source``)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.getheader("X-Tracesearch-Metrics-Source") or "?"
+    finally:
+        connection.close()
+
+
+def measure(es_url: str, es_pid: int, data: dataset.Dataset, config: Config) -> Measured:
     """§2's requests, one at a time, against the real service; the same requests at every size. Also the
-    cores other processes kept busy meanwhile (the machine is shared: a slow size is flagged, not hidden)."""
+    cores other processes kept busy meanwhile (the machine is shared: a slow size is flagged, not hidden),
+    and which store answered the latency panel (the per-service rollups, the spans, or both)."""
     rng = random.Random(config.seed + 2)
     check = querybench.check_answers(data)
     running = service.start(es_url, PREFIX, config.workers, config.threads)
@@ -241,12 +262,13 @@ def measure(es_url: str, es_pid: int, data: dataset.Dataset, config: Config) -> 
             measured = querybench.Kind(kind, paths[0], [a.seconds for a in answers], items, items)
             figures.append(KindFigures(kind, len(answers), measured.p50_ms, measured.p95_ms, measured.mean_traces))
             say(f"{kind}: p50 {measured.p50_ms:.1f} ms, p95 {measured.p95_ms:.1f} ms over {len(answers)} requests")
+        source = metrics_source(running.port, querybench.request_paths(LATENCY_PANEL, 1, rng, data)[0])
     finally:
         running.stop()
-    return figures, sum(others) / len(others)
+    return figures, sum(others) / len(others), source
 
 
-def quietest(es_url: str, es_pid: int, data: dataset.Dataset, config: Config) -> tuple[list[KindFigures], float]:
+def quietest(es_url: str, es_pid: int, data: dataset.Dataset, config: Config) -> Measured:
     """``measure`` again (up to ``--measure-tries`` times) while other processes kept more than
     ``BUSY_CORES`` busy, and keep the quietest try: one size measured while another session's tests
     ran would make every later size look faster than it."""
@@ -281,12 +303,13 @@ def run(config: Config) -> None:
         es.install(es_url, PREFIX)
         version = es.node(es_url).version
         spans = corpus(factory, data, config.sizes[-1])
+        live = aggregates.LiveRollups(PREFIX)  # one rollup document per minute and service, as a live process
         began = time.monotonic()
         for index, step in enumerate(steps):
             if not _fits(config, began, measured, step):
                 break
             say(f"step {index + 1} of {len(steps)}: {step.new:,} spans more, to {step.total:,}")
-            load_s = load_step(es_url, step, index, spans, config)
+            load_s = load_step(es_url, step, index, spans, config, live)
             say(f"loaded {step.new:,} spans in {load_s:.0f}s ({step.new / load_s:,.0f} spans/s); merges settling")
             settle_s = settle(es_url)
             disk, segments, _ = store(es_url)
@@ -294,10 +317,14 @@ def run(config: Config) -> None:
             if index == 0 and config.prime_requests:
                 say(f"priming the fresh node (JIT): {config.prime_requests} unmeasured requests of each kind")
                 measure(es_url, node.pid, data, replace(config, requests=config.prime_requests))
-            kinds, other_cores = quietest(es_url, node.pid, data, config)
+            kinds, other_cores, source = quietest(es_url, node.pid, data, config)
             heap = store(es_url)[2]
+            rollups = int(es.call(es_url, "GET", f"/{PREFIX}-servicelatency-*/_count?allow_no_indices=true")["count"])
+            say(f"latency panel answered by: {source}; {rollups:,} per-service rollup documents")
             measured.append(
-                SizeFigures(step.total, step.new, load_s, settle_s, disk, segments, heap, kinds, other_cores)
+                SizeFigures(
+                    step.total, step.new, load_s, settle_s, disk, segments, heap, kinds, other_cores, source, rollups
+                )
             )
             _write(config, _facts(config, version, data), measured)
     finally:

@@ -46,6 +46,9 @@ class SizeFigures:
     kinds: list[KindFigures] = field(default_factory=list)
     # Cores busy with processes other than the service, Elasticsearch and the bench while it measured.
     other_cores: float = 0.0
+    # What answered the latency panel (X-Tracesearch-Metrics-Source) and the per-service rollups stored.
+    latency_source: str = ""
+    rollup_docs: int = 0
 
     @property
     def load_rate(self) -> float:
@@ -189,6 +192,20 @@ def section(facts: Facts, sizes: Sequence[SizeFigures], plot: str | None = None)
         ]
     lines += latency_table(sizes, facts.target_spans)
     lines += ["", *load_table(sizes)]
+    answered = [s for s in sizes if s.latency_source]
+    if answered:
+        by_size = "; ".join(
+            f"{_size_label(s.spans)}: `{s.latency_source}`, {s.rollup_docs:,} rollup documents" for s in answered
+        )
+        lines += [
+            "",
+            "The latency panel's answer came from (`X-Tracesearch-Metrics-Source`: `span-metrics` = the per-service "
+            "latency rollups, `spans` = a percentiles aggregation over the spans, both = the newest steps from the "
+            f"spans) {by_size}. The loader writes the rollups a live process would have written for the spans "
+            "stored so far: one document per minute and service, rewritten when a later step adds spans to "
+            "its minute (a step touches every minute of the day; a live deployment writes about one per "
+            "minute, service and process, however many spans are stored).",
+        ]
     if plot:
         lines += ["", f"![query p95 by stored spans]({plot})"]
     return "\n".join(lines) + "\n"

@@ -35,9 +35,18 @@ from tracesearch.query.conditions import (
     tag_equals,
 )
 from tracesearch.query.span_aggregation import GroupBy, SeriesBucket, SpanAggregation
-from tracesearch.servicegraph.aggregator import Aggregator
+from tracesearch.servicegraph.aggregator import Aggregator, Snapshot
 from tracesearch.servicegraph.model import Call, SpanRef
-from tracesearch.storage.contracts import AggregateReader, AggregateWriter, SpanLookup, SpanReader, SpanWriter
+from tracesearch.servicegraph.rollup import ServiceLatency
+from tracesearch.storage.contracts import (
+    AggregateReader,
+    AggregateWriter,
+    LatencyRollups,
+    SpanLookup,
+    SpanPresence,
+    SpanReader,
+    SpanWriter,
+)
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -55,6 +64,8 @@ class Store:
     lookup: SpanLookup
     refresh: Callable[[], None]
     now_ns: int
+    rollups: LatencyRollups
+    presence: SpanPresence
 
 
 def new_trace_id() -> str:
@@ -652,6 +663,45 @@ class StorageConformance:
         assert (edge.calls, edge.errors, edge.connection_type) == (2, 1, "")
         assert edge.latency_sum_s == pytest.approx(0.1)
         assert sum(edge.bucket_counts) == 2
+
+    def test_service_latency_rollups_add_up_every_process_per_step(self, store: Store, b: Builder) -> None:
+        minute = b.base_ns - b.base_ns % MINUTE
+        web, api = b.service("web"), b.service("api")
+        spans = [
+            b.span("web", at_ns=minute + NS_PER_MS, duration_ms=10),
+            b.span("web", at_ns=minute + 2 * NS_PER_MS, duration_ms=40),
+            b.span("web", at_ns=minute + MINUTE + 1, duration_ms=160),
+            b.span("api", at_ns=minute + 3, duration_ms=5),
+        ]
+        for process in ("p1", "p2"):
+            rollup = ServiceLatency()
+            rollup.add(spans, now_ns=0)
+            store.aggregate_writer.write(Snapshot(latency=rollup.drain(0, everything=True), seq=1), process)
+        store.refresh()
+        window = (minute, minute + 2 * MINUTE)
+        assert store.rollups.service_latency_first(*window) == minute
+        [one] = store.rollups.service_latency(*window, MINUTE, web, by_service=False)
+        assert one.service is None
+        assert [(s.time_ns, s.calls, sum(s.buckets.values())) for s in one.steps] == [
+            (minute, 4, 4),
+            (minute + MINUTE, 2, 2),
+        ]
+        mine = [s for s in store.rollups.service_latency(*window, 2 * MINUTE, None, True) if s.service in (web, api)]
+        assert [(s.service, [step.calls for step in s.steps]) for s in mine] == [(api, [2]), (web, [6])]
+        # [start, end): the minute at the end is left out.
+        [first] = store.rollups.service_latency(minute, minute + MINUTE, MINUTE, web, by_service=False)
+        assert [s.calls for s in first.steps] == [4]
+        assert store.rollups.service_latency_first(minute + 2 * MINUTE, minute + 3 * MINUTE) is None
+
+    def test_presence_of_spans_in_a_range(self, store: Store, b: Builder) -> None:
+        # Any span counts, so a moment no other test writes at; Elasticsearch keeps milliseconds.
+        at = b.base_ns - b.base_ns % NS_PER_MS + 7 * MINUTE + 321 * NS_PER_MS
+        self.write(store, [b.span("presence", at_ns=at)])
+        assert store.presence.has_spans(at, at + NS_PER_MS)
+        assert store.presence.has_spans(at - MINUTE, at + NS_PER_MS)
+        assert not store.presence.has_spans(at + NS_PER_MS, at + 5 * NS_PER_MS)
+        assert not store.presence.has_spans(at - 5 * NS_PER_MS, at)
+        assert not store.presence.has_spans(at, at)
 
     # ------------------------------------------------------------------------------------------ service-graph lookups
 

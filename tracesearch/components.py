@@ -39,7 +39,9 @@ from tracesearch.sampling.tail.buffer import DecisionCache, TraceBuffer
 from tracesearch.sampling.tail.percentiles import TenantPercentiles
 from tracesearch.sampling.tail.policies import PolicyError, load_policy_file
 from tracesearch.sampling.tail.sampler import TailSampler
+from tracesearch.servicegraph.rollup import written_within_ns
 from tracesearch.servicegraph.stage import ServiceGraphStage, StageConfig
+from tracesearch.services.latency_rollup import RollupSource
 from tracesearch.services.query import QueryService
 from tracesearch.services.trace_logs import TraceLogsService
 from tracesearch.settings import Settings, SettingsError
@@ -232,7 +234,16 @@ class Components:
 
     @once
     def query(self) -> QueryService:
-        return QueryService(self.span_reader, self.aggregate_reader, limits=QueryLimits.from_settings(self.settings))
+        s = self.settings
+        rollups = None
+        # The rollups count every span that reached the stage, the ones tail sampling drops too; the span
+        # path counts the stored ones. With a policy file the two differ: answer from the spans.
+        if s.servicegraph_enabled and not s.tail_sampling_policy_file:
+            lag_ns = written_within_ns(s.servicegraph_flush_interval_s)
+            rollups = RollupSource(self.aggregate_reader, self.span_reader, lag_ns)
+        return QueryService(
+            self.span_reader, self.aggregate_reader, limits=QueryLimits.from_settings(s), rollups=rollups
+        )
 
     @once
     def alert_runner(self) -> AlertRunner | None:

@@ -34,14 +34,18 @@ def store(es_url: str) -> Iterator[Store]:
     def refresh() -> None:
         requests.post(f"{es_url}/{prefix}-*/_refresh", timeout=30).raise_for_status()
 
+    reader = EsSpanReader(client, prefix, settings.trace_lookback_s, settings.max_trace_duration_s)
+    aggregates = EsAggregateReader(client, prefix)
     yield Store(
         writer=EsSpanWriter(client, prefix, prepare=templates.ensure),
-        reader=EsSpanReader(client, prefix, settings.trace_lookback_s, settings.max_trace_duration_s),
+        reader=reader,
         aggregate_writer=EsAggregateWriter(client, prefix, prepare=templates.ensure),
-        aggregates=EsAggregateReader(client, prefix),
+        aggregates=aggregates,
         lookup=EsSpanLookup(client, prefix, settings.max_trace_duration_s),
         refresh=refresh,
         now_ns=time.time_ns(),
+        rollups=aggregates,
+        presence=reader,
     )
     drop_prefix(es_url, prefix)
 

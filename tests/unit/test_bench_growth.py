@@ -4,7 +4,7 @@ the section it writes into BENCHMARKS.md (no Elasticsearch, nothing timed)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -103,3 +103,13 @@ def test_saved_figures_render_the_same_section_again() -> None:
     saved = json.loads(json.dumps({"facts": asdict(_facts(10_000_000)), "sizes": [asdict(s) for s in sizes]}))
     facts, again = sizes_from_json(saved)
     assert section(facts, again) == section(_facts(10_000_000), sizes)
+
+
+def test_the_section_says_what_answered_the_latency_panel_at_each_size() -> None:
+    sizes = [
+        replace(_size(1_000_000, 1.0), latency_source="span-metrics+spans", rollup_docs=8_640),
+        replace(_size(3_000_000, 1.2), latency_source="span-metrics", rollup_docs=17_280),
+    ]
+    text = section(_facts(10_000_000), sizes)
+    assert "1M: `span-metrics+spans`, 8,640 rollup documents; 3M: `span-metrics`, 17,280 rollup documents" in text
+    assert "rollup documents" not in section(_facts(10_000_000), [_size(1_000_000, 1.0), _size(3_000_000, 1.2)])

@@ -53,12 +53,14 @@ class Snapshot:
     edges: dict[tuple[int, EdgeLabels], Stats] = field(default_factory=dict)
     spans: dict[tuple[int, SpanLabels], Stats] = field(default_factory=dict)
     seq: int = 0  # flush number within the process: with the process token, it names the documents
+    # Per (minute, service): the entries of ``rollup.ServiceLatency`` that closed by this flush.
+    latency: dict[tuple[int, str], Stats] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.edges or self.spans)
+        return bool(self.edges or self.spans or self.latency)
 
     def __len__(self) -> int:
-        return len(self.edges) + len(self.spans)
+        return len(self.edges) + len(self.spans) + len(self.latency)
 
 
 class SeriesCap:

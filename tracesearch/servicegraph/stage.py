@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from tracesearch.model import Span
 from tracesearch.servicegraph.aggregator import Aggregator, Snapshot
 from tracesearch.servicegraph.pairing import Expired, Pairer
+from tracesearch.servicegraph.rollup import ServiceLatency
 from tracesearch.storage.contracts import AggregateWriter, SpanLookup
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class ServiceGraphStage:
         publish: Callable[[Snapshot, Counters], None],
         process: str,
         clock: Callable[[], float] = time.monotonic,
+        now_ns: Callable[[], int] = time.monotonic_ns,
     ):
         self.config = config
         self._lookup = lookup
@@ -60,6 +62,8 @@ class ServiceGraphStage:
         self._flush_lock = threading.Lock()
         self._pairer = Pairer(config.wait_s, config.max_pending, clock)
         self._aggregator = Aggregator(config.max_series)
+        self._latency = ServiceLatency()
+        self._now_ns = now_ns  # when spans were observed, for ServiceLatency's idle and hold times
         self._retry = Expired()
         self._unwritten: list[Snapshot] = []
         self._dropped = 0
@@ -75,6 +79,7 @@ class ServiceGraphStage:
             added = self._pairer.add(spans)
             self._aggregator.add_spans(added.fresh)
             self._aggregator.add_calls(added.calls)
+            self._latency.add(added.fresh, self._now_ns())
         if self._thread is None:
             self._start()
 
@@ -100,6 +105,7 @@ class ServiceGraphStage:
             self._resolve(expired, final=everything)
             with self._lock:
                 snapshot = self._aggregator.drain()
+                snapshot.latency = self._latency.drain(self._now_ns(), everything)
                 counters = self._counters()
             self._publish(snapshot, counters)
             if snapshot:

@@ -24,6 +24,7 @@ from tracesearch.query.span_aggregation import MetricsResult
 from tracesearch.query.traceql.ast import Query
 from tracesearch.services import adjusters, traceql_metrics
 from tracesearch.services.autocomplete import Autocomplete
+from tracesearch.services.latency_rollup import RollupSource
 from tracesearch.services.traceql_search import MAX_CANDIDATES, TraceqlSearch
 from tracesearch.storage.contracts import AggregateReader, DependencyLink, SpanReader
 
@@ -35,9 +36,11 @@ class QueryService:
         aggregates: AggregateReader,
         max_candidates: int = MAX_CANDIDATES,
         limits: QueryLimits | None = None,
+        rollups: RollupSource | None = None,
     ):
         self._spans = spans
         self._aggregates = aggregates
+        self._rollups = rollups
         self.limits = limits or QueryLimits()
         self._traceql = TraceqlSearch(spans, max_candidates, self.limits.timeout_s, self.limits.max_spans_per_trace)
         self._slots = threading.BoundedSemaphore(self.limits.max_concurrent)
@@ -126,7 +129,9 @@ class QueryService:
     def metrics(self, query: Query, start_ns: int, end_ns: int, step_ns: int, instant: bool) -> MetricsResult:
         self.check_range(start_ns, end_ns)
         with self._slot():
-            return traceql_metrics.run(self._spans, self._aggregates, query, start_ns, end_ns, step_ns, instant)
+            return traceql_metrics.run(
+                self._spans, self._aggregates, query, start_ns, end_ns, step_ns, instant, self._rollups
+            )
 
     # -- the service graph
 

@@ -35,6 +35,8 @@ from tracesearch.query.traceql.ast import (
     Query,
     SpansetFilter,
 )
+from tracesearch.services import latency_rollup
+from tracesearch.services.latency_rollup import RollupSource
 from tracesearch.storage.contracts import AggregateReader, SpanReader
 
 NS_PER_S = 1_000_000_000
@@ -184,6 +186,43 @@ def _shaped(func: str, found: list[SpanSeries], step_ns: int, instant: bool) -> 
     return out
 
 
+def _merged(parts: list[list[TimeSeries]]) -> list[TimeSeries]:
+    """Series of consecutive time ranges joined by their labels, oldest part first."""
+    joined: dict[tuple[tuple[str, str], ...], TimeSeries] = {}
+    for part in parts:
+        for one in part:
+            found = joined.get(one.labels)
+            if found is None:
+                joined[one.labels] = TimeSeries(one.labels, list(one.samples))
+            else:
+                found.samples.extend(one.samples)
+    return list(joined.values())
+
+
+def _from_rollups(
+    spans: SpanReader, source: RollupSource, query: Query, start_ns: int, end_ns: int, step_ns: int
+) -> MetricsResult | None:
+    """A latency panel's quantiles from the per-service rollups, its newest steps from the spans
+    (``services.latency_rollup``); None when the query has another shape."""
+    shape = latency_rollup.latency_shape(query, step_ns, instant=False)
+    if shape is None or query.metrics is None:
+        return None
+    func = query.metrics.func
+    parts = latency_rollup.split(start_ns, end_ns, step_ns, source.clock(), source.lag_ns)
+    cut = parts.cut_ns
+    if cut > parts.start_ns and not latency_rollup.covered(source, parts.start_ns, cut):
+        cut = parts.start_ns
+    series: list[list[TimeSeries]] = []
+    if cut > parts.start_ns:
+        found = source.rollups.service_latency(parts.start_ns, cut, step_ns, shape.service, shape.by_label is not None)
+        series.append(_shaped(func, latency_rollup.as_span_series(found, shape), step_ns, instant=False))
+    if cut < end_ns:
+        request = span_request(query, cut, end_ns, step_ns)
+        series.append(_shaped(func, spans.aggregate_spans(request), step_ns, instant=False))
+    named = "span-metrics" if cut >= end_ns else "spans" if cut == parts.start_ns else "span-metrics+spans"
+    return MetricsResult(_merged(series), False, named)
+
+
 def run(
     spans: SpanReader,
     aggregates: AggregateReader,
@@ -192,11 +231,18 @@ def run(
     end_ns: int,
     step_ns: int,
     instant: bool,
+    rollups: RollupSource | None = None,
 ) -> MetricsResult:
-    """The series of a metrics query; ``source`` says whether the span metrics or the spans answered."""
+    """The series of a metrics query; ``source`` says whether the span metrics, the spans or both answered.
+    ``rollups``: the per-service latency rollups, when this deployment writes them (service graph on,
+    no tail sampling)."""
     answer = _from_aggregates(aggregates, query, start_ns, end_ns, step_ns, instant)
     if answer is not None:
         return answer
+    if rollups is not None and not instant:
+        answer = _from_rollups(spans, rollups, query, start_ns, end_ns, step_ns)
+        if answer is not None:
+            return answer
     request = span_request(query, start_ns, end_ns, step_ns)
     assert query.metrics is not None  # span_request checked it
     return MetricsResult(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from tracesearch.storage.contracts import EdgeStats, MetricsPoint, SpanMetricsSeries
+from tracesearch.storage.contracts import EdgeStats, LatencySeries, LatencyStep, MetricsPoint, SpanMetricsSeries
 
 NS_PER_MS = 1_000_000
 NS_PER_MINUTE = 60_000_000_000
@@ -66,3 +66,22 @@ def edges(grouped: Grouped, start_ns: int) -> list[EdgeStats]:
 def whole_range(start_ns: int, end_ns: int) -> int:
     """A step spanning the whole range, its last minute included."""
     return max(1, end_ns - start_ns + NS_PER_MINUTE)
+
+
+def latency_series(records: Iterable[Record], start_ns: int, step_ns: int, by_service: bool) -> list[LatencySeries]:
+    """Per-service rollup records added up per step (and per service with ``by_service``), histograms
+    kept sparse: a day in one-minute steps is 1,440 small dicts, not 1,440 lists of every bucket."""
+    if step_ns <= 0:
+        raise ValueError("step must be positive")
+    grouped: dict[str | None, dict[int, LatencyStep]] = {}
+    for r in records:
+        step = max(0, (r.minute_ms * NS_PER_MS - start_ns) // step_ns)
+        steps = grouped.setdefault(str(r.labels["service"]) if by_service else None, {})
+        point = steps.get(step)
+        if point is None:
+            point = steps[step] = LatencyStep(start_ns + step * step_ns)
+        point.add(r.calls, r.buckets)
+    return [
+        LatencySeries(service, [steps[i] for i in sorted(steps)])
+        for service, steps in sorted(grouped.items(), key=lambda item: item[0] or "")
+    ]

@@ -216,6 +216,27 @@ class MetricsPoint:
 
 
 @dataclass(slots=True)
+class LatencyStep:
+    """One step of a per-service rollup series: its start, the spans and their sparse histogram
+    (``servicegraph.histogram`` bucket -> spans)."""
+
+    time_ns: int
+    calls: int = 0
+    buckets: dict[int, int] = field(default_factory=dict)
+
+    def add(self, calls: int, buckets: Mapping[int, int]) -> None:
+        self.calls += calls
+        for index, count in buckets.items():
+            self.buckets[index] = self.buckets.get(index, 0) + count
+
+
+@dataclass(slots=True)
+class LatencySeries:
+    service: str | None  # with ``by_service``; else None (one series)
+    steps: list[LatencyStep]  # steps with spans, oldest first
+
+
+@dataclass(slots=True)
 class SpanMetricsSeries:
     labels: dict[str, str]  # only the labels asked for in ``by``
     points: list[MetricsPoint]  # steps with at least one call, oldest first
@@ -279,6 +300,28 @@ class AggregateReader(Protocol):
 
     def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
         """Calls, errors and server latency per edge over the whole range (for a node graph)."""
+        ...
+
+
+class LatencyRollups(Protocol):
+    """The per-service latency rollups (``servicegraph.rollup``): per minute and service, one document per
+    process when the minute has gone quiet; a reader adds them up."""
+
+    def service_latency(
+        self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
+    ) -> list[LatencySeries]:
+        """Per-step calls and latency histograms of the minutes in [start_ns, end_ns) (steps start at
+        ``start_ns``): of ``service``, or of every service together, or (``by_service``) per service."""
+        ...
+
+    def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:
+        """Start (ns) of the first minute in [start_ns, end_ns) with a rollup, None if there is none."""
+        ...
+
+
+class SpanPresence(Protocol):
+    def has_spans(self, start_ns: int, end_ns: int) -> bool:
+        """Whether any span starting in [start_ns, end_ns) is stored."""
         ...
 
 

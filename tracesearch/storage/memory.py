@@ -47,6 +47,7 @@ from tracesearch.storage.contracts import (
     AlertWrite,
     DependencyLink,
     EdgeStats,
+    LatencySeries,
     LogLines,
     SamplingState,
     SpanMetricsSeries,
@@ -93,7 +94,7 @@ def _trace_order(stored: SpanFacts) -> tuple[int, str, str]:
 class _Aggregate:
     """One process's partial counts of one minute and label set (an aggregate document)."""
 
-    family: str  # "servicegraph" or "spanmetrics"
+    family: str  # "servicegraph", "spanmetrics" or "servicelatency"
     minute_ns: int
     labels: dict[str, str]
     calls: int
@@ -309,6 +310,10 @@ class MemoryStore:
         records += [
             ("spanmetrics", minute, _span_labels(labels), stats) for (minute, labels), stats in snapshot.spans.items()
         ]
+        records += [
+            ("servicelatency", minute, {"service": service}, stats)
+            for (minute, service), stats in snapshot.latency.items()
+        ]
         with self._lock:
             for n, (family, minute, labels, stats) in enumerate(records):
                 # The first write of a record stays, as a create of the same document id does.
@@ -374,6 +379,20 @@ class MemoryStore:
                 (ms - offset) // step_ms * step_ms + offset
             ] += r.calls
         return [(labels, sorted(points.items())) for labels, points in sorted(per_group.items())[:max_groups]]
+
+    def service_latency(
+        self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
+    ) -> list[LatencySeries]:
+        wanted = {} if service is None else {"service": service}
+        records = self._records("servicelatency", start_ns, end_ns - 1, wanted)
+        return aggregate_points.latency_series(records, start_ns, step_ns, by_service)
+
+    def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:
+        minutes = [r.minute_ns for r in self._aggregates_in("servicelatency", start_ns, end_ns - 1)]
+        return min(minutes, default=None)
+
+    def has_spans(self, start_ns: int, end_ns: int) -> bool:
+        return any(start_ns <= f.span.start_ns < end_ns for f in self._all())
 
     def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
         step = aggregate_points.whole_range(start_ns, end_ns)
@@ -449,6 +468,14 @@ class MemoryAggregates:
 
     def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
         return self._store.service_edges(start_ns, end_ns)
+
+    def service_latency(
+        self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
+    ) -> list[LatencySeries]:
+        return self._store.service_latency(start_ns, end_ns, step_ns, service, by_service)
+
+    def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:
+        return self._store.service_latency_first(start_ns, end_ns)
 
 
 class _SpanAggregation:

@@ -54,3 +54,14 @@ def test_empty_histogram_has_no_quantile() -> None:
     assert math.isnan(quantile([0] * histogram.BUCKETS, BOUNDS, 0.5))
     with pytest.raises(ValueError):
         quantile([1], BOUNDS, 1.5)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_sparse_quantile_is_the_dense_one(seed: int) -> None:
+    rng = random.Random(seed)
+    sparse = {rng.randrange(histogram.BUCKETS): rng.randrange(1, 50) for _ in range(rng.randrange(1, 30))}
+    for q in (0.0, 0.001, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0, rng.random()):
+        assert histogram.sparse_quantile(sparse, q) == quantile(histogram.dense(sparse), BOUNDS, q)
+    qs = (0.99, 0.5, 0.5, 0.0, 1.0, rng.random())
+    assert histogram.sparse_quantiles(sparse, qs) == {q: quantile(histogram.dense(sparse), BOUNDS, q) for q in qs}
+    assert math.isnan(histogram.sparse_quantile({}, 0.5))

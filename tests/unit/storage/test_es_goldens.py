@@ -32,7 +32,9 @@ from tracesearch.app import create_app
 from tracesearch.codecs.otlp_proto import encode_export_request
 from tracesearch.servicegraph.aggregator import Aggregator
 from tracesearch.servicegraph.model import Call, SpanRef
+from tracesearch.servicegraph.rollup import ServiceLatency
 from tracesearch.settings import Settings
+from tracesearch.storage.es.span_reader import EsSpanReader
 
 GOLDENS = Path(__file__).resolve().parents[2] / "goldens" / "es"
 NS_PER_S = 1_000_000_000
@@ -252,6 +254,11 @@ def tempo_cases() -> Iterator[Case]:
     }
     for name, q in metrics.items():
         yield Case(f"metrics range, {name}", "/api/metrics/query_range", {"q": q, "step": "60s", **hour})
+    latency = '{ resource.service.name = "frontend" } | quantile_over_time(duration, .5, .95, .99)'
+    # The service graph is off here: the spans answer, in steps aligned on the step as with the rollups.
+    yield Case(
+        "metrics range, latency panel, rollups asked", "/api/metrics/query_range", {"q": latency, "step": "60s", **hour}
+    )
     yield Case("metrics range, default range and step", "/api/metrics/query_range", {"q": "{ } | rate()"})
     yield Case(
         "metrics range, odd step", "/api/metrics/query_range", {"q": "{ } | count_over_time()", "step": "45s", **hour}
@@ -385,8 +392,12 @@ def storage_outcomes() -> dict[str, Any]:
             Call("checkout", "postgres", "database", True, 10_000_000, -1, minute + 61 * NS_PER_S),
         ]
     )
+    snapshot = aggregator.drain()
+    rollup = ServiceLatency()
+    rollup.add(spans, 0)
+    snapshot.latency = rollup.drain(0, everything=True)
     recorder = RecordingElasticsearch()
-    EsAggregateWriter(recorder, PREFIX).write(aggregator.drain(), "host-1-abc")  # type: ignore[arg-type]
+    EsAggregateWriter(recorder, PREFIX).write(snapshot, "host-1-abc")  # type: ignore[arg-type]
     out["aggregates, write"] = recorder.sent
 
     reader = EsAggregateReader(RecordingElasticsearch(), PREFIX)  # type: ignore[arg-type]
@@ -394,6 +405,18 @@ def storage_outcomes() -> dict[str, Any]:
     reader.span_metrics(NOW_NS - 3600 * NS_PER_S, NOW_NS, 60 * NS_PER_S, {"span_kind": "server"}, ("service",))
     reader.service_edges(NOW_NS - 3600 * NS_PER_S, NOW_NS)
     out["aggregates, span metrics and edges"] = recorder.sent
+
+    reader = EsAggregateReader(RecordingElasticsearch(), PREFIX)  # type: ignore[arg-type]
+    recorder = reader._client  # type: ignore[assignment]
+    reader.service_latency_first(NOW_NS - 86400 * NS_PER_S, NOW_NS)
+    reader.service_latency(NOW_NS - 86400 * NS_PER_S, NOW_NS, 60 * NS_PER_S, "frontend", by_service=False)
+    out["aggregates, service latency rollups"] = recorder.sent
+
+    recorder = RecordingElasticsearch()
+    EsSpanReader(recorder, PREFIX, 7 * 86400, 3600, clock=lambda: NOW_NS).has_spans(  # type: ignore[arg-type]
+        NOW_NS - 86400 * NS_PER_S, NOW_NS - 3600 * NS_PER_S
+    )
+    out["span reader, any span in a range"] = recorder.sent
     return out
 
 

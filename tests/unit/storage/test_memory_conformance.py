@@ -18,7 +18,8 @@ NS_PER_S = 1_000_000_000
 @pytest.fixture(scope="module")
 def store() -> Store:
     memory = MemoryStore()
-    return Store(memory, memory, memory.aggregates, memory.aggregates, memory, lambda: None, time.time_ns())
+    aggregates = memory.aggregates
+    return Store(memory, memory, aggregates, aggregates, memory, lambda: None, time.time_ns(), aggregates, memory)
 
 
 class TestMemoryStore(StorageConformance):

@@ -15,14 +15,22 @@ from elasticsearch import Elasticsearch
 
 from tracesearch.servicegraph.model import EDGE_LABELS, SPAN_LABELS, check_labels, normalise_label, short_label
 from tracesearch.storage import aggregate_points
-from tracesearch.storage.contracts import DependencyLink, EdgeStats, SpanMetricsSeries
-from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS, aggregate_indices_between
+from tracesearch.storage.contracts import DependencyLink, EdgeStats, LatencySeries, SpanMetricsSeries
+from tracesearch.storage.es.aggregate_writer import (
+    SERVICEGRAPH,
+    SERVICELATENCY,
+    SPANMETRICS,
+    aggregate_indices_between,
+    unpack,
+)
 from tracesearch.storage.es.compiler import term
 from tracesearch.storage.es.search import search
 
 NS_PER_MS = 1_000_000
 NS_PER_MINUTE = 60_000_000_000
 PAGE = 5_000
+ROLLUP_FILTER = "hits.hits.fields,hits.hits.sort"
+ROLLUP_FIELDS = [{"field": "@timestamp", "format": "epoch_millis"}, "service", "calls", "latency_packed"]
 
 
 class EsAggregateReader:
@@ -112,6 +120,62 @@ class EsAggregateReader:
         if answer.get("aggregations"):  # absent when no index of the range exists yet
             walk(answer["aggregations"], 0, ())
         return out
+
+    def service_latency(
+        self, start_ns: int, end_ns: int, step_ns: int, service: str | None, by_service: bool
+    ) -> list[LatencySeries]:
+        """Per-step calls and latency histograms of the minutes in [start_ns, end_ns) from the
+        per-service rollups (``servicegraph.rollup``): of one service, or of all, or per service."""
+        conditions = [term("service", service)] if service is not None else []
+        records = self._rollup_records(start_ns, end_ns - 1, conditions)
+        return aggregate_points.latency_series(records, start_ns, step_ns, by_service)
+
+    def _rollup_records(
+        self, start_ns: int, end_ns: int, conditions: list[dict[str, Any]]
+    ) -> Iterator[aggregate_points.Record]:
+        """From doc values only (``stored_fields: _none_``): no stored field is decompressed."""
+        index = aggregate_indices_between(self._prefix, SERVICELATENCY, start_ns, end_ns)
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": [self._range(start_ns, end_ns), *conditions]}},
+            "stored_fields": "_none_",
+            "docvalue_fields": [
+                {"field": "@timestamp", "format": "epoch_millis"},
+                "service",
+                "calls",
+                "latency_packed",
+            ],
+            "sort": [{"@timestamp": "asc"}, {"doc_id": "asc"}],
+            "size": PAGE,
+            "track_total_hits": False,
+        }
+        while True:
+            answer = search(self._client, index, body, filter_path=ROLLUP_FILTER)
+            hits = answer.get("hits", {}).get("hits", [])
+            for hit in hits:
+                fields = hit["fields"]
+                yield aggregate_points.Record(
+                    int(float(fields["@timestamp"][0])),
+                    {"service": fields["service"][0]},
+                    int(fields["calls"][0]),
+                    0,
+                    0.0,
+                    unpack([int(v) for v in fields.get("latency_packed", [])]),
+                )
+            if len(hits) < PAGE:
+                return
+            body["search_after"] = hits[-1]["sort"]
+
+    def service_latency_first(self, start_ns: int, end_ns: int) -> int | None:
+        """Start (ns) of the first minute in [start_ns, end_ns) with a per-service rollup, None if none."""
+        index = aggregate_indices_between(self._prefix, SERVICELATENCY, start_ns, end_ns)
+        body = {
+            "size": 0,
+            "track_total_hits": False,
+            "query": {"bool": {"filter": [self._range(start_ns, end_ns - 1)]}},
+            "aggs": {"first": {"min": {"field": "@timestamp"}}},
+        }
+        found = (search(self._client, index, body).get("aggregations") or {}).get("first", {}).get("value")
+        return None if found is None else int(found) * NS_PER_MS
 
     def service_edges(self, start_ns: int, end_ns: int) -> list[EdgeStats]:
         """Calls, errors and server latency per edge over the whole range (for a node graph)."""

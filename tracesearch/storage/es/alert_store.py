@@ -229,6 +229,7 @@ class EsAlertStore:
             create_index(self._client, index, mappings, self._replicas)
             self._created.add(index)
 
+
 def _alert_document(alert: AlertState, token: int, now_s: float) -> dict[str, Any]:
     return {
         "kind": "alert",

@@ -21,12 +21,12 @@ from typing import Any, cast
 from elasticsearch import Elasticsearch, NotFoundError
 
 from tracesearch import tenancy
-from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SPANMETRICS
+from tracesearch.storage.es.aggregate_writer import SERVICEGRAPH, SERVICELATENCY, SPANMETRICS
 from tracesearch.storage.es.indices import NS_PER_S, SPAN_INDEX_INFIX
 
 log = logging.getLogger(__name__)
 
-FAMILIES = (SPAN_INDEX_INFIX.strip("-"), SERVICEGRAPH, SPANMETRICS)
+FAMILIES = (SPAN_INDEX_INFIX.strip("-"), SERVICEGRAPH, SPANMETRICS, SERVICELATENCY)
 # The first sweep of a process waits this long at most, so that a restart loop does not hammer the cluster.
 FIRST_SWEEP_DELAY_S = 60.0
 

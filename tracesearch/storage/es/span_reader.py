@@ -165,6 +165,19 @@ class EsSpanReader:
         buckets = self._search(self._lookback_indices(), body).get("aggregations", {})
         return list(buckets.get("values", {}).get("buckets", []))
 
+    def has_spans(self, start_ns: int, end_ns: int) -> bool:
+        """Whether any span starts in [start_ns, end_ns) (one document per shard at most is read)."""
+        if end_ns <= start_ns:
+            return False
+        body = {
+            "size": 0,
+            "track_total_hits": 1,
+            "terminate_after": 1,
+            "query": compiler.time_filter(start_ns, end_ns - 1),
+        }
+        answer = self._search(self._indices(start_ns, end_ns), body)
+        return int(answer.get("hits", {}).get("total", {}).get("value", 0)) > 0
+
     def services(self) -> list[str]:
         return sorted(b["key"] for b in self._terms("service.name", []))
 

@@ -1,9 +1,17 @@
 """Query bodies for tag-name and tag-value autocomplete (Tempo's tag endpoints).
 
 Both read the ``tags`` keyword field of span documents (``span.http.method`` and
-``span.http.method=GET``). A ``sampler`` bounds the work to the first documents of each shard that
+``span.http.method=GET``). The work is bounded to the first ``sample`` documents of each shard that
 match the filter, so autocomplete costs the same at a million spans as at a thousand; a rare
 value outside the sample is missed, as Tempo also answers from recent blocks only.
+
+``terminate_after`` is what bounds it: Elasticsearch stops collecting a shard after that many
+documents. A ``sampler`` alone does not: it keeps the best-scoring ``shard_size`` documents, but to
+find them it scores every matching document, so its cost grew with the stored spans (the growth
+bench: tag values p95 1.45x from 1M to 3M spans). Under a filter every score is equal, and ties go
+to the lower document id, so the sampler kept exactly the first documents that ``terminate_after``
+now stops at: the same sample, the same answers. The sampler stays as the aggregation's frame
+(the answer's shape, and a bound of its own should ``terminate_after`` ever be ignored).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ def _sampled_terms(filters: list[Query], field: str, size: int, sample: int, inc
     return {
         "size": 0,
         "track_total_hits": False,
+        "terminate_after": sample,
         "query": bool_(filter=filters),
         "aggs": {"sample": {"sampler": {"shard_size": sample}, "aggs": {"values": {"terms": terms}}}},
     }
@@ -66,6 +75,7 @@ def numeric_values(scope: str, key: str, candidates: list[str], filters: list[Qu
     return {
         "size": 0,
         "track_total_hits": False,
+        "terminate_after": sample,
         "query": bool_(filter=[*filters, term("tags", f"{scope}.{key}")]),
         "aggs": {"sample": {"sampler": {"shard_size": sample}, "aggs": {"numeric": {"filters": {"filters": named}}}}},
     }
