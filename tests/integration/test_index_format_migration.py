@@ -4,9 +4,10 @@ Yesterday's index is created with the span templates as they were before issue 1
 ``previous_span_templates/``, the files of commit 428e40d, rendered with the refresh interval of then:
 1s) and its spans written with the document builder; then the service starts, installs the current
 templates (``best_compression``, the search-only fields kept in ``_source``, Elasticsearch's refresh
-default) and stores today's spans. Every read Grafana makes must see both days: a trace with a span on
-each day by id, Jaeger search with an exact tag, TraceQL with a numeric range and a tag, full-text words
-and phrases, and tag autocomplete (keys and values). Only the new index has the new format.
+default, sorted by trace id) and stores today's spans. Every read Grafana makes must see both days: a
+trace with a span on each day by id, Jaeger search with an exact tag (its traces fetched with one search
+each), TraceQL with a numeric range and a tag, full-text words and phrases, and tag autocomplete (keys
+and values). Only the new index has the new format.
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ def test_only_the_new_daily_index_has_the_new_format(both_days: Service) -> None
     assert "codec" not in old
     assert old["refresh_interval"] == PREVIOUS_REFRESH
     assert new["codec"] == "best_compression"
+    assert "sort" not in old
+    assert new["sort"] == {"field": "trace.id", "order": "asc"}  # a trace's spans together in a segment
     assert "refresh_interval" not in new  # search-idle applies
     assert source_excludes(both_days, YESTERDAY_NOON_NS) == SEARCH_ONLY
     assert source_excludes(both_days, MIDNIGHT_NS) == []
