@@ -11,8 +11,10 @@ traces starting over ``--spread-s`` seconds, its spans sorted by end time, is in
 into an index of that variant's templates (refreshed, then force-merged to one segment unless
 ``--no-merge``: a daily index is mostly merged by the time its traces are read). Then, in rounds over
 the variants in alternating order, the queries: each fetches the spans of ``--traces`` random traces
-with the reader's own query (``compiler.spans_of_traces``, paged as ``SpanReader`` pages), timed on the
-client; every answer is checked to hold every span of those traces. Measure under the bench lock.
+with the reader's query (``compiler.spans_of_traces``) in each ``--fetch`` way: ``single``, one search of
+all of them (the reader until the index sort), or ``each``, one search per trace in one ``_msearch``
+(``EsSpanReader._spans_of`` now), timed on the client; every answer is checked to hold every span of
+those traces. Measure under the bench lock.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import dataclasses
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -51,7 +53,7 @@ class Config:
     queries: int
     rounds: int
     merge: bool
-    per_trace: bool
+    fetches: tuple[str, ...]
     seed: int
     variants: tuple[str, ...]
     port: int
@@ -66,13 +68,21 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument("--queries", type=int, default=60, help="queries per variant and round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-merge", action="store_true", help="leave the segments as indexing left them")
-    parser.add_argument("--per-trace", action="store_true", help="one search per trace, in one _msearch")
+    parser.add_argument(
+        "--fetch",
+        default=",".join(FETCHES),
+        help="how the traces are fetched, each measured on every variant: 'single' (one search of all the "
+        "traces, the reader until issue 14's sort), 'each' (one search per trace in one _msearch, the reader now)",
+    )
     parser.add_argument("--seed", type=int, default=20_240_601)
     parser.add_argument("--variants", default="baseline,sort_trace", help="comma-separated; + combines")
     parser.add_argument("--port", type=int, default=es_cost.DEFAULT_PORT)
     parser.add_argument("--keep-es", action="store_true", help="leave the bench's node running")
     args = parser.parse_args(list(argv))
     names = tuple(dict.fromkeys(v.strip() for v in args.variants.split(",") if v.strip()))
+    fetches = tuple(dict.fromkeys(f.strip() for f in args.fetch.split(",") if f.strip()))
+    if not fetches or set(fetches) - set(FETCHES):
+        parser.error(f"--fetch: choose from {', '.join(FETCHES)}")
     try:
         for name in names:
             variant(name)
@@ -87,7 +97,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         args.queries,
         args.rounds,
         not args.no_merge,
-        args.per_trace,
+        fetches,
         args.seed,
         names,
         args.port,
@@ -116,6 +126,7 @@ def build_corpus(config: Config) -> Corpus:
 @dataclass
 class Loaded:
     change: Variant
+    fetch: str
     index: str
     load_s: float
     es_cpu_s: float
@@ -149,6 +160,7 @@ def load(target: es_cost_measure.Target, change: Variant, number: int, corpus: C
     say(f"{change.name}: loaded into {index} in {loaded_s:.0f}s, {primaries['segments']['count']} segments")
     return Loaded(
         change,
+        "",
         index,
         loaded_s,
         cpu,
@@ -185,6 +197,9 @@ def fetch_each(es_url: str, index: str, trace_ids: list[str]) -> int:
     return sum(len(answer["hits"]["hits"]) for answer in answers)
 
 
+FETCHES: dict[str, Callable[[str, str, list[str]], int]] = {"single": fetch, "each": fetch_each}
+
+
 def query_round(target: es_cost_measure.Target, loaded: Loaded, corpus: Corpus, config: Config, seed: int) -> None:
     rng = random.Random(seed)
     ids = sorted(corpus.spans_by_trace)
@@ -192,7 +207,7 @@ def query_round(target: es_cost_measure.Target, loaded: Loaded, corpus: Corpus, 
     for _ in range(config.queries):
         chosen = rng.sample(ids, config.traces)
         began = time.perf_counter()
-        got = (fetch_each if config.per_trace else fetch)(target.es_url, loaded.index, chosen)
+        got = FETCHES[loaded.fetch](target.es_url, loaded.index, chosen)
         loaded.latencies_ms.append((time.perf_counter() - began) * 1000)
         wanted = sum(corpus.spans_by_trace[t] for t in chosen)
         if got != wanted:
@@ -205,20 +220,20 @@ def report(config: Config, corpus: Corpus, results: list[Loaded]) -> str:
     spans = sum(corpus.spans_by_trace.values())
     per_query = spans / len(corpus.spans_by_trace) * config.traces
     merged = "force-merged to 1 segment" if config.merge else "not merged"
-    each = " (one search each, in one _msearch)" if config.per_trace else ""
     lines = [
         f"`python -m bench.es_fetch` — {spans:,} spans in {len(corpus.spans_by_trace):,} traces starting over "
         f"{config.spread_s} s, indexed in end-time order; {merged}; each query fetches {config.traces} random "
-        f"traces{each} (~{per_query:.0f} spans); {config.queries} queries x {config.rounds} rounds per variant, "
+        f"traces (~{per_query:.0f} spans; fetch `single`: one search of them all, `each`: one search per trace in "
+        f"one `_msearch`); {config.queries} queries x {config.rounds} rounds per variant, "
         "variants alternating",
         "",
-        "| variant | fetch p50 ms | fetch p95 ms | ES CPU ms/query | load s | ES CPU load µs/span | "
+        "| variant | fetch | fetch p50 ms | fetch p95 ms | ES CPU ms/query | load s | ES CPU load µs/span | "
         "store B/span | segments |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r.change.name} | {median(r.latencies_ms):.1f} | {percentile(r.latencies_ms, 95):.1f} | "
+            f"| {r.change.name} | {r.fetch} | {median(r.latencies_ms):.1f} | {percentile(r.latencies_ms, 95):.1f} | "
             f"{r.es_cpu_query_s * 1000 / r.queries:.1f} | {r.load_s:.0f} | {r.es_cpu_s * 1e6 / spans:.0f} | "
             f"{r.bytes_per_span:.0f} | {r.segments} |"
         )
@@ -236,7 +251,8 @@ def run(config: Config) -> str:
         es_url = settings.es_local_url
         components, index_templates = load_templates(es.settings_for(es_url, PREFIX))
         target = es_cost_measure.Target(es_url, node.pid, PREFIX, "", components, index_templates)
-        results = [load(target, variant(name), n, corpus, config.merge) for n, name in enumerate(config.variants)]
+        indices = [load(target, variant(name), n, corpus, config.merge) for n, name in enumerate(config.variants)]
+        results = [dataclasses.replace(one, fetch=how, latencies_ms=[]) for one in indices for how in config.fetches]
         for loaded in results:  # warm caches and the JIT, unmeasured
             query_round(target, loaded, corpus, dataclasses.replace(config, queries=10), seed=0)
             loaded.latencies_ms.clear()
@@ -244,7 +260,7 @@ def run(config: Config) -> str:
         for number in range(config.rounds):
             for loaded in results if number % 2 == 0 else results[::-1]:
                 query_round(target, loaded, corpus, config, seed=config.seed + number)
-                say(f"round {number + 1} {loaded.change.name}: p50 {median(loaded.latencies_ms):.1f} ms")
+                say(f"round {number + 1} {loaded.change.name} {loaded.fetch}: p50 {median(loaded.latencies_ms):.1f} ms")
         return report(config, corpus, results)
     finally:
         es.delete_indices(settings.es_local_url, f"{PREFIX}-*")
