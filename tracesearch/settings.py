@@ -260,6 +260,14 @@ class Settings:
         "default, 1s while the index is searched, none while nothing searched it for 30 s (search-idle; the "
         "next search refreshes first). `1s` was the default before, and keeps refreshing an unsearched index.",
     )
+    index_sort_by_trace: bool = setting(
+        "TRACESEARCH_INDEX_SORT_BY_TRACE",
+        "true",
+        boolean,
+        "Sort new daily span indices by trace id: a trace's spans lie together, and fetching the traces a "
+        "search found reads a few compressed blocks per trace instead of one per span (2-3x faster), for "
+        "~10% more Elasticsearch CPU per indexed span. `false`: arrival order, as before.",
+    )
     install_templates: bool = setting(
         "TRACESEARCH_INSTALL_TEMPLATES",
         "true",

@@ -71,6 +71,8 @@ def test_new_daily_span_indices_are_sorted_by_trace_id() -> None:
     found = _index_settings(Settings(index_prefix="t"))
     assert found["t-span-settings"]["sort"] == {"field": "trace.id", "order": "asc"}
     assert "sort" not in found["t-aggregates-settings"]
+    unsorted = _index_settings(Settings(index_prefix="t", index_sort_by_trace=False))
+    assert "sort" not in unsorted["t-span-settings"]
 
 
 def test_a_refresh_interval_that_is_set_is_installed() -> None:

@@ -42,8 +42,12 @@ class EsSpanReader:
         max_trace_duration_s: float,
         clock: Callable[[], int] = _now_ns,
         search_timeout_s: float | None = None,
+        search_each_trace: bool = True,
     ):
+        """``search_each_trace``: fetch several traces with one search per trace (for span indices sorted by
+        trace id, ``TRACESEARCH_INDEX_SORT_BY_TRACE``); False: one search of them all, paged together."""
         self._client = client
+        self._search_each_trace = search_each_trace
         self._search_timeout_s = search_timeout_s
         self._prefix = index_prefix
         self._trace_lookback_ns = int(trace_lookback_s * NS_PER_S)
@@ -67,7 +71,17 @@ class EsSpanReader:
         return search(self._client, index, body, self._search_timeout_s)
 
     def _spans_of(self, index: str, trace_ids: Sequence[str], max_spans: int | None = None) -> dict[str, list[Span]]:
-        """The spans of these traces by trace id, each in the order of a trace.
+        """The spans of these traces by trace id, each in the order of a trace."""
+        docs = (self._docs_each if self._search_each_trace else self._docs_together)(index, trace_ids, max_spans)
+        by_trace: dict[str, list[Span]] = {t: [] for t in docs}
+        for span in from_documents(doc for trace_docs in docs.values() for doc in trace_docs):
+            by_trace[span.trace_id].append(span)
+        return by_trace
+
+    def _docs_each(
+        self, index: str, trace_ids: Sequence[str], max_spans: int | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The span documents of these traces.
 
         One search per trace (several in one ``_msearch``), paged with ``search_after``: daily indices are
         sorted by trace id (docs/storage.md, "Index format"), so one trace's hits are one run of documents
@@ -88,10 +102,33 @@ class EsSpanReader:
                     after[trace_id] = hits[-1]["sort"]
                 else:
                     del after[trace_id]
-        by_trace: dict[str, list[Span]] = {t: [] for t in docs}
-        for span in from_documents(doc for trace_docs in docs.values() for doc in trace_docs):
-            by_trace[span.trace_id].append(span)
-        return by_trace
+        return docs
+
+    def _docs_together(
+        self, index: str, trace_ids: Sequence[str], max_spans: int | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The span documents of these traces with one search of them all, paged with ``search_after``.
+
+        With ``max_spans`` a trace that has its spans leaves the query of the next page, and no page asks
+        for more hits than the traces still short could take: one trace is read in exactly ``max_spans``
+        hits however many it holds, and the hits kept in memory never pass ``max_spans`` per trace plus
+        one page."""
+        wanted = list(dict.fromkeys(trace_ids))
+        docs: dict[str, list[dict[str, Any]]] = {t: [] for t in wanted}
+        after: list[Any] | None = None
+        while wanted:
+            size = PAGE_SIZE if max_spans is None else min(PAGE_SIZE, sum(max_spans - len(docs[t]) for t in wanted))
+            hits = self._search(index, compiler.spans_of_traces(wanted, size, after))["hits"]["hits"]
+            for hit in hits:
+                trace_docs = docs[hit["_source"]["trace"]["id"]]
+                if max_spans is None or len(trace_docs) < max_spans:
+                    trace_docs.append(hit["_source"])
+            if not hits or len(hits) < size:
+                break
+            after = hits[-1]["sort"]
+            if max_spans is not None:
+                wanted = [t for t in wanted if len(docs[t]) < max_spans]
+        return docs
 
     def _hits_of(self, index: str, bodies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         if len(bodies) == 1:
