@@ -136,8 +136,14 @@ VARIANTS: dict[str, Variant] = {
             index_settings={"codec": "legacy_best_compression"},
         ),
         Variant(
+            "sort_trace",
+            "`index.sort.field: trace.id` (TRACESEARCH_INDEX_SORT_BY_TRACE): a trace's spans adjacent in each segment",
+            "none; sorting at flush and merge",
+            index_settings={"sort.field": "trace.id", "sort.order": "asc"},
+        ),
+        Variant(
             "unsorted",
-            "`index.sort` left out: documents in arrival order (the span indices made before the sort)",
+            "`index.sort` left out: documents in arrival order (for templates installed with the sort)",
             "the whole-trace fetch decompresses a stored-fields block per span instead of per trace",
             drop_settings=("sort",),
         ),

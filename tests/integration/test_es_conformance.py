@@ -136,12 +136,14 @@ def test_a_runaway_trace_is_read_no_further_than_max_spans(es_url: str, each_tra
         drop_prefix(es_url, prefix)
 
 
-@pytest.mark.parametrize("each_trace", [True, False], ids=["search-each-trace", "one-search"])
+@pytest.mark.parametrize("each_trace", [True, False], ids=["sorted-search-each-trace", "unsorted-one-search"])
 def test_traces_are_read_whole_through_pages(es_url: str, monkeypatch: pytest.MonkeyPatch, each_trace: bool) -> None:
     """Pages of ``search_after`` (each trace's own, or all traces' together); every span comes back once, in
     order."""
     prefix = f"it-pages-{uuid.uuid4().hex[:8]}"
-    settings = Settings.from_env({"TRACESEARCH_ES_URL": es_url, "TRACESEARCH_INDEX_PREFIX": prefix})
+    sort = "true" if each_trace else "false"
+    env = {"TRACESEARCH_ES_URL": es_url, "TRACESEARCH_INDEX_PREFIX": prefix, "TRACESEARCH_INDEX_SORT_BY_TRACE": sort}
+    settings = Settings.from_env(env)
     client = make_client(settings)
     b = Builder(time.time_ns() - 60 * 10**9)
     sizes = {new_trace_id(): n for n in (23, 5, 1, 10)}
@@ -155,6 +157,8 @@ def test_traces_are_read_whole_through_pages(es_url: str, monkeypatch: pytest.Mo
             EsSpanWriter(client, prefix, prepare=TemplateInstaller(client, settings).ensure).write(spans).rejected == []
         )
         requests.post(f"{es_url}/{prefix}-*/_refresh", timeout=30).raise_for_status()
+        index = requests.get(f"{es_url}/{prefix}-span-*/_settings", timeout=30).json().popitem()[1]["settings"]["index"]
+        assert index.get("sort") == ({"field": "trace.id", "order": "asc"} if each_trace else None)
         monkeypatch.setattr(span_reader, "PAGE_SIZE", 12)
         monkeypatch.setattr(span_reader, "MIN_TRACE_PAGE", 2)  # 12 // 5 traces: 2 hits per trace and page
         counting = CountingClient(client)

@@ -168,7 +168,7 @@ def test_resource_once_leaves_out_the_resource_terms_and_words_only() -> None:
 def test_the_report_says_what_the_service_installs() -> None:
     now = installed(_components())
     assert "`index.codec` best_compression" in now and "every field (no excludes)" in now
-    assert "unset (search-idle applies)" in now and "`index.sort` `trace.id`" in now
+    assert "unset (search-idle applies)" in now and "`index.sort` none" in now
     before = installed(
         load_templates(Settings(index_prefix=PREFIX, index_refresh_interval="1s"))[0]
         | {f"{PREFIX}-span-mappings": _with_excludes()[f"{PREFIX}-span-mappings"]}
@@ -176,11 +176,14 @@ def test_the_report_says_what_the_service_installs() -> None:
     assert "excludes `tags`, `tags_num`, `text`" in before and "`refresh_interval` `1s`" in before
 
 
-def test_unsorted_prices_the_sort_by_trace_id_the_service_installs() -> None:
+def test_sort_trace_and_unsorted_add_and_remove_the_sort_by_trace_id() -> None:
     components = _components()
-    assert _index_settings(components)["sort"] == {"field": "trace.id", "order": "asc"}
-    assert "sort" not in _index_settings(apply_to_templates(components, variant("unsorted")))
-    assert "sort" not in _index_settings(apply_to_templates(components, variant("unsorted+lz4")))
+    assert "sort" not in _index_settings(components)
+    sorted_by_trace = _index_settings(apply_to_templates(components, variant("sort_trace")))
+    assert (sorted_by_trace["sort.field"], sorted_by_trace["sort.order"]) == ("trace.id", "asc")
+    installed_sorted = load_templates(Settings(index_prefix=PREFIX, index_sort_by_trace=True))[0]
+    assert "sort" in _index_settings(installed_sorted)
+    assert "sort" not in _index_settings(apply_to_templates(installed_sorted, variant("unsorted+lz4")))
 
 
 def test_time_id_is_deterministic_time_ordered_and_unique_per_kind() -> None:

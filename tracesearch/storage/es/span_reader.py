@@ -42,7 +42,7 @@ class EsSpanReader:
         max_trace_duration_s: float,
         clock: Callable[[], int] = _now_ns,
         search_timeout_s: float | None = None,
-        search_each_trace: bool = True,
+        search_each_trace: bool = False,
     ):
         """``search_each_trace``: fetch several traces with one search per trace (for span indices sorted by
         trace id, ``TRACESEARCH_INDEX_SORT_BY_TRACE``); False: one search of them all, paged together."""
@@ -83,8 +83,8 @@ class EsSpanReader:
     ) -> dict[str, list[dict[str, Any]]]:
         """The span documents of these traces.
 
-        One search per trace (several in one ``_msearch``), paged with ``search_after``: daily indices are
-        sorted by trace id (docs/storage.md, "Index format"), so one trace's hits are one run of documents
+        One search per trace (several in one ``_msearch``), paged with ``search_after``: in daily indices
+        sorted by trace id (docs/storage.md, "Index format") one trace's hits are one run of documents
         in each segment, which Elasticsearch reads with its sequential stored-fields reader: each
         compressed block decompressed once per trace, not once per span as a search of many traces
         does. A page asks for at most ``PAGE_SIZE`` hits over all its traces (``MIN_TRACE_PAGE`` each at
