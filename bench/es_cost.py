@@ -80,6 +80,7 @@ class Config:
     disk_for: frozenset[str] | None
     prime_passes: int
     argv: tuple[str, ...]
+    arrival: bool = False
 
 
 def parse_args(argv: Sequence[str]) -> Config:
@@ -99,6 +100,9 @@ def parse_args(argv: Sequence[str]) -> Config:
     parser.add_argument("--json", type=Path, default=None, help="also write every pass's figures here")
     parser.add_argument("--keep-es", action="store_true", help="leave the bench's node running")
     parser.add_argument("--prime-passes", type=int, default=PRIME_PASSES, help="unmeasured passes first (JIT)")
+    parser.add_argument(
+        "--arrival-order", action="store_true", help="spans in end-time order, traces interleaved (live traffic)"
+    )
     parser.add_argument("--no-disk", action="store_true", help="CPU passes only (no force-merge, no lease wait)")
     parser.add_argument("--disk-for", default="", help="measure the disk of these variants only (comma-separated)")
     parser.add_argument(
@@ -130,6 +134,7 @@ def parse_args(argv: Sequence[str]) -> Config:
         _disk_for(args.disk_for, args.no_disk),
         args.prime_passes,
         tuple(argv),
+        args.arrival_order,
     )
 
 
@@ -158,12 +163,15 @@ class Corpus:
         return sum(map(len, self.bodies)) / self.spans
 
 
-def build_corpus(spans: int, seed: int, batch_spans: int, index_prefix: str) -> Corpus:
+def build_corpus(spans: int, seed: int, batch_spans: int, index_prefix: str, arrival: bool = False) -> Corpus:
+    """Each trace's spans together, or with ``arrival`` every span in end-time order, the traces in
+    flight interleaved as live traffic sends them (what an index sorted by trace id has to reorder)."""
     factory = synth.TraceFactory(workload.INGEST_SERVICES, seed)
     traces = synth.traces(factory, spans, ANCHOR_NS, ANCHOR_NS + SPREAD_NS)
+    ordered = synth.arrival_order(traces) if arrival else itertools.chain.from_iterable(traces)
     bodies = [
         b"".join(to_bulk_lines(span_index_for(index_prefix, s.start_ns), s) for s in batch)
-        for batch in synth.batches(itertools.chain.from_iterable(traces), batch_spans)
+        for batch in synth.batches(iter(ordered), batch_spans)
     ]
     digest = hashlib.sha256(b"".join(bodies)).hexdigest()[:12]
     return Corpus(bodies, spans, digest)
@@ -176,7 +184,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def run(config: Config) -> str:
     settings = node_settings(config.port)
     say(f"building {config.spans:,} spans into _bulk bodies of {config.batch_spans}")
-    corpus = build_corpus(config.spans, config.seed, config.batch_spans, PREFIX)
+    corpus = build_corpus(config.spans, config.seed, config.batch_spans, PREFIX, config.arrival)
     say(f"corpus {corpus.digest}: {len(corpus.bodies)} bodies, {corpus.mean_document_bytes:,.0f} B of NDJSON per span")
     files = elasticsearch.dedicated_layout(settings, NODE_FOLDER)
     say(f"starting the bench's own Elasticsearch {settings.es_version} on port {config.port} ({files.root})")

@@ -100,9 +100,10 @@ def installed(components: Mapping[str, Any]) -> str:
     codec = index.get("codec", "default (LZ4)")
     refresh = f"`{index['refresh_interval']}`" if "refresh_interval" in index else "unset (search-idle applies)"
     source = f"excludes {', '.join(f'`{e}`' for e in excludes)}" if excludes else "every field (no excludes)"
+    sort = f"`{index['sort']['field']}`" if "sort" in index else "none"
     return (
         f'Installed now (the templates of this checkout, default settings; see docs/storage.md, "Index '
-        f'format"): `index.codec` {codec}, `_source` {source}, `refresh_interval` {refresh}.'
+        f'format"): `index.codec` {codec}, `_source` {source}, `refresh_interval` {refresh}, `index.sort` {sort}.'
     )
 
 

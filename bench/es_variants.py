@@ -7,6 +7,7 @@ and the unit tests see the same transformation. Nothing here changes what the se
 
 from __future__ import annotations
 
+import base64
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,10 +38,12 @@ class Variant:
     auto_id: bool = False
     # Leave the resource's terms out of every document (``resource.`` tags and numeric tags, its words).
     no_resource_terms: bool = False
+    # ``_id`` = base64url(start second, trace id, span id, kind): time-ordered, 39 characters (``time_id``).
+    time_id: bool = False
 
     @property
     def changes_documents(self) -> bool:
-        return bool(self.drop) or self.auto_id or self.no_resource_terms
+        return bool(self.drop) or self.auto_id or self.no_resource_terms or self.time_id
 
 
 BASELINE = Variant("baseline", "the span templates as TemplateInstaller renders them")
@@ -120,6 +123,44 @@ VARIANTS: dict[str, Variant] = {
             index_settings={"refresh_interval": "30s"},
         ),
         Variant(
+            "lz4",
+            "`index.codec` left out: Elasticsearch's default (LZ4 stored fields, 8 KB sub-blocks)",
+            "more disk",
+            drop_settings=("codec",),
+        ),
+        Variant(
+            "legacy_best_compression",
+            "`index.codec: legacy_best_compression` (Lucene's DEFLATE with a preset dictionary: a hit "
+            "decompresses the dictionary and one 48 KB sub-block, not a whole 240 KB zstd block)",
+            "none: a setting of new daily indices",
+            index_settings={"codec": "legacy_best_compression"},
+        ),
+        Variant(
+            "sort_trace",
+            "`index.sort.field: trace.id` (TRACESEARCH_INDEX_SORT_BY_TRACE): a trace's spans adjacent in each segment",
+            "none; sorting at flush and merge",
+            index_settings={"sort.field": "trace.id", "sort.order": "asc"},
+        ),
+        Variant(
+            "unsorted",
+            "`index.sort` left out: documents in arrival order (for templates installed with the sort)",
+            "the whole-trace fetch decompresses a stored-fields block per span instead of per trace",
+            drop_settings=("sort",),
+        ),
+        Variant(
+            "sort_trace_start",
+            "`index.sort.field: [trace.id, start_ns]`",
+            "sorting at flush and merge; a setting of new daily indices",
+            index_settings={"sort.field": ["trace.id", "start_ns"], "sort.order": ["asc", "asc"]},
+        ),
+        Variant(
+            "time_id",
+            "`_id` = base64url(start second + trace id + span id + kind bytes), 39 characters, time-ordered, "
+            "instead of 49 hex characters",
+            "still deterministic; a replay across the switch needs the id format chosen per daily index",
+            time_id=True,
+        ),
+        Variant(
             "tags_docs_no_norms",
             "`tags` with `index_options: docs`, `norms: false`",
             "none: these are already the keyword defaults (same index as the baseline)",
@@ -160,6 +201,7 @@ def combine(parts: Sequence[Variant]) -> Variant:
         any(p.full_source for p in parts),
         any(p.auto_id for p in parts),
         any(p.no_resource_terms for p in parts),
+        any(p.time_id for p in parts),
     )
 
 
@@ -220,16 +262,35 @@ def apply_to_body(body: bytes, change: Variant) -> bytes:
     out: list[bytes] = []
     for action_line, document_line in zip(lines[::2], lines[1::2], strict=True):
         action = orjson.loads(action_line)
+        document = orjson.loads(document_line)
         if change.auto_id:
             for meta in action.values():
                 meta.pop("_id", None)
-        document = orjson.loads(document_line)
+        elif change.time_id:
+            for meta in action.values():
+                meta["_id"] = time_ordered_id(document)
         for path in change.drop:
             _drop(document, path.split("."))
         if change.no_resource_terms:
             _drop_resource_terms(document)
         out += (orjson.dumps(action), orjson.dumps(document))
     return b"\n".join(out) + b"\n"
+
+
+_KIND_NUMBERS = {"unspecified": 0, "internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
+NS_PER_S = 1_000_000_000
+
+
+def time_ordered_id(document: Mapping[str, Any]) -> str:
+    """The ``time_id`` variant's id of a span document: its start second (4 bytes, big-endian), trace id,
+    span id and kind number, base64url without padding."""
+    raw = (
+        (document["start_ns"] // NS_PER_S).to_bytes(4, "big")
+        + bytes.fromhex(document["trace"]["id"])
+        + bytes.fromhex(document["span"]["id"])
+        + bytes((_KIND_NUMBERS[document["span"]["kind"]],))
+    )
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _drop(document: dict[str, Any], path: Iterable[str]) -> None:

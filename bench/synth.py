@@ -8,9 +8,10 @@ array), one span in ten has an event, one in twenty-five is an error. Everything
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tracesearch.model import Attributes, Event, Resource, Scope, Span, SpanKind, StatusCode
@@ -245,6 +246,17 @@ def traces(
         n = min(left, rng.randint(shape.min_spans, shape.max_spans))
         left -= n
         yield factory.trace(n, rng.randrange(start_ns, end_ns))
+
+
+def arrival_order(traces: Iterable[list[Span]]) -> list[Span]:
+    """Every span of these traces in the order live traffic delivers them, each as it ends: the spans of
+    the traces in flight interleaved (an SDK exports a span when it ends, not its trace when done)."""
+    by_end = (sorted(trace, key=_end) for trace in traces)
+    return list(heapq.merge(*by_end, key=_end))
+
+
+def _end(span: Span) -> int:
+    return span.end_ns
 
 
 def batches(spans: Iterator[Span], size: int) -> Iterator[list[Span]]:

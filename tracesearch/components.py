@@ -179,7 +179,12 @@ class Components:
     def span_reader(self) -> EsSpanReader:
         s = self.settings
         return EsSpanReader(
-            self._es, s.index_prefix, s.trace_lookback_s, s.max_trace_duration_s, search_timeout_s=s.query_timeout_s
+            self._es,
+            s.index_prefix,
+            s.trace_lookback_s,
+            s.max_trace_duration_s,
+            search_timeout_s=s.query_timeout_s,
+            search_each_trace=s.index_sort_by_trace,
         )
 
     @once

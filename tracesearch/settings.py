@@ -260,6 +260,14 @@ class Settings:
         "default, 1s while the index is searched, none while nothing searched it for 30 s (search-idle; the "
         "next search refreshes first). `1s` was the default before, and keeps refreshing an unsearched index.",
     )
+    index_sort_by_trace: bool = setting(
+        "TRACESEARCH_INDEX_SORT_BY_TRACE",
+        "false",
+        boolean,
+        "Sort new daily span indices by trace id and fetch found traces with one search each: a trace's spans "
+        "lie together, so the fetch decompresses a few stored-field blocks per trace instead of one per span "
+        "(2-3x faster), for ~15-20% more Elasticsearch CPU per indexed span. `false`: arrival order.",
+    )
     install_templates: bool = setting(
         "TRACESEARCH_INSTALL_TEMPLATES",
         "true",

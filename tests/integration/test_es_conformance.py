@@ -15,6 +15,7 @@ from elasticsearch import Elasticsearch
 from tests.integration.conftest import drop_prefix
 from tests.storage_conformance import Builder, StorageConformance, Store, new_trace_id
 from tracesearch.settings import Settings
+from tracesearch.storage.es import span_reader
 from tracesearch.storage.es.aggregate_reader import EsAggregateReader
 from tracesearch.storage.es.aggregate_writer import EsAggregateWriter
 from tracesearch.storage.es.client import make_client
@@ -99,8 +100,15 @@ class CountingClient:
         self.sizes.append(kwargs["body"]["size"])
         return answer
 
+    def msearch(self, **kwargs: Any) -> Any:
+        answer = self._client.msearch(**kwargs)
+        self.hits += sum(len(one["hits"]["hits"]) for one in answer.body["responses"])
+        self.sizes += [body["size"] for body in kwargs["searches"][1::2]]
+        return answer
 
-def test_a_runaway_trace_is_read_no_further_than_max_spans(es_url: str) -> None:
+
+@pytest.mark.parametrize("each_trace", [True, False], ids=["search-each-trace", "one-search"])
+def test_a_runaway_trace_is_read_no_further_than_max_spans(es_url: str, each_trace: bool) -> None:
     prefix = f"it-cap-{uuid.uuid4().hex[:8]}"
     settings = Settings.from_env({"TRACESEARCH_ES_URL": es_url, "TRACESEARCH_INDEX_PREFIX": prefix})
     client = make_client(settings)
@@ -114,7 +122,9 @@ def test_a_runaway_trace_is_read_no_further_than_max_spans(es_url: str) -> None:
         )
         requests.post(f"{es_url}/{prefix}-*/_refresh", timeout=30).raise_for_status()
         counting = CountingClient(client)
-        reader = EsSpanReader(cast(Elasticsearch, counting), prefix, settings.trace_lookback_s, 3600.0)
+        reader = EsSpanReader(
+            cast(Elasticsearch, counting), prefix, settings.trace_lookback_s, 3600.0, search_each_trace=each_trace
+        )
 
         assert len(reader.get_trace(big, max_spans=101)) == 101
         assert (counting.hits, counting.sizes) == (101, [101])  # one page, of exactly the spans kept
@@ -122,7 +132,49 @@ def test_a_runaway_trace_is_read_no_further_than_max_spans(es_url: str) -> None:
         counting.hits, counting.sizes = 0, []
         found = reader.traces([big, small], b.base_ns - 10**9, b.base_ns + 10**10, max_spans=101)
         assert (len(found[big]), len(found[small])) == (101, 5)
-        # The small trace's spans lie among the big one's first ones: a page or two, never the 3,000.
-        assert counting.hits <= 2 * (101 + 5)
+        if each_trace:  # one search per trace, in one _msearch, each asking what its trace may still take
+            assert (counting.hits, counting.sizes) == (101 + 5, [101, 101])
+        else:  # the small trace's spans lie among the big one's first ones: a page or two, never the 3,000
+            assert counting.hits <= 2 * (101 + 5)
+    finally:
+        drop_prefix(es_url, prefix)
+
+
+@pytest.mark.parametrize("each_trace", [True, False], ids=["sorted-search-each-trace", "unsorted-one-search"])
+def test_traces_are_read_whole_through_pages(es_url: str, monkeypatch: pytest.MonkeyPatch, each_trace: bool) -> None:
+    """Pages of ``search_after`` (each trace's own, or all traces' together); every span comes back once, in
+    order."""
+    prefix = f"it-pages-{uuid.uuid4().hex[:8]}"
+    sort = "true" if each_trace else "false"
+    env = {"TRACESEARCH_ES_URL": es_url, "TRACESEARCH_INDEX_PREFIX": prefix, "TRACESEARCH_INDEX_SORT_BY_TRACE": sort}
+    settings = Settings.from_env(env)
+    client = make_client(settings)
+    b = Builder(time.time_ns() - 60 * 10**9)
+    sizes = {new_trace_id(): n for n in (23, 5, 1, 10)}
+    spans = [
+        b.span("pages", f"s{i}", trace_id=t, at_ms=i + k / 10)
+        for k, (t, n) in enumerate(sizes.items())
+        for i in range(n)
+    ]
+    try:
+        assert (
+            EsSpanWriter(client, prefix, prepare=TemplateInstaller(client, settings).ensure).write(spans).rejected == []
+        )
+        requests.post(f"{es_url}/{prefix}-*/_refresh", timeout=30).raise_for_status()
+        index = requests.get(f"{es_url}/{prefix}-span-*/_settings", timeout=30).json().popitem()[1]["settings"]["index"]
+        assert index.get("sort") == ({"field": "trace.id", "order": "asc"} if each_trace else None)
+        monkeypatch.setattr(span_reader, "PAGE_SIZE", 12)
+        monkeypatch.setattr(span_reader, "MIN_TRACE_PAGE", 2)  # 12 // 5 traces: 2 hits per trace and page
+        counting = CountingClient(client)
+        reader = EsSpanReader(
+            cast(Elasticsearch, counting), prefix, settings.trace_lookback_s, 3600.0, search_each_trace=each_trace
+        )
+        found = reader.traces([*sizes, new_trace_id()], b.base_ns - 10**9, b.base_ns + 10**10)
+        assert {t: len(found[t]) for t in sizes} == sizes
+        for trace in found.values():
+            assert [s.start_ns for s in trace] == sorted(s.start_ns for s in trace)
+        assert counting.hits == sum(sizes.values())
+        capped = reader.traces(list(sizes), b.base_ns - 10**9, b.base_ns + 10**10, max_spans=4)
+        assert {t: len(capped[t]) for t in sizes} == {t: min(n, 4) for t, n in sizes.items()}
     finally:
         drop_prefix(es_url, prefix)

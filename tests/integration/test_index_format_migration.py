@@ -108,12 +108,17 @@ def bulk(es_url: str, prefix: str, spans: list[Span]) -> None:
     assert not answer.json()["errors"], answer.text
 
 
-@pytest.fixture(scope="module")
-def both_days(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+@pytest.fixture(scope="module", params=["false", "true"], ids=["default", "sorted-by-trace"])
+def both_days(
+    es_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Service]:
+    """Today's index made by the service as it is by default, and with TRACESEARCH_INDEX_SORT_BY_TRACE
+    (sorted by trace id, traces fetched with one search each, yesterday's unsorted index too)."""
     prefix = f"it-migrate-{uuid.uuid4().hex[:8]}"
     install_previous_templates(es_url, prefix)
     bulk(es_url, prefix, YESTERDAY)
-    service = start_service(es_url, prefix, tmp_path_factory.mktemp("migrate"))
+    extra = {"TRACESEARCH_INDEX_SORT_BY_TRACE": request.param}
+    service = start_service(es_url, prefix, tmp_path_factory.mktemp("migrate"), extra)
     try:
         answer = requests.post(f"{service.url}/v1/traces", json=encode_traces_json(today()), timeout=30)
         assert answer.status_code == 200, answer.text
@@ -163,11 +168,15 @@ def jaeger_search(service: Service, tags: dict[str, str]) -> set[str]:
     return {trace["traceID"] for trace in answer.json()["data"]}
 
 
-def test_only_the_new_daily_index_has_the_new_format(both_days: Service) -> None:
+def test_only_the_new_daily_index_has_the_new_format(both_days: Service, request: pytest.FixtureRequest) -> None:
     old, new = index_settings(both_days, YESTERDAY_NOON_NS), index_settings(both_days, MIDNIGHT_NS)
     assert "codec" not in old
     assert old["refresh_interval"] == PREVIOUS_REFRESH
     assert new["codec"] == "best_compression"
+    assert "sort" not in old
+    sorted_by_trace = request.node.callspec.params["both_days"] == "true"
+    sort = {"field": "trace.id", "order": "asc"} if sorted_by_trace else None
+    assert new.get("sort") == sort  # TRACESEARCH_INDEX_SORT_BY_TRACE, off by default
     assert "refresh_interval" not in new  # search-idle applies
     assert source_excludes(both_days, YESTERDAY_NOON_NS) == SEARCH_ONLY
     assert source_excludes(both_days, MIDNIGHT_NS) == []

@@ -3,16 +3,18 @@ renders them, or the bulk bodies as ``to_bulk_lines`` writes them, and nothing e
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 
 import orjson
 import pytest
 
+from bench import synth
 from bench.es_cost_measure import Disk, FieldUsage, Pass, lease_passed, parse_disk_usage, pass_from_json
 from bench.es_cost_report import installed
 from bench.es_variants import BASELINE, UnknownVariant, apply_to_body, apply_to_templates, variant
-from tracesearch.model import Resource, Scope, Span
+from tracesearch.model import Resource, Scope, Span, SpanKind
 from tracesearch.settings import Settings
 from tracesearch.storage.es.document import to_bulk_lines
 from tracesearch.storage.es.templates import load_templates
@@ -95,6 +97,11 @@ def _body() -> bytes:
     return b"".join(to_bulk_lines("escost-span-2026-01-01", s) for s in spans)
 
 
+def _span(trace_id: str = "ab" * 16, start_ns: int = 10**18, end_ns: int = 10**18 + 5) -> Span:
+    resource = Resource({"service.name": "shop"}, "shop")
+    return Span(trace_id, "cd" * 8, "GET /", start_ns, end_ns, resource, Scope(), "", kind=SpanKind.CLIENT)
+
+
 def _lines(body: bytes) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in body.splitlines()]
 
@@ -161,9 +168,41 @@ def test_resource_once_leaves_out_the_resource_terms_and_words_only() -> None:
 def test_the_report_says_what_the_service_installs() -> None:
     now = installed(_components())
     assert "`index.codec` best_compression" in now and "every field (no excludes)" in now
-    assert "unset (search-idle applies)" in now
+    assert "unset (search-idle applies)" in now and "`index.sort` none" in now
     before = installed(
         load_templates(Settings(index_prefix=PREFIX, index_refresh_interval="1s"))[0]
         | {f"{PREFIX}-span-mappings": _with_excludes()[f"{PREFIX}-span-mappings"]}
     )
     assert "excludes `tags`, `tags_num`, `text`" in before and "`refresh_interval` `1s`" in before
+
+
+def test_sort_trace_and_unsorted_add_and_remove_the_sort_by_trace_id() -> None:
+    components = _components()
+    assert "sort" not in _index_settings(components)
+    sorted_by_trace = _index_settings(apply_to_templates(components, variant("sort_trace")))
+    assert (sorted_by_trace["sort.field"], sorted_by_trace["sort.order"]) == ("trace.id", "asc")
+    installed_sorted = load_templates(Settings(index_prefix=PREFIX, index_sort_by_trace=True))[0]
+    assert "sort" in _index_settings(installed_sorted)
+    assert "sort" not in _index_settings(apply_to_templates(installed_sorted, variant("unsorted+lz4")))
+
+
+def test_time_id_is_deterministic_time_ordered_and_unique_per_kind() -> None:
+    client = _span()
+    server = dataclasses.replace(client, kind=SpanKind.SERVER)
+    later = dataclasses.replace(client, start_ns=client.start_ns + 10**9, end_ns=client.end_ns + 10**9)
+
+    def ids(*spans: Span) -> list[str]:
+        body = b"".join(to_bulk_lines("i", s) for s in spans)
+        lines = apply_to_body(body, variant("time_id")).split(b"\n")[0:-1:2]
+        return [orjson.loads(line)["create"]["_id"] for line in lines]
+
+    first, same, other_kind, after = ids(client, client, server, later)
+    assert first == same and first != other_kind and len(first) == 39
+    assert first < after  # base64url of a big-endian second: later seconds sort after (same trace and span)
+    assert base64.urlsafe_b64decode(first + "=")[4:20] == bytes.fromhex(client.trace_id)
+
+
+def test_arrival_order_interleaves_traces_by_end_time() -> None:
+    a = [_span(trace_id="a" * 32, start_ns=10, end_ns=50), _span(trace_id="a" * 32, start_ns=20, end_ns=30)]
+    b = [_span(trace_id="b" * 32, start_ns=15, end_ns=40)]
+    assert [(s.trace_id[0], s.end_ns) for s in synth.arrival_order([a, b])] == [("a", 30), ("b", 40), ("a", 50)]

@@ -65,6 +65,15 @@ def test_new_daily_indices_use_best_compression_and_elasticsearchs_refresh_by_de
         assert "refresh_interval" not in index  # an explicit one, even 1s, turns search-idle off
 
 
+def test_new_daily_span_indices_are_sorted_by_trace_id_when_asked() -> None:
+    """A trace's spans then lie together in each segment, and the whole-trace fetch (one search per
+    trace) decompresses a few stored-field blocks per trace instead of one per span."""
+    assert "sort" not in _index_settings(Settings(index_prefix="t"))["t-span-settings"]  # the default: unsorted
+    found = _index_settings(Settings(index_prefix="t", index_sort_by_trace=True))
+    assert found["t-span-settings"]["sort"] == {"field": "trace.id", "order": "asc"}
+    assert "sort" not in found["t-aggregates-settings"]
+
+
 def test_a_refresh_interval_that_is_set_is_installed() -> None:
     for index in _index_settings(Settings(index_prefix="t", index_refresh_interval="1s")).values():
         assert index["refresh_interval"] == "1s"

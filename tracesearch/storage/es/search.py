@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import elasticsearch
@@ -83,3 +83,37 @@ def search(
         answer: dict[str, Any] = response.body
         return answer
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def msearch(
+    client: Elasticsearch, index: str, bodies: Sequence[dict[str, Any]], timeout_s: float | None = None
+) -> list[dict[str, Any]]:
+    """Several searches of the same indices in one ``_msearch``, their answers in order, with ``search``'s
+    errors and its wait for an index being created: a search Elasticsearch refused (400) is
+    ``UnsupportedQuery``, any other failed search ``StorageUnavailable`` (one failed search fails all,
+    as the reader needs every answer)."""
+    header = {"index": index, "ignore_unavailable": True, "allow_no_indices": True}
+    timeout = {} if timeout_s is None else {"timeout": f"{max(1, int(timeout_s * 1000))}ms"}
+    searches = [part for body in bodies for part in (header, {**body, **timeout})]
+    for attempt in range(CREATION_RETRIES + 1):
+        answers: list[dict[str, Any]] = call(lambda: client.msearch(searches=searches)).body["responses"]
+        failed = next((a for a in answers if "error" in a), None)
+        if failed is None:
+            return answers
+        status, reason = int(failed.get("status", 500)), _item_reason(failed["error"])
+        if status == 400:
+            raise UnsupportedQuery(f"Elasticsearch refused the query: {reason}")
+        unavailable = StorageUnavailable(f"Elasticsearch answered {status}: {reason}")
+        if attempt == CREATION_RETRIES or not _index_being_created(unavailable):
+            raise unavailable
+        time.sleep(CREATION_WAIT_S)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _item_reason(error: Any) -> str:
+    """The first root cause of one ``_msearch`` answer's error, as ``_reason`` gives it for a search."""
+    causes = error.get("root_cause") if isinstance(error, dict) else None
+    cause = causes[0] if isinstance(causes, list) and causes and isinstance(causes[0], dict) else error
+    if isinstance(cause, dict):
+        return f"{cause.get('type', '')}: {cause.get('reason', '')}"
+    return str(cause)

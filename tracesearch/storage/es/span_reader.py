@@ -16,10 +16,13 @@ from tracesearch.query.span_aggregation import SpanAggregation, SpanSeries
 from tracesearch.storage.es import compiler, span_aggregation, tag_queries
 from tracesearch.storage.es.document import from_documents
 from tracesearch.storage.es.indices import span_indices_between
-from tracesearch.storage.es.search import search
+from tracesearch.storage.es.search import msearch, search
 
 NS_PER_S = 1_000_000_000
 PAGE_SIZE = 10_000
+# The whole-trace fetch: traces per ``_msearch``, and the fewest hits one trace's search asks for.
+MSEARCH_TRACES = 100
+MIN_TRACE_PAGE = 100
 MAX_TERMS = 10_000
 MAX_RANGE_DAYS = 90
 TAG_SAMPLE = 20_000
@@ -39,8 +42,12 @@ class EsSpanReader:
         max_trace_duration_s: float,
         clock: Callable[[], int] = _now_ns,
         search_timeout_s: float | None = None,
+        search_each_trace: bool = False,
     ):
+        """``search_each_trace``: fetch several traces with one search per trace (for span indices sorted by
+        trace id, ``TRACESEARCH_INDEX_SORT_BY_TRACE``); False: one search of them all, paged together."""
         self._client = client
+        self._search_each_trace = search_each_trace
         self._search_timeout_s = search_timeout_s
         self._prefix = index_prefix
         self._trace_lookback_ns = int(trace_lookback_s * NS_PER_S)
@@ -64,33 +71,70 @@ class EsSpanReader:
         return search(self._client, index, body, self._search_timeout_s)
 
     def _spans_of(self, index: str, trace_ids: Sequence[str], max_spans: int | None = None) -> dict[str, list[Span]]:
-        """The spans of these traces by trace id, each in the order of a trace, paged with ``search_after``.
+        """The spans of these traces by trace id, each in the order of a trace."""
+        docs = (self._docs_each if self._search_each_trace else self._docs_together)(index, trace_ids, max_spans)
+        by_trace: dict[str, list[Span]] = {t: [] for t in docs}
+        for span in from_documents(doc for trace_docs in docs.values() for doc in trace_docs):
+            by_trace[span.trace_id].append(span)
+        return by_trace
+
+    def _docs_each(
+        self, index: str, trace_ids: Sequence[str], max_spans: int | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The span documents of these traces.
+
+        One search per trace (several in one ``_msearch``), paged with ``search_after``: in daily indices
+        sorted by trace id (docs/storage.md, "Index format") one trace's hits are one run of documents
+        in each segment, which Elasticsearch reads with its sequential stored-fields reader: each
+        compressed block decompressed once per trace, not once per span as a search of many traces
+        does. A page asks for at most ``PAGE_SIZE`` hits over all its traces (``MIN_TRACE_PAGE`` each at
+        least), and never for more than a trace may still take under ``max_spans``."""
+        docs: dict[str, list[dict[str, Any]]] = {t: [] for t in trace_ids}
+        after: dict[str, list[Any] | None] = dict.fromkeys(docs)  # traces still to read, where they are
+        while after:
+            pending = list(after)[:MSEARCH_TRACES]
+            share = max(PAGE_SIZE // len(pending), MIN_TRACE_PAGE)
+            sizes = [share if max_spans is None else min(share, max_spans - len(docs[t])) for t in pending]
+            bodies = [compiler.spans_of_traces([t], size, after[t]) for t, size in zip(pending, sizes, strict=True)]
+            for trace_id, size, hits in zip(pending, sizes, self._hits_of(index, bodies), strict=True):
+                docs[trace_id] += (hit["_source"] for hit in hits)
+                if hits and len(hits) == size and (max_spans is None or len(docs[trace_id]) < max_spans):
+                    after[trace_id] = hits[-1]["sort"]
+                else:
+                    del after[trace_id]
+        return docs
+
+    def _docs_together(
+        self, index: str, trace_ids: Sequence[str], max_spans: int | None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The span documents of these traces with one search of them all, paged with ``search_after``.
 
         With ``max_spans`` a trace that has its spans leaves the query of the next page, and no page asks
         for more hits than the traces still short could take: one trace is read in exactly ``max_spans``
         hits however many it holds, and the hits kept in memory never pass ``max_spans`` per trace plus
         one page."""
         wanted = list(dict.fromkeys(trace_ids))
-        counts = dict.fromkeys(wanted, 0)
-        docs: list[dict[str, Any]] = []
+        docs: dict[str, list[dict[str, Any]]] = {t: [] for t in wanted}
         after: list[Any] | None = None
         while wanted:
-            size = PAGE_SIZE if max_spans is None else min(PAGE_SIZE, sum(max_spans - counts[t] for t in wanted))
+            size = PAGE_SIZE if max_spans is None else min(PAGE_SIZE, sum(max_spans - len(docs[t]) for t in wanted))
             hits = self._search(index, compiler.spans_of_traces(wanted, size, after))["hits"]["hits"]
             for hit in hits:
-                trace_id = hit["_source"]["trace"]["id"]
-                if max_spans is None or counts[trace_id] < max_spans:
-                    counts[trace_id] += 1
-                    docs.append(hit["_source"])
+                trace_docs = docs[hit["_source"]["trace"]["id"]]
+                if max_spans is None or len(trace_docs) < max_spans:
+                    trace_docs.append(hit["_source"])
             if not hits or len(hits) < size:
                 break
             after = hits[-1]["sort"]
             if max_spans is not None:
-                wanted = [t for t in wanted if counts[t] < max_spans]
-        by_trace: dict[str, list[Span]] = {t: [] for t in counts}
-        for span in from_documents(docs):
-            by_trace[span.trace_id].append(span)
-        return by_trace
+                wanted = [t for t in wanted if len(docs[t]) < max_spans]
+        return docs
+
+    def _hits_of(self, index: str, bodies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        if len(bodies) == 1:
+            return [self._search(index, bodies[0])["hits"]["hits"]]
+        answers = msearch(self._client, index, bodies, self._search_timeout_s)
+        return [answer["hits"]["hits"] for answer in answers]
 
     def get_trace(
         self, trace_id: str, start_ns: int | None = None, end_ns: int | None = None, max_spans: int | None = None

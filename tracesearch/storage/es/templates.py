@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 TEMPLATE_DIR: Traversable = files("tracesearch.storage.es") / "index_templates"
 COMPONENT_SUFFIX = ".component.json"
 INDEX_SUFFIX = ".index.json"
+# Span indices sorted by it (TRACESEARCH_INDEX_SORT_BY_TRACE): the whole-trace fetch reads a run of documents.
+SORT_FIELD = "trace.id"
 
 
 class TemplatesNotFound(RuntimeError):
@@ -33,6 +35,7 @@ def render(text: str, settings: Settings) -> Any:
         "shards": str(settings.index_shards),
         "replicas": str(settings.index_replicas),
         "refresh_interval": settings.index_refresh_interval,
+        "sort_field": SORT_FIELD if settings.index_sort_by_trace else "",
     }
     for name, value in values.items():
         text = text.replace("{{" + name + "}}", value)
@@ -42,12 +45,17 @@ def render(text: str, settings: Settings) -> Any:
 def _without_unset(body: Any) -> Any:
     """Index settings whose placeholder was filled with nothing are left out, so Elasticsearch's default
     applies: for ``refresh_interval`` that is 1s *with* search-idle, which any explicit value, even 1s,
-    turns off (a shard nobody searched for 30 s skips its scheduled refreshes until the next search)."""
+    turns off (a shard nobody searched for 30 s skips its scheduled refreshes until the next search). An
+    index sort whose field is empty is left out too (unsorted)."""
     index = body.get("template", {}).get("settings", {}).get("index") if isinstance(body, dict) else None
     if isinstance(index, dict):
-        for key in [key for key, value in index.items() if value == ""]:
+        for key in [key for key, value in index.items() if value == "" or _sort_unset(value)]:
             del index[key]
     return body
+
+
+def _sort_unset(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("field") == ""
 
 
 def load_templates(settings: Settings, folder: Traversable | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
