@@ -479,7 +479,7 @@ def run_ingester(
     traces are tail sampled; undecided ones at exit are left uncommitted and read again by the
     partition's next owner."""
     ingester = Ingester(settings, pipeline_of, limits, sampler)
-    gctune.tune()
+    gctune.tune(gctune.INGESTER_GEN0_THRESHOLD)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: finishing the current batch, then stopping", signum)
