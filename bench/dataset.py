@@ -21,7 +21,8 @@ from tracesearch.storage.es.document import bulk_body
 
 # Bump when the generator changes: a data set of another version is loaded again.
 # 2: the service-graph and span-metrics aggregates are computed and stored with the spans.
-VERSION = 2
+# 3: issue 14's index format (best_compression, whole _source) and the per-service latency rollups.
+VERSION = 3
 NS_PER_S = 1_000_000_000
 WINDOW_S = 24 * 3600
 # Older than this and the service's default 7-day trace lookback could miss it: load again.
