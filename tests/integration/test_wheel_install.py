@@ -23,11 +23,12 @@ from tests.integration.conftest import REPO, drop_prefix
 COMPONENTS = (
     "aggregates-settings",
     "servicegraph-mappings",
+    "servicelatency-mappings",
     "span-mappings",
     "span-settings",
     "spanmetrics-mappings",
 )
-INDEX_TEMPLATES = ("servicegraph", "span", "spanmetrics")
+INDEX_TEMPLATES = ("servicegraph", "servicelatency", "span", "spanmetrics")
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
