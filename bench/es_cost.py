@@ -29,11 +29,11 @@ from pathlib import Path
 from types import FrameType
 
 from bench import es, es_cost_measure, es_cost_report, machine, procs, sections, synth, workload
+from bench.bench_node import node_settings
 from bench.config import REPO
 from bench.es_variants import BASELINE, UnknownVariant, Variant, apply_to_body, variant
 from bench.log import say
 from devstack import elasticsearch
-from devstack.settings import ENV_ES_PORT, ENV_ES_URL, ENV_KAFKA_BOOTSTRAP, Settings
 from tracesearch.storage.es.document import to_bulk_lines
 from tracesearch.storage.es.indices import span_index_for
 from tracesearch.storage.es.templates import load_templates
@@ -143,12 +143,6 @@ def _disk_for(names: str, none: bool) -> frozenset[str] | None:
         return frozenset()
     chosen = frozenset(n.strip() for n in names.split(",") if n.strip())
     return chosen or None
-
-
-def node_settings(port: int) -> Settings:
-    """The dev stack's settings (version, heap, Java) on the bench's port, never an external cluster."""
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_ES_URL, ENV_KAFKA_BOOTSTRAP)}
-    return Settings.from_env({**env, ENV_ES_PORT: str(port)})
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import orjson
 
 from bench import es, es_cost, es_cost_measure, loadgen, procs, synth, workload
+from bench.bench_node import node_settings
 from bench.es_variants import UnknownVariant, Variant, apply_to_body, variant
 from bench.ingest import BULK_HEADERS, BULK_PATH, check_bulk
 from bench.log import say
@@ -241,7 +242,7 @@ def report(config: Config, corpus: Corpus, results: list[Loaded]) -> str:
 
 
 def run(config: Config) -> str:
-    settings = es_cost.node_settings(config.port)
+    settings = node_settings(config.port)
     say(f"building {config.spans:,} spans in arrival order")
     corpus = build_corpus(config)
     files = elasticsearch.dedicated_layout(settings, es_cost.NODE_FOLDER)

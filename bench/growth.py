@@ -33,13 +33,13 @@ from types import FrameType
 from tqdm import tqdm
 
 from bench import aggregates, dataset, es, latency, loadgen, machine, querybench, sections, service, synth
+from bench.bench_node import node_settings
 from bench.config import REPO
 from bench.growth_plan import PlanError, Step, parse_sizes, plan, window
 from bench.growth_report import HEADING, Facts, KindFigures, SizeFigures, section, sizes_from_json
 from bench.ingest import BULK_HEADERS, BULK_PATH, check_bulk
 from bench.log import say
 from devstack import elasticsearch
-from devstack.settings import ENV_ES_HEAP, ENV_ES_PORT, ENV_ES_URL, ENV_KAFKA_BOOTSTRAP, Settings
 from tracesearch.model import Span
 from tracesearch.servicegraph.stage import StageConfig
 from tracesearch.storage.es.document import bulk_body
@@ -156,12 +156,6 @@ def parse_args(argv: Sequence[str]) -> Config:
         args.prime_requests,
         tuple(argv),
     )
-
-
-def node_settings(port: int, heap: str) -> Settings:
-    """The dev stack's settings (version, Java) on the bench's port and heap, never an external cluster."""
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_ES_URL, ENV_KAFKA_BOOTSTRAP)}
-    return Settings.from_env({**env, ENV_ES_PORT: str(port), ENV_ES_HEAP: heap})
 
 
 def corpus(factory: synth.TraceFactory, data: dataset.Dataset, total: int) -> Iterator[Span]:

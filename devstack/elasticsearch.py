@@ -425,6 +425,7 @@ def _write_config(settings: Settings, files: Layout, *, vector_module: bool) -> 
             transport_port=settings.es_transport_port,
             data_dir=files.data,
             logs_dir=files.logs,
+            allow_mmap=settings.es_mmap,
         )
     )
     jvm_options = config / "jvm.options"

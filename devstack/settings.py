@@ -56,6 +56,8 @@ class Settings:
     pipeline: str = "kafka"
     java_home: str | None = None
     java21_home: str | None = None
+    # Lucene through mmap, Elasticsearch's default (es_config.render_elasticsearch_yml): the bench nodes' choice.
+    es_mmap: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -25,12 +25,12 @@ from types import FrameType
 from tqdm import tqdm
 
 from bench import es, loadgen, machine, sections, stats, workload
+from bench.bench_node import node_settings
 from bench.config import REPO
 from bench.ingest import BULK_HEADERS, BULK_PATH, check_bulk
 from bench.log import say
 from bench.peers import corpus, measure, plots, report, systems
 from devstack import elasticsearch, go_tools, java, launch, lens
-from devstack.settings import ENV_ES_PORT, ENV_ES_URL, ENV_KAFKA_BOOTSTRAP, Settings
 
 ENV_SPANS = "TRACESEARCH_BENCH_PEERS_SPANS"
 ENV_ES_PORT_PEERS = "TRACESEARCH_BENCH_PEERS_ES_PORT"
@@ -107,12 +107,6 @@ def parse_args(argv: Sequence[str]) -> Config:
         threads=args.threads,
         argv=tuple(argv),
     )
-
-
-def node_settings(port: int) -> Settings:
-    """The dev stack's settings (version, heap, Java) on the bench's port, never an external cluster."""
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_ES_URL, ENV_KAFKA_BOOTSTRAP)}
-    return Settings.from_env({**env, ENV_ES_PORT: str(port)})
 
 
 def build_corpus(config: Config) -> corpus.Corpus:

@@ -147,7 +147,8 @@ def section(meta: Meta, systems: Sequence[tuple[str, str]], runs: Sequence[Run])
         "",
         f"- Corpus: {meta.corpus}",
         f"- Each system in turn, {_repeats(meta.repeats)} in alternating order, each from a freshly started "
-        "process and empty indices of its own prefix on one dedicated Elasticsearch node (1 shard, 0 replicas), "
+        "process and empty indices of its own prefix on one dedicated Elasticsearch node (1 shard, 0 replicas; "
+        "Lucene through mmap, Elasticsearch's default: the dev stack's nodes turn it off), "
         "primed first with ~300k of tracesearch's documents under prefixes deleted again (a fresh node's "
         "first few hundred thousand documents cost it up to 2.5x, JIT). "
         f"Warm-up traces first (not counted), then the corpus over {meta.concurrency} keep-alive connections. "

@@ -110,3 +110,13 @@ def test_http_port_is_read_back_from_elasticsearch_yml() -> None:
     )
     assert es_config.http_port_in(text) == 9263
     assert es_config.http_port_in('cluster.name: "x"\n') is None
+
+
+def test_a_bench_node_reads_lucene_through_mmap_as_elasticsearch_does_by_default() -> None:
+    """Without mmap every ``_id`` lookup of a write is a ``pread`` system call: the bench nodes keep ES's default."""
+    dev = es_config.render_elasticsearch_yml(http_port=1, transport_port=2, data_dir=Path("/d"), logs_dir=Path("/l"))
+    bench = es_config.render_elasticsearch_yml(
+        http_port=1, transport_port=2, data_dir=Path("/d"), logs_dir=Path("/l"), allow_mmap=True
+    )
+    assert _yaml_scalars(dev)["node.store.allow_mmap"] == "false"
+    assert _yaml_scalars(bench)["node.store.allow_mmap"] == "true"

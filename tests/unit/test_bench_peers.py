@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from bench.bench_node import node_settings
 from bench.peers import corpus, measure, report, systems, zipkin_json
 from bench.peers.measure import Run
 from bench.peers.queries import KINDS, QueryStats
@@ -114,3 +116,9 @@ def test_a_lease_has_passed_only_when_it_retains_nothing_up_to_the_last_operatio
     assert measure.lease_passed(shard(100))
     assert not measure.lease_passed(shard(99))
     assert not measure.lease_passed({"seq_no": {"max_seq_no": 99}, "retention_leases": {"leases": []}})
+
+
+def test_bench_nodes_use_mmap_on_their_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACESEARCH_ES_URL", "http://elsewhere:9200")
+    settings = node_settings(9250, "1g")
+    assert (settings.es_port, settings.es_heap, settings.es_mmap, settings.es_external_url) == (9250, "1g", True, None)
