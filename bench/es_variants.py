@@ -40,10 +40,12 @@ class Variant:
     no_resource_terms: bool = False
     # ``_id`` = base64url(start second, trace id, span id, kind): time-ordered, 39 characters (``time_id``).
     time_id: bool = False
+    # ``tags`` without the bare keys (``span.http.route``), only ``key=value`` terms (``tags_no_bare_keys``).
+    no_bare_keys: bool = False
 
     @property
     def changes_documents(self) -> bool:
-        return bool(self.drop) or self.auto_id or self.no_resource_terms or self.time_id
+        return bool(self.drop) or self.auto_id or self.no_resource_terms or self.time_id or self.no_bare_keys
 
 
 BASELINE = Variant("baseline", "the span templates as TemplateInstaller renders them")
@@ -161,6 +163,13 @@ VARIANTS: dict[str, Variant] = {
             time_id=True,
         ),
         Variant(
+            "tags_no_bare_keys",
+            "`tags` without the bare attribute keys (`span.http.route`): only `key=value` terms, half the values",
+            "presence becomes a prefix query on `key=`; key autocomplete must fold `key=value` terms into keys; "
+            "an attribute whose value is an empty list is no longer findable",
+            no_bare_keys=True,
+        ),
+        Variant(
             "tags_docs_no_norms",
             "`tags` with `index_options: docs`, `norms: false`",
             "none: these are already the keyword defaults (same index as the baseline)",
@@ -202,6 +211,7 @@ def combine(parts: Sequence[Variant]) -> Variant:
         any(p.auto_id for p in parts),
         any(p.no_resource_terms for p in parts),
         any(p.time_id for p in parts),
+        any(p.no_bare_keys for p in parts),
     )
 
 
@@ -273,6 +283,8 @@ def apply_to_body(body: bytes, change: Variant) -> bytes:
             _drop(document, path.split("."))
         if change.no_resource_terms:
             _drop_resource_terms(document)
+        if change.no_bare_keys and "tags" in document:
+            document["tags"] = [t for t in document["tags"] if "=" in t]
         out += (orjson.dumps(action), orjson.dumps(document))
     return b"\n".join(out) + b"\n"
 

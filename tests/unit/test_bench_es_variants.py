@@ -165,6 +165,26 @@ def test_resource_once_leaves_out_the_resource_terms_and_words_only() -> None:
     assert changed["source"] == original["source"]
 
 
+def test_tags_no_bare_keys_keeps_the_key_value_terms_only() -> None:
+    span = Span(
+        "a" * 32,
+        "b" * 16,
+        "GET /",
+        10**18,
+        10**18 + 5,
+        Resource({"service.name": "shop"}, "shop"),
+        Scope(),
+        attributes={"http.route": "/x", "retries": 2},
+    )
+    original = _lines(to_bulk_lines("escost-span-2026-01-01", span))[1]
+    changed = _lines(apply_to_body(to_bulk_lines("escost-span-2026-01-01", span), variant("tags_no_bare_keys")))[1]
+    assert "span.http.route" in original["tags"]  # type: ignore[operator]
+    assert changed["tags"] == [t for t in original["tags"] if "=" in t]  # type: ignore[attr-defined]
+    assert "span.http.route=/x" in changed["tags"] and "span.http.route" not in changed["tags"]
+    assert {k: v for k, v in changed.items() if k != "tags"} == {k: v for k, v in original.items() if k != "tags"}
+    assert variant("resource_once+tags_no_bare_keys").no_bare_keys
+
+
 def test_the_report_says_what_the_service_installs() -> None:
     now = installed(_components())
     assert "`index.codec` best_compression" in now and "every field (no excludes)" in now
