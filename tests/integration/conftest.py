@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import pytest
 import requests
 
 from devstack import launch
+from tracesearch.codecs.otlp_proto import encode_export_request
+from tracesearch.model import Span
 
 REPO = Path(__file__).resolve().parents[2]
 # Below production's defaults (5 s, 3 retries): a test sees a failed write and its Retry-After quickly.
@@ -47,6 +50,23 @@ class Service:
 
     def get(self, path: str, **params: str | int) -> requests.Response:
         return requests.get(f"{self.url}{path}", params=params, timeout=30)
+
+    def post_spans(self, spans: Sequence[Span], per_request: int) -> None:
+        """OTLP/protobuf, one request per chunk, each on its own connection, four at once (so the workers
+        share them); every answer must be 200."""
+        chunks = [spans[i : i + per_request] for i in range(0, len(spans), per_request)]
+
+        def post(chunk: Sequence[Span]) -> int:
+            answer = requests.post(
+                f"{self.url}/v1/traces",
+                data=encode_export_request(chunk),
+                headers={"Content-Type": "application/x-protobuf", "Connection": "close"},
+                timeout=30,
+            )
+            return answer.status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            assert set(pool.map(post, chunks)) == {200}
 
     def wait_for_workers(self, count: int, timeout_s: float = launch.WORKERS_READY_TIMEOUT_S) -> None:
         self.running.wait_for_workers(count, timeout_s)

@@ -10,7 +10,6 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ import requests
 
 from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
 from tests.unit.servicegraph.topology import span
-from tracesearch.codecs.otlp_proto import encode_export_request
 from tracesearch.model import Span, SpanKind
 from tracesearch.servicegraph.histogram import STATED_RELATIVE_ERROR
 from tracesearch.servicegraph.rollup import IDLE_NS
@@ -70,19 +68,7 @@ def minute_spans(minute_ns: int, rng: random.Random) -> list[Span]:
 
 
 def send(service: Service, spans: list[Span]) -> None:
-    chunks = [spans[i : i + 50] for i in range(0, len(spans), 50)]
-
-    def post(chunk: list[Span]) -> int:
-        answer = requests.post(
-            f"{service.url}/v1/traces",
-            data=encode_export_request(chunk),
-            headers={"Content-Type": "application/x-protobuf", "Connection": "close"},
-            timeout=30,
-        )
-        return answer.status_code
-
-    with ThreadPoolExecutor(4) as pool:
-        assert set(pool.map(post, chunks)) == {200}
+    service.post_spans(spans, 50)
 
 
 def query(service: Service, q: str, start_ns: int, end_ns: int) -> requests.Response:

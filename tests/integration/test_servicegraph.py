@@ -10,7 +10,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
@@ -20,7 +19,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
 from tests.unit.servicegraph.topology import brute_force, random_traces
-from tracesearch.codecs.otlp_proto import encode_export_request
 from tracesearch.model import Span, StatusCode
 from tracesearch.servicegraph.histogram import quantile
 from tracesearch.settings import Settings
@@ -52,23 +50,10 @@ def graph_service(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def send(service: Service, spans: list[Span]) -> None:
-    """One request per chunk, each on its own connection, several at once: the two workers share them."""
-    rng = random.Random(7)
+    """Shuffled, 25 spans a request, several requests at once: the two workers share them."""
     shuffled = spans[:]
-    rng.shuffle(shuffled)
-    chunks = [shuffled[i : i + 25] for i in range(0, len(shuffled), 25)]
-
-    def post(chunk: list[Span]) -> int:
-        answer = requests.post(
-            f"{service.url}/v1/traces",
-            data=encode_export_request(chunk),
-            headers={"Content-Type": "application/x-protobuf", "Connection": "close"},
-            timeout=30,
-        )
-        return answer.status_code
-
-    with ThreadPoolExecutor(4) as pool:
-        assert set(pool.map(post, chunks)) == {200}
+    random.Random(7).shuffle(shuffled)
+    service.post_spans(shuffled, 25)
 
 
 def dependencies(service: Service) -> dict[tuple[str, str], int]:
