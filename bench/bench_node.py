@@ -11,7 +11,7 @@ from devstack.settings import ENV_ES_HEAP, ENV_ES_PORT, ENV_ES_URL, ENV_KAFKA_BO
 
 
 def node_settings(port: int, heap: str | None = None) -> Settings:
-    """``heap`` None: the dev stack's heap (TRACESEARCH_DEV_ES_HEAP or its default)."""
+    """``heap`` None: the dev stack's heap (TRACESEARCH_DEVSTACK_ES_HEAP or its default)."""
     env = {k: v for k, v in os.environ.items() if k not in (ENV_ES_URL, ENV_KAFKA_BOOTSTRAP)}
     env[ENV_ES_PORT] = str(port)
     if heap is not None:
