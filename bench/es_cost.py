@@ -34,7 +34,7 @@ from bench.config import REPO
 from bench.es_variants import BASELINE, UnknownVariant, Variant, apply_to_body, variant
 from bench.log import say
 from devstack import elasticsearch
-from tracesearch.storage.es.document import to_bulk_lines
+from tracesearch.storage.es.document import bulk_body
 from tracesearch.storage.es.indices import span_index_for
 from tracesearch.storage.es.templates import load_templates
 
@@ -163,10 +163,7 @@ def build_corpus(spans: int, seed: int, batch_spans: int, index_prefix: str, arr
     factory = synth.TraceFactory(workload.INGEST_SERVICES, seed)
     traces = synth.traces(factory, spans, ANCHOR_NS, ANCHOR_NS + SPREAD_NS)
     ordered = synth.arrival_order(traces) if arrival else itertools.chain.from_iterable(traces)
-    bodies = [
-        b"".join(to_bulk_lines(span_index_for(index_prefix, s.start_ns), s) for s in batch)
-        for batch in synth.batches(iter(ordered), batch_spans)
-    ]
+    bodies = [bulk_body(index_prefix, batch) for batch in synth.batches(iter(ordered), batch_spans)]
     digest = hashlib.sha256(b"".join(bodies)).hexdigest()[:12]
     return Corpus(bodies, spans, digest)
 

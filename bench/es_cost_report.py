@@ -46,8 +46,8 @@ def section(facts: Facts, changes: Sequence[Variant], passes: Sequence[Pass]) ->
         "",
         f"`{facts.command}` — Elasticsearch {facts.es_version} (heap {facts.heap}, 1 shard, 0 replicas), a node "
         f"of the bench's own. {facts.spans:,} `bench.synth` spans (corpus {facts.digest}, "
-        f"{facts.ndjson_bytes_per_span:,.0f} B of NDJSON per span) built once with `to_bulk_lines`, posted as "
-        f"`_bulk` bodies of {facts.batch_spans} from {facts.concurrency} threads."
+        f"{facts.ndjson_bytes_per_span:,.0f} B of NDJSON per span) built once with `bulk_body` (the writer's body), "
+        f"posted as `_bulk` bodies of {facts.batch_spans} from {facts.concurrency} threads."
         + (f" Baseline: the span templates of commit `{facts.commit}`." if facts.commit else ""),
         "",
         f"CPU is the node's utime + stime from /proc from the first bulk until it is idle again (the last refresh "

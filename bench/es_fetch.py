@@ -36,6 +36,7 @@ from bench.ingest import BULK_HEADERS, BULK_PATH, check_bulk
 from bench.log import say
 from bench.stats import median, percentile
 from devstack import elasticsearch
+from tracesearch.model import Span
 from tracesearch.storage.es import compiler
 from tracesearch.storage.es.document import to_bulk_lines
 from tracesearch.storage.es.span_reader import PAGE_SIZE
@@ -112,6 +113,12 @@ class Corpus:
     spans_by_trace: dict[str, int]
 
 
+def _body(index: str, spans: Sequence[Span]) -> bytes:
+    """The writer's body for spans all going to ``index`` (one body carries each key set once)."""
+    carried: set[tuple[int, str]] = set()
+    return b"".join(to_bulk_lines(index, s, carried) for s in spans)
+
+
 def build_corpus(config: Config) -> Corpus:
     factory = synth.TraceFactory(workload.INGEST_SERVICES, config.seed)
     start = es_cost.ANCHOR_NS
@@ -120,7 +127,7 @@ def build_corpus(config: Config) -> Corpus:
     for span in spans:
         counts[span.trace_id] = counts.get(span.trace_id, 0) + 1
     index = INDEX_TEMPLATE.format(0)
-    bodies = [b"".join(to_bulk_lines(index, s) for s in batch) for batch in synth.batches(iter(spans), 512)]
+    bodies = [_body(index, batch) for batch in synth.batches(iter(spans), 512)]
     return Corpus(bodies, counts)
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from tracesearch.storage.es.key_sets import KEY_SET_ID_PREFIX, KEY_SET_PREFIX, parse_carrier
 
 SPAN_MAPPINGS_SUFFIX = "-span-mappings"
 SPAN_SETTINGS_SUFFIX = "-span-settings"
@@ -40,12 +42,16 @@ class Variant:
     no_resource_terms: bool = False
     # ``_id`` = base64url(start second, trace id, span id, kind): time-ordered, 39 characters (``time_id``).
     time_id: bool = False
-    # ``tags`` without the bare keys (``span.http.route``), only ``key=value`` terms (``tags_no_bare_keys``).
-    no_bare_keys: bool = False
+    # ``tags`` without attribute keys: no key set ids or carriers, no bare keys, only ``key=value`` terms
+    # (``tags_no_keys``).
+    no_keys: bool = False
+    # Every key a ``tags`` term of every span (``span.http.route``), as before key sets (``bare_keys``).
+    bare_keys: bool = False
 
     @property
     def changes_documents(self) -> bool:
-        return bool(self.drop) or self.auto_id or self.no_resource_terms or self.time_id or self.no_bare_keys
+        changes = (self.auto_id, self.no_resource_terms, self.time_id, self.no_keys, self.bare_keys)
+        return bool(self.drop) or any(changes)
 
 
 BASELINE = Variant("baseline", "the span templates as TemplateInstaller renders them")
@@ -163,11 +169,18 @@ VARIANTS: dict[str, Variant] = {
             time_id=True,
         ),
         Variant(
-            "tags_no_bare_keys",
-            "`tags` without the bare attribute keys (`span.http.route`): only `key=value` terms, half the values",
+            "tags_no_keys",
+            "`tags` without attribute keys: only `key=value` terms (no key set ids or sets, no keys of their own)",
             "presence becomes a prefix query on `key=`; key autocomplete must fold `key=value` terms into keys; "
             "an attribute whose value is an empty list is no longer findable",
-            no_bare_keys=True,
+            no_keys=True,
+        ),
+        Variant(
+            "bare_keys",
+            "every attribute key a `tags` term of every span (`span.http.route`), the format before key sets "
+            "(`storage/es/key_sets.py`)",
+            "none: what daily indices written before key sets hold",
+            bare_keys=True,
         ),
         Variant(
             "tags_docs_no_norms",
@@ -211,7 +224,8 @@ def combine(parts: Sequence[Variant]) -> Variant:
         any(p.auto_id for p in parts),
         any(p.no_resource_terms for p in parts),
         any(p.time_id for p in parts),
-        any(p.no_bare_keys for p in parts),
+        any(p.no_keys for p in parts),
+        any(p.bare_keys for p in parts),
     )
 
 
@@ -270,9 +284,11 @@ def apply_to_body(body: bytes, change: Variant) -> bytes:
     if len(lines) % 2:
         raise ValueError("a _bulk body of create actions has an even number of lines")
     out: list[bytes] = []
-    for action_line, document_line in zip(lines[::2], lines[1::2], strict=True):
+    documents = [orjson.loads(line) for line in lines[1::2]]
+    # A body carries each key set it names (key_sets.py): the sets by id, for ``bare_keys``.
+    sets = dict(p for d in documents for p in map(parse_carrier, d.get("tags", [])) if p) if change.bare_keys else {}
+    for action_line, document in zip(lines[::2], documents, strict=True):
         action = orjson.loads(action_line)
-        document = orjson.loads(document_line)
         if change.auto_id:
             for meta in action.values():
                 meta.pop("_id", None)
@@ -283,8 +299,10 @@ def apply_to_body(body: bytes, change: Variant) -> bytes:
             _drop(document, path.split("."))
         if change.no_resource_terms:
             _drop_resource_terms(document)
-        if change.no_bare_keys and "tags" in document:
-            document["tags"] = [t for t in document["tags"] if "=" in t]
+        if change.no_keys and "tags" in document:
+            document["tags"] = [t for t in document["tags"] if "=" in t and not t.startswith(_KEY_SET_TERMS)]
+        if change.bare_keys and "tags" in document:
+            document["tags"] = list(_with_bare_keys(document["tags"], sets))
         out += (orjson.dumps(action), orjson.dumps(document))
     return b"\n".join(out) + b"\n"
 
@@ -327,3 +345,15 @@ def _drop_resource_terms(document: dict[str, Any]) -> None:
             if isinstance(value, str) and value in lines:
                 lines.remove(value)
         document["text"] = "\n".join(lines)
+
+
+_KEY_SET_TERMS = (KEY_SET_ID_PREFIX, KEY_SET_PREFIX)
+
+
+def _with_bare_keys(tags: list[str], sets: Mapping[str, list[str]]) -> Iterator[str]:
+    """The terms with each key set id replaced by its keys, and no carried sets."""
+    for tag in tags:
+        if tag.startswith(KEY_SET_ID_PREFIX):
+            yield from sets[tag[len(KEY_SET_ID_PREFIX) :]]
+        elif not tag.startswith(KEY_SET_PREFIX):
+            yield tag

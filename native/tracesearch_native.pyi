@@ -1,9 +1,12 @@
 from collections.abc import Callable, Iterable
 from typing import Any
 
-def bulk_body(prefix: str, spans: Iterable[Any], fallback: Callable[[Any], bytes]) -> bytes:
+def bulk_body(
+    prefix: str, spans: Iterable[Any], fallback: Callable[[Any], bytes], carried: set[tuple[int, str]]
+) -> bytes:
     """The `_bulk` body of `spans` (model spans), byte for byte `document.bulk_body(prefix, spans)`;
-    `fallback(span)` gives the two lines of a span the compiled core declines."""
+    `fallback(span)` gives the two lines of a span the compiled core declines; both add to `carried` the
+    (day, key set id) pairs whose set the body carries."""
 
 def decode_export_request(
     body: bytes,

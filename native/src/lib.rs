@@ -12,11 +12,13 @@ mod decode;
 mod json;
 mod terms;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use blake2::digest::{Update, VariableOutput};
+use blake2::Blake2bVar;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PySet, PyString};
 
 use json::{escape_into, float_into, int_fits, int_into, iso_date_into, string_into};
 use terms::Terms;
@@ -55,6 +57,11 @@ const REMOTE_NAME_KEYS: [&str; 7] = [
     "db.name",
 ];
 const REMOTE_SERVICE_FIELD: &[u8] = b"zipkin:remoteServiceName";
+/// `storage/es/key_sets.py`: a span names each of its key sets by id, and the first span of a body and
+/// day with a set carries the set itself.
+const KEY_SET_ID_PREFIX: &[u8] = b"keys:";
+const KEY_SET_PREFIX: &[u8] = b"keyset:";
+type KeySetId = [u8; 16];
 
 /// An exact Python int as orjson would write it, or a decline (a subclass, or beyond 64 bits).
 fn int_of(value: &Bound<'_, PyAny>) -> Built<i128> {
@@ -85,7 +92,15 @@ fn write_int(out: &mut Vec<u8>, value: i128) -> Built<()> {
 
 /// The search terms and stored source of one attribute value, in one walk (they recurse alike):
 /// `SearchTerms.add_value` and `_encode_value` of the Python path.
-fn value_into(name: &mut Vec<u8>, value: &Bound<'_, PyAny>, terms: &mut Terms, src: &mut Vec<u8>, depth: usize) -> Built<()> {
+/// `name`: the scoped key, JSON-escaped; `raw`: the same as it is (for key sets).
+fn value_into(
+    name: &mut Vec<u8>,
+    raw: &mut Vec<u8>,
+    value: &Bound<'_, PyAny>,
+    terms: &mut Terms,
+    src: &mut Vec<u8>,
+    depth: usize,
+) -> Built<()> {
     if depth > MAX_DEPTH {
         return Err(Decline);
     }
@@ -141,12 +156,12 @@ fn value_into(name: &mut Vec<u8>, value: &Bound<'_, PyAny>, terms: &mut Terms, s
             if i > 0 {
                 src.push(b',');
             }
-            value_into(name, &item, terms, src, depth + 1)?;
+            value_into(name, raw, &item, terms, src, depth + 1)?;
         }
         src.push(b']');
     } else if value.is_exact_instance_of::<PyDict>() {
         src.extend_from_slice(b"{\"kv\":{");
-        let base = name.len();
+        let (base, raw_base) = (name.len(), raw.len());
         for (i, (key, item)) in unsafe { value.cast_unchecked::<PyDict>() }.iter().enumerate() {
             let key = str_of(&key)?;
             if i > 0 {
@@ -156,9 +171,12 @@ fn value_into(name: &mut Vec<u8>, value: &Bound<'_, PyAny>, terms: &mut Terms, s
             src.push(b':');
             name.push(b'.');
             escape_into(name, key);
-            terms.tag_name(name);
-            value_into(name, &item, terms, src, depth + 1)?;
+            raw.push(b'.');
+            raw.extend_from_slice(key.as_bytes());
+            terms.key(name, raw);
+            value_into(name, raw, &item, terms, src, depth + 1)?;
             name.truncate(base);
+            raw.truncate(raw_base);
         }
         src.extend_from_slice(b"}}");
     } else if value.is_none() {
@@ -176,6 +194,7 @@ fn attributes_into(scope: &[u8], attributes: &Bound<'_, PyAny>, terms: &mut Term
         return Err(Decline);
     }
     let mut name = Vec::with_capacity(64);
+    let mut raw = Vec::with_capacity(64);
     src.push(b'{');
     for (i, (key, value)) in unsafe { attributes.cast_unchecked::<PyDict>() }.iter().enumerate() {
         let key = str_of(&key)?;
@@ -188,10 +207,15 @@ fn attributes_into(scope: &[u8], attributes: &Bound<'_, PyAny>, terms: &mut Term
         name.extend_from_slice(scope);
         name.push(b'.');
         escape_into(&mut name, key);
-        terms.tag_name(&name);
-        value_into(&mut name, &value, terms, src, 1)?;
+        raw.clear();
+        raw.extend_from_slice(scope);
+        raw.push(b'.');
+        raw.extend_from_slice(key.as_bytes());
+        terms.key(&name, &raw);
+        value_into(&mut name, &mut raw, &value, terms, src, 1)?;
     }
     src.push(b'}');
+    terms.flush_keys();
     Ok(())
 }
 
@@ -263,6 +287,26 @@ struct Builder<'py> {
     terms: Terms,
     source: Vec<u8>,
     scratch: Vec<u8>,
+    // The (day, key set id) pairs the body carries so far: shared with the Python path as `carried`,
+    // mirrored in `carried_here` so most lookups stay out of Python.
+    carried: Bound<'py, PySet>,
+    carried_here: HashSet<(i64, KeySetId)>,
+    ids: HashMap<Vec<u8>, KeySetId>,
+}
+
+/// `key_sets.key_set_id`: 16 hex digits of BLAKE2b (8-byte digest) over the set's UTF-8.
+fn key_set_id(joined: &[u8]) -> KeySetId {
+    let mut hasher = Blake2bVar::new(8).expect("8 is a valid BLAKE2b digest size");
+    hasher.update(joined);
+    let mut digest = [0u8; 8];
+    hasher.finalize_variable(&mut digest).expect("the buffer has the digest's size");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 16];
+    for (i, byte) in digest.iter().enumerate() {
+        id[2 * i] = HEX[(byte >> 4) as usize];
+        id[2 * i + 1] = HEX[(byte & 15) as usize];
+    }
+    id
 }
 
 impl<'py> Builder<'py> {
@@ -281,6 +325,55 @@ impl<'py> Builder<'py> {
             self.resources.insert(key, fields);
         }
         Ok(key)
+    }
+
+    fn key_set_id(&mut self, joined: &[u8]) -> KeySetId {
+        if let Some(id) = self.ids.get(joined) {
+            return *id;
+        }
+        let id = key_set_id(joined);
+        self.ids.insert(joined.to_vec(), id);
+        id
+    }
+
+    /// Whether this span carries the set: the first of the body and day to have it does.
+    fn carries(&mut self, day: i64, id: &KeySetId) -> Built<bool> {
+        if !self.carried_here.insert((day, *id)) {
+            return Ok(false);
+        }
+        let id_text = std::str::from_utf8(id).map_err(|_| Decline)?;
+        let pair = (day, id_text).into_pyobject(self.py)?;
+        if self.carried.contains(&pair)? {
+            return Ok(false);
+        }
+        self.carried.add(pair)?;
+        Ok(true)
+    }
+
+    /// `key_sets.key_set_terms`: after the span's other tags.
+    fn key_sets_into(&mut self, out: &mut Vec<u8>, start_ns: i128, terms: &Terms) -> Built<()> {
+        let day = (start_ns.clamp(0, MAX_NS) / NS_PER_DAY) as i64;
+        let mut first = terms.tags.is_empty();
+        for (raw, joined) in terms.key_sets_raw.iter().zip(terms.key_sets.iter()) {
+            let id = self.key_set_id(raw);
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.push(b'"');
+            out.extend_from_slice(KEY_SET_ID_PREFIX);
+            out.extend_from_slice(&id);
+            out.push(b'"');
+            if self.carries(day, &id)? {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(KEY_SET_PREFIX);
+                out.extend_from_slice(&id);
+                out.push(b':');
+                out.extend_from_slice(joined);
+                out.push(b'"');
+            }
+        }
+        Ok(())
     }
 
     /// `{"create":{"_index":"<prefix>-span-<day>","_id":"` for the span's day.
@@ -607,6 +700,7 @@ impl<'py> Builder<'py> {
         }
         out.extend_from_slice(b"},\"tags\":[");
         out.extend_from_slice(&terms.tags);
+        self.key_sets_into(out, start_ns, terms)?;
         out.extend_from_slice(b"],\"text\":\"");
         out.extend_from_slice(&terms.texts);
         out.extend_from_slice(b"\",\"source\":");
@@ -628,13 +722,15 @@ impl<'py> Builder<'py> {
 
 /// The `_bulk` body that creates `spans` in their daily indices `<prefix>-span-<day>`: what
 /// `document.bulk_body(prefix, spans)` returns. `fallback(span)` gives a span's two lines the Python
-/// way, for spans this module declines.
+/// way, for spans this module declines; `carried` is the set of (day, key set id) pairs the body
+/// carries, which both update.
 #[pyfunction]
 fn bulk_body<'py>(
     py: Python<'py>,
     prefix: &str,
     spans: &Bound<'py, PyAny>,
     fallback: &Bound<'py, PyAny>,
+    carried: &Bound<'py, PySet>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let mut builder = Builder {
         py,
@@ -644,6 +740,9 @@ fn bulk_body<'py>(
         terms: Terms::default(),
         source: Vec::with_capacity(2048),
         scratch: Vec::with_capacity(256),
+        carried: carried.clone(),
+        carried_here: HashSet::new(),
+        ids: HashMap::new(),
     };
     let count = spans.len().unwrap_or(0);
     let mut out: Vec<u8> = Vec::with_capacity(4096);

@@ -4,12 +4,55 @@
 
 use crate::json::{encode_number_into, escape_into};
 
+/// `span_terms.MAX_KEY_SET_CHARS`, `MAX_KEY_IN_SET`.
+const MAX_KEY_SET_CHARS: usize = 4096 - 64;
+const MAX_KEY_IN_SET: usize = 256;
+
+/// A list of byte strings in one buffer.
+#[derive(Default)]
+pub struct Strings {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    fn push(&mut self, item: &[u8]) {
+        self.bytes.extend_from_slice(item);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn extend(&mut self, other: &Strings) {
+        let base = self.bytes.len();
+        self.bytes.extend_from_slice(&other.bytes);
+        self.ends.extend(other.ends.iter().map(|end| base + end));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(move |(start, end)| &self.bytes[start..end])
+    }
+}
+
 #[derive(Default)]
 pub struct Terms {
     pub tags: Vec<u8>,
     pub nums: Vec<u8>,
     pub texts: Vec<u8>,
     n_texts: usize,
+    // The keys of the map being walked (escaped, and as they are) until `flush_keys`.
+    keys: Strings,
+    keys_raw: Strings,
+    longest_key: usize, // characters
+    key_chars: usize,
+    key_has_newline: bool,
+    /// `SearchTerms.key_sets`: each set's keys joined by newlines, as they are (for its id) and escaped.
+    pub key_sets_raw: Strings,
+    pub key_sets: Strings,
 }
 
 impl Terms {
@@ -18,6 +61,17 @@ impl Terms {
         self.nums.clear();
         self.texts.clear();
         self.n_texts = 0;
+        self.reset_keys();
+        self.key_sets_raw.clear();
+        self.key_sets.clear();
+    }
+
+    fn reset_keys(&mut self) {
+        self.keys.clear();
+        self.keys_raw.clear();
+        self.longest_key = 0;
+        self.key_chars = 0;
+        self.key_has_newline = false;
     }
 
     fn open_tag(&mut self) {
@@ -27,9 +81,37 @@ impl Terms {
         self.tags.push(b'"');
     }
 
-    /// `name`
-    pub fn tag_name(&mut self, name: &[u8]) {
-        self.tag_raw(name);
+    /// An attribute key of the map being walked, escaped and as it is: it joins the map's key set
+    /// (`flush_keys`).
+    pub fn key(&mut self, name: &[u8], raw: &[u8]) {
+        // Characters as Python counts them: every UTF-8 byte but continuation bytes starts one.
+        let chars = raw.iter().filter(|byte| (**byte & 0xC0) != 0x80).count();
+        self.keys.push(name);
+        self.keys_raw.push(raw);
+        self.longest_key = self.longest_key.max(chars);
+        self.key_chars += chars;
+        self.key_has_newline |= raw.contains(&b'\n');
+    }
+
+    /// The walked map's keys as one key set, or, where `span_terms.key_set` says they cannot share one,
+    /// one tag each (after the map's other tags), as `SearchTerms.add_attributes` does.
+    pub fn flush_keys(&mut self) {
+        let n = self.keys.ends.len();
+        if n == 0 {
+            return;
+        }
+        let joined_chars = self.key_chars + n - 1;
+        if self.key_has_newline || self.longest_key > MAX_KEY_IN_SET || joined_chars > MAX_KEY_SET_CHARS {
+            let keys = std::mem::take(&mut self.keys);
+            for name in keys.iter() {
+                self.tag_raw(name);
+            }
+            self.keys = keys;
+        } else {
+            self.key_sets_raw.push(&join(&self.keys_raw, b"\n"));
+            self.key_sets.push(&join(&self.keys, b"\\n"));
+        }
+        self.reset_keys();
     }
 
     /// A tag already escaped.
@@ -95,6 +177,8 @@ impl Terms {
                 mine.extend_from_slice(theirs);
             }
         }
+        self.key_sets_raw.extend(&other.key_sets_raw);
+        self.key_sets.extend(&other.key_sets);
         if other.n_texts > 0 {
             if self.n_texts > 0 {
                 self.texts.extend_from_slice(b"\\n");
@@ -103,4 +187,15 @@ impl Terms {
             self.n_texts += other.n_texts;
         }
     }
+}
+
+fn join(items: &Strings, separator: &[u8]) -> Vec<u8> {
+    let mut joined = Vec::with_capacity(items.bytes.len() + items.ends.len() * separator.len());
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            joined.extend_from_slice(separator);
+        }
+        joined.extend_from_slice(item);
+    }
+    joined
 }

@@ -2,11 +2,13 @@
 
 Yesterday's index is created with the span templates as they were before issue 14 (a copy kept in
 ``previous_span_templates/``, the files of commit 428e40d, rendered with the refresh interval of then:
-1s) and its spans written with the document builder; then the service starts, installs the current
-templates (``best_compression``, the search-only fields kept in ``_source``, Elasticsearch's refresh
-default) and stores today's spans. Every read Grafana makes must see both days: a trace with a span on
-each day by id, Jaeger search with an exact tag, TraceQL with a numeric range and a tag, full-text words
-and phrases, and tag autocomplete (keys and values). Only the new index has the new format.
+1s) and its spans written as documents were then (every attribute key a term of its own, not key sets:
+bench's ``bare_keys`` variant of the document builder's body); then the service starts, installs the
+current templates (``best_compression``, the search-only fields kept in ``_source``, Elasticsearch's
+refresh default) and stores today's spans. Every read Grafana makes must see both days: a trace with a
+span on each day by id, Jaeger search with an exact tag, TraceQL with a numeric range and a tag,
+whether a key is present (one whose value is an empty list too), full-text words and phrases, and tag
+autocomplete (keys and values). Only the new index has the new format.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from typing import Any
 import pytest
 import requests
 
+from bench.es_variants import apply_to_body, variant
 from tests.integration.conftest import Service, drop_prefix, start_service, stop_service
 from tracesearch.codecs.otlp_json import encode_traces_json
 from tracesearch.model import Resource, Scope, Span, SpanKind, StatusCode
 from tracesearch.settings import Settings
-from tracesearch.storage.es.document import to_bulk_lines
+from tracesearch.storage.es.document import bulk_body
 from tracesearch.storage.es.indices import span_index_for
+from tracesearch.storage.es.key_sets import parse_carrier
 from tracesearch.storage.es.templates import load_templates, render
 
 PREVIOUS = Path(__file__).parent / "previous_span_templates"
@@ -70,7 +74,7 @@ def span(trace_id: str, start_ns: int, provider: str, status: int, *, parent: st
         kind=SpanKind.SERVER,
         status_code=StatusCode.ERROR if failed else StatusCode.OK,
         status_message=DECLINED if failed else "",
-        attributes={"http.response.status_code": status, "payment.provider": provider},
+        attributes={"http.response.status_code": status, "payment.provider": provider, "payment.flags": []},
     )
 
 
@@ -100,8 +104,8 @@ def install_previous_templates(es_url: str, prefix: str) -> None:
     requests.put(f"{es_url}/_index_template/{prefix}-span", json=body, timeout=30).raise_for_status()
 
 
-def bulk(es_url: str, prefix: str, spans: list[Span]) -> None:
-    lines = b"".join(to_bulk_lines(span_index_for(prefix, s.start_ns), s) for s in spans)
+def bulk_previous_format(es_url: str, prefix: str, spans: list[Span]) -> None:
+    lines = apply_to_body(bulk_body(prefix, spans), variant("bare_keys"))
     headers = {"Content-Type": "application/x-ndjson"}
     answer = requests.post(f"{es_url}/_bulk?refresh=true", data=lines, headers=headers, timeout=30)
     answer.raise_for_status()
@@ -116,7 +120,7 @@ def both_days(
     (sorted by trace id, traces fetched with one search each, yesterday's unsorted index too)."""
     prefix = f"it-migrate-{uuid.uuid4().hex[:8]}"
     install_previous_templates(es_url, prefix)
-    bulk(es_url, prefix, YESTERDAY)
+    bulk_previous_format(es_url, prefix, YESTERDAY)
     extra = {"TRACESEARCH_INDEX_SORT_BY_TRACE": request.param}
     service = start_service(es_url, prefix, tmp_path_factory.mktemp("migrate"), extra)
     try:
@@ -184,6 +188,29 @@ def test_only_the_new_daily_index_has_the_new_format(both_days: Service, request
     assert set(SEARCH_ONLY) <= set(stored_source(both_days, NEW))
 
 
+def test_only_the_new_daily_index_keeps_keys_as_key_sets(both_days: Service) -> None:
+    old = search_terms(both_days, OLD)
+    assert "span.payment.provider" in old and not [t for t in old if t.startswith("key")]
+    new = search_terms(both_days, NEW) + search_terms(both_days, CROSS)
+    assert "span.payment.provider" not in new
+    carried = dict(found for found in map(parse_carrier, new) if found is not None)
+    [span_set] = [set_id for set_id, keys in carried.items() if "span.payment.provider" in keys]
+    assert carried[span_set] == ["span.http.response.status_code", "span.payment.provider", "span.payment.flags"]
+    assert f"keys:{span_set}" in search_terms(both_days, NEW)
+
+
+def search_terms(service: Service, trace_id: str) -> list[str]:
+    """The ``tags`` of a trace's span documents of its newest day (read as Elasticsearch stored them)."""
+    answer = requests.post(
+        f"{service.es_url}/{service.prefix}-span-*/_search",
+        json={"query": {"term": {"trace.id": trace_id}}, "docvalue_fields": ["tags"], "_source": False},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    hits = sorted(answer.json()["hits"]["hits"], key=lambda hit: hit["_index"])
+    return [str(tag) for tag in hits[-1]["fields"]["tags"]]
+
+
 def test_a_trace_with_a_span_on_each_day_is_read_whole(both_days: Service) -> None:
     answer = both_days.get(f"/api/traces/{CROSS}")
     assert answer.status_code == 200, answer.text
@@ -205,6 +232,19 @@ def test_traceql_with_a_numeric_range_and_a_tag_finds_both_days(both_days: Servi
     assert found == {OLD, NEW}
 
 
+def test_whether_a_key_is_present_is_answered_on_both_days(both_days: Service) -> None:
+    def traceql(q: str) -> set[str]:
+        answer = both_days.get("/api/search", q=q, limit=20, **window_s())
+        assert answer.status_code == 200, answer.text
+        return {t["traceID"].rjust(32, "0") for t in answer.json()["traces"]}
+
+    assert traceql("{ span.payment.provider != nil && span.http.response.status_code >= 500 }") == {OLD, NEW}
+    assert traceql("{ span.payment.flags != nil }") == {OLD, CROSS, NEW}  # an empty list: nothing but its key
+    assert traceql("{ .payment.flags != nil }") == {OLD, CROSS, NEW}
+    assert traceql("{ span.payment.missing != nil }") == set()
+    assert traceql('{ resource.deploy.zone != nil && span.payment.provider = "acme-new" }') == {NEW}
+
+
 def test_full_text_words_and_phrases_find_both_days(both_days: Service) -> None:
     assert jaeger_search(both_days, {"_text": "declined"}) == {OLD, NEW}
     assert jaeger_search(both_days, {"_text": '"card declined"'}) == {OLD, NEW}
@@ -215,7 +255,9 @@ def test_tag_autocomplete_lists_keys_and_values_of_both_days(both_days: Service)
     tags = both_days.get("/api/v2/search/tags", **window_s())
     assert tags.status_code == 200, tags.text
     span_scope = next(s for s in tags.json()["scopes"] if s["name"] == "span")
-    assert "payment.provider" in span_scope["tags"]
+    assert {"payment.provider", "payment.flags", "http.response.status_code"} <= set(span_scope["tags"])
+    resource_scope = next(s for s in tags.json()["scopes"] if s["name"] == "resource")
+    assert "deploy.zone" in resource_scope["tags"]
     values = both_days.get("/api/v2/search/tag/span.payment.provider/values", **window_s())
     assert values.status_code == 200, values.text
     assert {v["value"] for v in values.json()["tagValues"]} == {"acme-old", "acme-cross", "acme-new"}

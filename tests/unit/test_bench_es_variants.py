@@ -16,7 +16,7 @@ from bench.es_cost_report import installed
 from bench.es_variants import BASELINE, UnknownVariant, apply_to_body, apply_to_templates, variant
 from tracesearch.model import Resource, Scope, Span, SpanKind
 from tracesearch.settings import Settings
-from tracesearch.storage.es.document import to_bulk_lines
+from tracesearch.storage.es.document import bulk_body, to_bulk_lines
 from tracesearch.storage.es.templates import load_templates
 
 PREFIX = "escost"
@@ -165,10 +165,10 @@ def test_resource_once_leaves_out_the_resource_terms_and_words_only() -> None:
     assert changed["source"] == original["source"]
 
 
-def test_tags_no_bare_keys_keeps_the_key_value_terms_only() -> None:
-    span = Span(
+def _key_span(span_id: str) -> Span:
+    return Span(
         "a" * 32,
-        "b" * 16,
+        span_id,
         "GET /",
         10**18,
         10**18 + 5,
@@ -176,13 +176,27 @@ def test_tags_no_bare_keys_keeps_the_key_value_terms_only() -> None:
         Scope(),
         attributes={"http.route": "/x", "retries": 2},
     )
-    original = _lines(to_bulk_lines("escost-span-2026-01-01", span))[1]
-    changed = _lines(apply_to_body(to_bulk_lines("escost-span-2026-01-01", span), variant("tags_no_bare_keys")))[1]
-    assert "span.http.route" in original["tags"]  # type: ignore[operator]
-    assert changed["tags"] == [t for t in original["tags"] if "=" in t]  # type: ignore[attr-defined]
-    assert "span.http.route=/x" in changed["tags"] and "span.http.route" not in changed["tags"]
-    assert {k: v for k, v in changed.items() if k != "tags"} == {k: v for k, v in original.items() if k != "tags"}
-    assert variant("resource_once+tags_no_bare_keys").no_bare_keys
+
+
+def test_tags_no_keys_keeps_the_key_value_terms_only() -> None:
+    body = bulk_body("escost", [_key_span("b" * 16), _key_span("c" * 16)])
+    original = _lines(body)[1::2]
+    changed = _lines(apply_to_body(body, variant("tags_no_keys")))[1::2]
+    for before, after in zip(original, changed, strict=True):
+        assert after["tags"] == [t for t in before["tags"] if "=" in t]  # type: ignore[attr-defined]
+        assert "span.http.route=/x" in after["tags"]
+        assert not [t for t in after["tags"] if t.startswith("key")]
+        assert {k: v for k, v in after.items() if k != "tags"} == {k: v for k, v in before.items() if k != "tags"}
+    assert variant("resource_once+tags_no_keys").no_keys
+
+
+def test_bare_keys_is_the_format_before_key_sets() -> None:
+    body = bulk_body("escost", [_key_span("b" * 16), _key_span("c" * 16)])
+    changed = _lines(apply_to_body(body, variant("bare_keys")))[1::2]
+    for document in changed:
+        keys = [t for t in document["tags"] if "=" not in t]  # type: ignore[attr-defined]
+        assert keys == ["span.http.route", "span.retries", "resource.service.name"]
+        assert not [t for t in document["tags"] if t.startswith("key")]  # type: ignore[attr-defined]
 
 
 def test_the_report_says_what_the_service_installs() -> None:

@@ -73,7 +73,12 @@ class AttrRange:
 
 @dataclass(frozen=True, slots=True)
 class AttrExists:
+    """The span has an attribute with any of these keys. ``key_sets``: where a store keeps keys as key
+    sets (Elasticsearch, ``storage/es/key_sets.py``), the ids of its sets listing one of the names,
+    filled in by its reader before the condition is compiled; other stores ignore it."""
+
     names: tuple[str, ...]
+    key_sets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from tracesearch.query.conditions import (
     Text,
 )
 from tracesearch.query.regex import Regex, compile_pattern, fullmatch
-from tracesearch.query.span_terms import HIGHEST, LOWEST, encode_number, span_terms
+from tracesearch.query.span_terms import HIGHEST, LOWEST, encode_number, keys, span_terms
 
 # Fields kept as ``<field>=<value>`` search terms (``query.span_terms``), not as span fields.
 TAGGED_FIELDS = frozenset(
@@ -84,7 +84,7 @@ def facts(span: Span) -> SpanFacts:
         numbers.setdefault(name, []).append(encoded)
     return SpanFacts(
         span,
-        frozenset(terms.tags),
+        frozenset((*terms.tags, *keys(terms.key_sets))),
         {name: tuple(values) for name, values in numbers.items()},
         words("\n".join(terms.texts)),
         span_fields(span),

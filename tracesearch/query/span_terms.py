@@ -4,12 +4,17 @@ One definition for every store. Elasticsearch keeps them in a span document's se
 (``storage/es/document.py``); the in-memory store computes them per span (``storage/memory.py``), and
 ``query.matching`` evaluates conditions over them, so both stores answer a condition alike.
 
-* ``tags``: one term per attribute key (``span.http.method``) and per key=value
-  (``span.http.method=GET``), scoped ``span.``, ``resource.``, ``event.``, ``link.``,
-  ``instrumentation.``; plus ``event:name=<name>`` per event, ``instrumentation:name=<name>``,
-  ``instrumentation:version=<version>`` and ``span:traceState=<W3C tracestate>``; and
+* ``tags``: one term per attribute key=value (``span.http.method=GET``), scoped ``span.``,
+  ``resource.``, ``event.``, ``link.``, ``instrumentation.``; plus ``event:name=<name>`` per event,
+  ``instrumentation:name=<name>``, ``instrumentation:version=<version>`` and ``span:traceState=<W3C tracestate>``; and
   ``zipkin:remoteServiceName`` with ``zipkin:remoteServiceName=<name>`` for a span that names a remote
   service (``query.remote_service``).
+* ``key_sets``: the keys of each attribute map (``span.http.method\nspan.http.route``), joined by
+  newlines. A span's key sets repeat from span to span, so a store keeps a set once and each span
+  names it (Elasticsearch: ``document.py``); ``keys`` lists them one by one. A map whose keys cannot
+  share a set (a key holding a newline or longer than ``MAX_KEY_IN_SET``, or a set longer than
+  ``MAX_KEY_SET_CHARS``) adds one ``tags`` term per key instead (``span.http.method``), as every map
+  did before key sets.
 * ``nums``: ``<scope>.<key>=<16 hex digits>`` per numeric value, the digits being an order-preserving
   encoding of the value as a double (``encode_number``), so a range of terms is a numeric range.
 * ``texts``: span name, status message, string attribute values and event names (for full text).
@@ -20,10 +25,18 @@ from __future__ import annotations
 import base64
 import math
 import struct
+from collections.abc import Iterable, Iterator
 
 from tracesearch.model import Attributes, AttrValue, Span
 from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD, remote_service_name
 
+KEY_SEPARATOR = "\n"
+# A key set is written whole in one term, and ``tags``' ignore_above in the span mapping is 4,096
+# characters: room for the set and a short prefix (``document.KEY_SET_PREFIX`` and an id).
+MAX_KEY_SET_CHARS = 4096 - 64
+# Presence of a key is a regexp over the key sets, and Elasticsearch refuses regexps over 1,000 characters
+# (index.max_regex_length): a key of at most this many characters, escaped, stays well under it.
+MAX_KEY_IN_SET = 256
 _SIGN_BIT = 1 << 63
 _MASK64 = (1 << 64) - 1
 
@@ -65,16 +78,20 @@ MAX_CACHED_NAMES = 10_000
 class SearchTerms:
     """Collects the search terms of one span (or of one resource, shared by its spans)."""
 
-    __slots__ = ("nums", "tags", "texts")
+    __slots__ = ("key_sets", "nums", "tags", "texts")
 
     def __init__(self) -> None:
         self.tags: list[str] = []
         self.nums: list[str] = []
         self.texts: list[str] = []
+        self.key_sets: list[str] = []
 
     def add_attributes(self, scope: str, attributes: Attributes) -> None:
         # Hot path (every attribute of every span): plain types inline, the rest through add_value.
+        if not attributes:
+            return
         tags, texts = self.tags, self.texts
+        keys: list[str] = []
         names = _SCOPED_NAMES.get(scope)
         if names is None:
             names = _SCOPED_NAMES.setdefault(scope, {})
@@ -84,19 +101,25 @@ class SearchTerms:
                 name = f"{scope}.{key}"
                 if len(names) < MAX_CACHED_NAMES:
                     names[key] = name
+            keys.append(name)
             kind = type(value)
             if kind is str:
-                tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
+                tags.append(f"{name}={value}")  # type: ignore[str-bytes-safe]
                 texts.append(value)  # type: ignore[arg-type]
             elif kind is int:
-                tags += (name, f"{name}={value}")  # type: ignore[str-bytes-safe]
+                tags.append(f"{name}={value}")  # type: ignore[str-bytes-safe]
                 code = _SMALL_INT_CODES[value] if 0 <= value < SMALL_INTS else encode_number(value)  # type: ignore[operator, index, arg-type]
                 self.nums.append(f"{name}={code}")
             else:
-                tags.append(name)
-                self.add_value(name, value)
+                self.add_value(name, value, keys)
+        joined = key_set(keys)
+        if joined is None:
+            tags += keys
+        else:
+            self.key_sets.append(joined)
 
-    def add_value(self, name: str, value: AttrValue) -> None:
+    def add_value(self, name: str, value: AttrValue, keys: list[str]) -> None:
+        """The terms of ``value`` under ``name``; the keys of nested maps go to ``keys``."""
         if isinstance(value, str):
             self.tags.append(f"{name}={value}")
             self.texts.append(value)
@@ -110,11 +133,11 @@ class SearchTerms:
             self.tags.append(f"{name}={stringify(value)}")
         elif isinstance(value, list):
             for item in value:
-                self.add_value(name, item)
+                self.add_value(name, item, keys)
         elif isinstance(value, dict):
             for key, item in value.items():
-                self.tags.append(f"{name}.{key}")
-                self.add_value(f"{name}.{key}", item)
+                keys.append(f"{name}.{key}")
+                self.add_value(f"{name}.{key}", item, keys)
 
     def add_span_own(self, span: Span) -> None:
         """Everything but the resource's terms (which callers may compute once per resource)."""
@@ -157,5 +180,25 @@ def span_terms(span: Span) -> SearchTerms:
     terms.tags += resource.tags
     terms.nums += resource.nums
     terms.texts += resource.texts
+    terms.key_sets += resource.key_sets
     terms.add_span_rest(span)
     return terms
+
+
+def key_set(keys: list[str]) -> str | None:
+    """These keys as one key set, or None where they must stay one term each."""
+    joined = KEY_SEPARATOR.join(keys)
+    if len(joined) > MAX_KEY_SET_CHARS or joined.count(KEY_SEPARATOR) != len(keys) - 1:
+        return None
+    return joined if max(map(len, keys)) <= MAX_KEY_IN_SET else None
+
+
+def in_key_sets(key: str) -> bool:
+    """Whether a key can be part of a key set at all (it may still be kept apart with the rest of its map)."""
+    return len(key) <= MAX_KEY_IN_SET and KEY_SEPARATOR not in key
+
+
+def keys(key_sets: Iterable[str]) -> Iterator[str]:
+    """Every key of these key sets."""
+    for joined in key_sets:
+        yield from joined.split(KEY_SEPARATOR)

@@ -26,14 +26,20 @@ class _Response:
 
 @dataclass
 class RecordingElasticsearch:
-    """``search`` and ``bulk`` recorded in order; ``respond`` may script an answer to a search."""
+    """``search``, ``terms_enum`` and ``bulk`` recorded in order; ``respond`` may script an answer to a
+    search, ``enum`` to a ``_terms_enum`` (the terms it lists)."""
 
     respond: Responder = lambda index, body: None
     sent: list[dict[str, Any]] = field(default_factory=list)
+    enum: Callable[[str, dict[str, Any]], list[str]] = lambda index, body: []
 
     def search(self, *, index: str, body: dict[str, Any], **params: Any) -> _Response:
         self.sent.append({"api": "search", "index": index, "body": orjson.loads(orjson.dumps(body))})
         return _Response(self.respond(index, body) or EMPTY_SEARCH)
+
+    def terms_enum(self, *, index: str, **body: Any) -> _Response:
+        self.sent.append({"api": "terms_enum", "index": index, "body": orjson.loads(orjson.dumps(body))})
+        return _Response({"terms": self.enum(index, body), "complete": True})
 
     def bulk(self, *, operations: bytes | str, **params: Any) -> _Response:
         raw = operations.encode() if isinstance(operations, str) else operations

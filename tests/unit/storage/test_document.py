@@ -1,7 +1,9 @@
 import dataclasses
+import hashlib
 import math
 from typing import Any, cast
 
+import orjson
 import pytest
 
 from tracesearch.model import Event, Link, Resource, Scope, Span, SpanKind, StatusCode, ZipkinOrigin
@@ -14,6 +16,7 @@ from tracesearch.storage.es.document import (
     to_document,
 )
 from tracesearch.storage.es.indices import MAX_NS, NS_PER_DAY, span_index_for
+from tracesearch.storage.es.key_sets import parse_carrier
 
 
 def make_span(**overrides: Any) -> Span:
@@ -77,7 +80,9 @@ def test_a_span_sent_through_zipkin_keeps_how_it_was_sent() -> None:
 
 def test_search_fields_hold_scoped_keys_values_numbers_and_words() -> None:
     doc = to_document(make_span())
-    assert "span.s=GET" in doc["tags"] and "span.s" in doc["tags"]
+    assert "span.s=GET" in doc["tags"] and "span.s" not in doc["tags"]
+    carried = {key_set_id for key_set_id, keys in _carried_sets(doc["tags"]).items() if "span.s" in keys}
+    assert len(carried) == 1 and f"keys:{carried.pop()}" in doc["tags"]
     assert "resource.host.name=web-1" in doc["tags"]
     assert "span.arr=a" in doc["tags"] and "span.arr=b" in doc["tags"]
     assert "span.map.n.deep=1" in doc["tags"]
@@ -124,7 +129,8 @@ def test_bulk_body_is_byte_for_byte_the_joined_bulk_lines() -> None:
         _plain_span("7" * 16, day, nested={"k": [1, {"deep": math.nan}]}),
     ]
     for prefix in ("tracesearch", 'odd"prefix'):
-        expected = b"".join(to_bulk_lines(span_index_for(prefix, s.start_ns), s) for s in spans)
+        carried: set[tuple[int, str]] = set()
+        expected = b"".join(to_bulk_lines(span_index_for(prefix, s.start_ns), s, carried) for s in spans)
         assert bulk_body(prefix, spans) == expected
     assert bulk_body("tracesearch", []) == b""
 
@@ -144,3 +150,45 @@ def test_numeric_tags_of_small_and_other_ints_are_their_encoded_numbers() -> Non
     assert [to_document(_plain_span("1" * 16, 1, n=n))["tags_num"] for n in range(1030)] == [
         [f"span.n={encode_number(float(n))}"] for n in range(1030)
     ]
+
+
+def _carried_sets(tags: list[str], scope: str = "span.") -> dict[str, list[str]]:
+    """The key sets carried among these terms, of one scope's keys."""
+    found = (parsed for parsed in map(parse_carrier, tags) if parsed is not None)
+    return {set_id: keys for set_id, keys in found if keys[0].startswith(scope)}
+
+
+def _documents(body: bytes) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in body.splitlines()[1::2]]
+
+
+def test_a_body_carries_each_key_set_once_per_day_and_every_span_names_it() -> None:
+    day = 1_700_000_000 * 1_000_000_000 // NS_PER_DAY * NS_PER_DAY
+    spans = [_plain_span(str(i) * 16, day + i, a="x", b=[], c=None) for i in range(1, 4)]
+    spans.append(_plain_span("9" * 16, day + NS_PER_DAY, a="y", b=[], c=None))  # the next day's index
+    docs = _documents(bulk_body("tracesearch", spans))
+    expected_id = hashlib.blake2b(b"span.a\nspan.b\nspan.c", digest_size=8).hexdigest()
+    assert [_carried_sets(d["tags"]) for d in docs] == [
+        {expected_id: ["span.a", "span.b", "span.c"]},
+        {},
+        {},
+        {expected_id: ["span.a", "span.b", "span.c"]},
+    ]
+    assert all(f"keys:{expected_id}" in d["tags"] for d in docs)
+    assert all(not {"span.a", "span.b", "span.c"} & set(d["tags"]) for d in docs)
+    assert _carried_sets(to_document(spans[2])["tags"]) == {expected_id: ["span.a", "span.b", "span.c"]}
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"a": "x", "new\nline": "y"},
+        {"a": "x", "k" * 257: "y"},
+        {f"key{i:04}-{'x' * 200}": i for i in range(20)},
+    ],
+    ids=["a key with a newline", "a key over 256 characters", "a set over the limit"],
+)
+def test_keys_that_cannot_share_a_set_stay_one_term_each(attributes: dict[str, Any]) -> None:
+    doc = to_document(_plain_span("1" * 16, 1, **attributes))
+    assert not _carried_sets(doc["tags"])
+    assert {f"span.{key}" for key in attributes} <= set(doc["tags"])

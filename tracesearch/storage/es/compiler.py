@@ -31,6 +31,7 @@ from tracesearch.query.conditions import (
 )
 from tracesearch.query.conditions import Any as AnyOf
 from tracesearch.query.span_terms import HIGHEST, LOWEST, encode_number
+from tracesearch.storage.es.key_sets import KEY_SET_ID_PREFIX
 
 Query = dict[str, Any]
 # Fields of the span document that only searches read (``document.to_document``): never sent back.
@@ -101,6 +102,15 @@ def lucene_prefix(prefix: str) -> str:
     return lucene_literal(prefix) + ".*"
 
 
+def has_key(names: Sequence[str], key_sets: Sequence[str] = ()) -> Query:
+    """Spans with any of these attribute keys: as a term of its own (a key kept out of a key set, and
+    every key in daily indices written before key sets), or through the id of a key set listing it
+    (``key_sets.py``: the reader finds the ids)."""
+    if not key_sets:
+        return terms("tags", list(names))
+    return bool_(should=[terms("tags", list(names)), terms("tags", [KEY_SET_ID_PREFIX + i for i in key_sets])])
+
+
 def _one_or_any(queries: list[Query]) -> Query:
     return queries[0] if len(queries) == 1 else bool_(should=queries)
 
@@ -167,7 +177,7 @@ def compile_condition(cond: Condition) -> Query:
     if isinstance(cond, AttrEquals | AttrRange | AttrMatches):
         return _one_or_any(_alternatives(cond))
     if isinstance(cond, AttrExists):
-        return terms("tags", list(cond.names))
+        return has_key(cond.names, cond.key_sets)
     if isinstance(cond, FieldEquals):
         return _field_equals(cond)
     if isinstance(cond, FieldRange):

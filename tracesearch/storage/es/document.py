@@ -3,7 +3,8 @@
 The document is not the span model. Besides the span's own fields it carries the span's search
 terms (``query/span_terms.py``, one definition for every store), rebuilt from ``source`` and therefore
 never read back (reads ask for ``_source`` without them; docs/storage.md, "Index format"): ``tags``
-(keywords ``span.http.method`` and ``span.http.method=GET``: exact match, presence, autocomplete),
+(keywords ``span.http.method=GET``: exact match and value autocomplete; ``keys:<id>`` of the span's key
+sets and the sets themselves, ``key_sets.py``: presence and key autocomplete),
 ``tags_num`` (order-preserving encodings of numeric values: a keyword range query is a numeric range)
 and ``text`` (analysed words for full-text search).
 
@@ -35,6 +36,7 @@ from tracesearch.model import (
 )
 from tracesearch.query.span_terms import SearchTerms, encode_number, stringify
 from tracesearch.storage.es.indices import MAX_NS, NS_PER_DAY, span_index_for
+from tracesearch.storage.es.key_sets import key_set_terms
 
 __all__ = [
     "bulk_body",
@@ -112,14 +114,19 @@ def _decode_attributes(encoded: dict[str, Any] | None) -> Attributes:
     return {k: _decode_value(v) for k, v in encoded.items()}
 
 
-def to_document(span: Span) -> dict[str, Any]:
+def to_document(span: Span, carried: set[tuple[int, str]] | None = None) -> dict[str, Any]:
+    """``carried``: the (day, key set id) pairs whose set an earlier document of the same ``_bulk`` body
+    already carries (updated); None: this document carries each of its key sets itself."""
     search = SearchTerms()
     search.add_span_own(span)
     resource = _resource_fields(span.resource)
     search.tags += resource.tags
     search.nums += resource.nums
     search.texts += resource.texts
+    search.key_sets += resource.key_sets
     search.add_span_rest(span)
+    if search.key_sets:
+        search.tags += key_set_terms(search.key_sets, _day(span.start_ns), carried)
 
     doc: dict[str, Any] = {
         "@timestamp": span.start_ns // NS_PER_MS,
@@ -145,12 +152,12 @@ def to_document(span: Span) -> dict[str, Any]:
 class _ResourceFields:
     """What a resource contributes to each of its spans' documents, computed once per resource."""
 
-    __slots__ = ("nums", "source", "tags", "texts")
+    __slots__ = ("key_sets", "nums", "source", "tags", "texts")
 
     def __init__(self, resource: Resource):
         search = SearchTerms()
         search.add_attributes("resource", resource.attributes)
-        self.tags, self.nums, self.texts = search.tags, search.nums, search.texts
+        self.tags, self.nums, self.texts, self.key_sets = search.tags, search.nums, search.texts, search.key_sets
         self.source = _encode_attributes(resource.attributes)
 
 
@@ -195,10 +202,15 @@ def _source_of(span: Span) -> dict[str, Any]:
     return source
 
 
-def to_bulk_lines(index: str, span: Span) -> bytes:
-    """The two NDJSON lines of a bulk ``create`` of this span."""
+def to_bulk_lines(index: str, span: Span, carried: set[tuple[int, str]] | None = None) -> bytes:
+    """The two NDJSON lines of a bulk ``create`` of this span (``carried``: see ``to_document``)."""
     action = orjson.dumps({"create": {"_index": index, "_id": document_id(span)}})
-    return action + b"\n" + orjson.dumps(to_document(span)) + b"\n"
+    return action + b"\n" + orjson.dumps(to_document(span, carried)) + b"\n"
+
+
+def _day(start_ns: int) -> int:
+    """The number of the UTC day whose daily index holds a span starting then."""
+    return min(max(start_ns, 0), MAX_NS) // NS_PER_DAY
 
 
 def bulk_body(prefix: str, spans: Iterable[Span]) -> bytes:
@@ -210,18 +222,20 @@ def bulk_body(prefix: str, spans: Iterable[Span]) -> bytes:
     are concatenated at once, so orjson's buffer is freed before the next span's: holding every
     span's buffers until one final join made the body twice as slow (malloc stops reusing them)."""
     heads: dict[int, bytes] = {}  # day number -> b'{"create":{"_index":"<index>","_id":"'
-    return b"".join(_bulk_lines(prefix, span, heads) for span in spans)
+    carried: set[tuple[int, str]] = set()
+    return b"".join(_bulk_lines(prefix, span, heads, carried) for span in spans)
 
 
-def _bulk_lines(prefix: str, span: Span, heads: dict[int, bytes]) -> bytes:
-    day = min(max(span.start_ns, 0), MAX_NS) // NS_PER_DAY
+def _bulk_lines(prefix: str, span: Span, heads: dict[int, bytes], carried: set[tuple[int, str]]) -> bytes:
+    day = _day(span.start_ns)
     head = heads.get(day)
     if head is None:
         head = heads[day] = orjson.dumps({"create": {"_index": span_index_for(prefix, span.start_ns), "_id": ""}})[:-3]
     span_id = document_id(span)
     if not span_id.isalnum():  # hex ids and the kind digit need no escaping; anything else goes through orjson
-        return to_bulk_lines(span_index_for(prefix, span.start_ns), span)
-    return head + span_id.encode() + b'"}}\n' + orjson.dumps(to_document(span), option=orjson.OPT_APPEND_NEWLINE)
+        return to_bulk_lines(span_index_for(prefix, span.start_ns), span, carried)
+    document = orjson.dumps(to_document(span, carried), option=orjson.OPT_APPEND_NEWLINE)
+    return head + span_id.encode() + b'"}}\n' + document
 
 
 class _Interner:

@@ -36,13 +36,15 @@ def native_module() -> ModuleType | None:
         return None
 
 
-def _python_lines(prefix: str, span: Span) -> bytes:
-    return to_bulk_lines(span_index_for(prefix, span.start_ns), span)
+def _python_lines(prefix: str, carried: set[tuple[int, str]], span: Span) -> bytes:
+    return to_bulk_lines(span_index_for(prefix, span.start_ns), span, carried)
 
 
 def native_bulk_body(module: ModuleType) -> BodyBuilder:
     def build(prefix: str, spans: Sequence[Span]) -> bytes:
-        body: bytes = module.bulk_body(prefix, spans, partial(_python_lines, prefix))
+        # The key sets the body carries so far (``to_document``), shared by the core and the Python path.
+        carried: set[tuple[int, str]] = set()
+        body: bytes = module.bulk_body(prefix, spans, partial(_python_lines, prefix, carried), carried)
         return body
 
     return build

@@ -4,7 +4,8 @@ TraceQL metrics over span documents. Index names come from the time range (daily
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -13,10 +14,10 @@ from tracesearch.model import Span
 from tracesearch.query.conditions import Condition, FieldEquals, TraceQuery
 from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
 from tracesearch.query.span_aggregation import SpanAggregation, SpanSeries
-from tracesearch.storage.es import compiler, span_aggregation, tag_queries
+from tracesearch.storage.es import compiler, key_sets, span_aggregation, tag_queries
 from tracesearch.storage.es.document import from_documents
 from tracesearch.storage.es.indices import span_indices_between
-from tracesearch.storage.es.search import msearch, search
+from tracesearch.storage.es.search import call, msearch, search
 
 NS_PER_S = 1_000_000_000
 PAGE_SIZE = 10_000
@@ -69,6 +70,32 @@ class EsSpanReader:
     def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         """Every span search stops at the query time budget (``TRACESEARCH_QUERY_TIMEOUT``)."""
         return search(self._client, index, body, self._search_timeout_s)
+
+    def _terms_enum(self, index: str, prefix: str, after: str | None) -> Mapping[str, Any]:
+        # _terms_enum refuses names of missing indices and has no ignore_unavailable: each daily index as a
+        # pattern matches itself or nothing.
+        patterns = ",".join(f"{name}*" for name in index.split(","))
+        options: dict[str, Any] = {"field": "tags", "string": prefix, "size": key_sets.ENUM_PAGE}
+        if after is not None:
+            options["search_after"] = after
+        if self._search_timeout_s is not None:
+            options["timeout"] = f"{max(1, int(self._search_timeout_s * 1000))}ms"
+        return call(lambda: self._client.terms_enum(index=patterns, **options).body)
+
+    def _key_sets(self, index: str) -> dict[str, list[str]]:
+        """The key sets the daily indices hold, by id (``key_sets.py``)."""
+        return key_sets.known_sets(self._terms_enum, index)
+
+    def _resolved(self, index: str, conditions: Sequence[Condition]) -> list[Condition]:
+        """The conditions with each presence condition given the ids of the key sets listing its keys."""
+        if not key_sets.asks_for_keys(conditions):
+            return list(conditions)
+        sets = self._key_sets(index)
+        return [key_sets.resolve(c, sets) for c in conditions]
+
+    @staticmethod
+    def _compiled(conditions: Sequence[Condition], sets: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        return [compiler.compile_condition(key_sets.resolve(c, sets)) for c in conditions]
 
     def _spans_of(self, index: str, trace_ids: Sequence[str], max_spans: int | None = None) -> dict[str, list[Span]]:
         """The spans of these traces by trace id, each in the order of a trace."""
@@ -173,7 +200,8 @@ class EsSpanReader:
 
     def _find_trace_ids(self, query: TraceQuery) -> list[str]:
         index = self._indices(query.start_ns, query.end_ns)
-        body = compiler.latest_traces(query.conditions, query.start_ns, query.end_ns, query.limit)
+        conditions = self._resolved(index, query.conditions)
+        body = compiler.latest_traces(conditions, query.start_ns, query.end_ns, query.limit)
         return [h["fields"]["trace.id"][0] for h in self._search(index, body)["hits"]["hits"]]
 
     def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[list[Span]]:
@@ -187,8 +215,9 @@ class EsSpanReader:
     def candidate_traces(
         self, conditions: Sequence[Condition], start_ns: int, end_ns: int, size: int
     ) -> list[tuple[str, int]]:
-        body = compiler.candidate_traces(conditions, start_ns, end_ns, size)
-        hits = self._search(self._indices(start_ns, end_ns), body)["hits"]["hits"]
+        index = self._indices(start_ns, end_ns)
+        body = compiler.candidate_traces(self._resolved(index, conditions), start_ns, end_ns, size)
+        hits = self._search(index, body)["hits"]["hits"]
         return [(h["fields"]["trace.id"][0], int(h["fields"]["start_ns"][0])) for h in hits]
 
     def traces(
@@ -198,7 +227,10 @@ class EsSpanReader:
         return self._spans_of(index, trace_ids, max_spans)
 
     def aggregate_spans(self, request: SpanAggregation) -> list[SpanSeries]:
-        answer = self._search(self._indices(request.start_ns, request.end_ns), span_aggregation.body(request))
+        index = self._indices(request.start_ns, request.end_ns)
+        if key_sets.asks_for_keys(request.conditions):
+            request = replace(request, conditions=tuple(self._resolved(index, request.conditions)))
+        answer = self._search(index, span_aggregation.body(request))
         return span_aggregation.series(request, answer)
 
     def _terms(self, field: str, filters: list[dict[str, Any]], sub: str | None = None) -> list[Any]:
@@ -250,10 +282,10 @@ class EsSpanReader:
         """Attribute keys of a scope (``span``, ``resource``...) seen in the range, without the scope,
         the most frequent first."""
         index, time_filters = self._in_range(start_ns, end_ns)
-        body = tag_queries.tag_names(
-            scope, [*time_filters, *map(compiler.compile_condition, conditions)], limit, TAG_SAMPLE
-        )
-        return [name[len(scope) + 1 :] for name in tag_queries.buckets(self._search(index, body))]
+        sets = self._key_sets(index)
+        filters = [*time_filters, *self._compiled(conditions, sets)]
+        body = tag_queries.tag_names(scope, filters, limit, TAG_SAMPLE)
+        return tag_queries.key_names(self._search(index, body), scope, limit, sets)
 
     def attribute_values(
         self,
@@ -265,9 +297,10 @@ class EsSpanReader:
         conditions: Sequence[Condition],
     ) -> list[str]:
         index, time_filters = self._in_range(start_ns, end_ns)
-        body = tag_queries.attribute_values(
-            scope, key, [*time_filters, *map(compiler.compile_condition, conditions)], limit, TAG_SAMPLE
-        )
+        sets = self._key_sets(index)
+        filters = [*time_filters, *self._compiled(conditions, sets)]
+        listing = key_sets.ids_listing(sets, [f"{scope}.{key}"])
+        body = tag_queries.attribute_values(scope, key, listing, filters, limit, TAG_SAMPLE)
         skip = len(scope) + len(key) + 2
         return [value[skip:] for value in tag_queries.buckets(self._search(index, body))]
 
@@ -284,9 +317,10 @@ class EsSpanReader:
         if not candidates:
             return set()
         index, time_filters = self._in_range(start_ns, end_ns)
-        body = tag_queries.numeric_values(
-            scope, key, list(candidates), [*time_filters, *map(compiler.compile_condition, conditions)], TAG_SAMPLE
-        )
+        sets = self._key_sets(index)
+        filters = [*time_filters, *self._compiled(conditions, sets)]
+        listing = key_sets.ids_listing(sets, [f"{scope}.{key}"])
+        body = tag_queries.numeric_values(scope, key, listing, list(candidates), filters, TAG_SAMPLE)
         return tag_queries.numeric_buckets(self._search(index, body))
 
     def remote_service_names(self, service: str, start_ns: int, end_ns: int, ignore_case: bool = False) -> list[str]:
@@ -301,9 +335,8 @@ class EsSpanReader:
     ) -> list[str] | None:
         """Values of ``name``, ``status``, ``kind``... seen in the range; None for an unknown intrinsic."""
         index, time_filters = self._in_range(start_ns, end_ns)
-        body = tag_queries.intrinsic_values(
-            name, [*time_filters, *map(compiler.compile_condition, conditions)], limit, TAG_SAMPLE
-        )
+        filters = [*time_filters, *map(compiler.compile_condition, self._resolved(index, conditions))]
+        body = tag_queries.intrinsic_values(name, filters, limit, TAG_SAMPLE)
         if body is None:
             return None
         values = tag_queries.buckets(self._search(index, body))

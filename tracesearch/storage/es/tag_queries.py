@@ -1,9 +1,10 @@
 """Query bodies for tag-name and tag-value autocomplete (Tempo's tag endpoints).
 
-Both read the ``tags`` keyword field of span documents (``span.http.method`` and
-``span.http.method=GET``). The work is bounded to the first ``sample`` documents of each shard that
-match the filter, so autocomplete costs the same at a million spans as at a thousand; a rare
-value outside the sample is missed, as Tempo also answers from recent blocks only.
+Both read the ``tags`` keyword field of span documents: ``span.http.method=GET``, and the keys as ids
+of key sets (``keys:<id>``, ``key_sets.py``) or, in indices written before key sets and for keys kept
+apart, one term each (``span.http.method``). The work is bounded to the first ``sample``
+documents of each shard that match the filter, so autocomplete costs the same at a million spans as at
+a thousand; a rare value outside the sample is missed, as Tempo also answers from recent blocks only.
 
 ``terminate_after`` is what bounds it: Elasticsearch stops collecting a shard after that many
 documents. A ``sampler`` alone does not: it keeps the best-scoring ``shard_size`` documents, but to
@@ -17,11 +18,13 @@ now stops at: the same sample, the same answers. The sampler stays as the aggreg
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD
 from tracesearch.query.span_terms import encode_number
-from tracesearch.storage.es.compiler import Query, bool_, lucene_prefix, term
+from tracesearch.storage.es.compiler import Query, bool_, has_key, lucene_prefix, term
+from tracesearch.storage.es.key_sets import ID_CHARS, KEY_SET_ID_PREFIX
 
 NS_PER_MS = 1_000_000
 ATTRIBUTE_SCOPES = ("resource", "span", "event", "link", "instrumentation")
@@ -37,6 +40,8 @@ INTRINSIC_VALUE_FIELDS = {
 # Intrinsics whose values live in ``tags`` under a ``<name>=`` prefix.
 INTRINSIC_TAG_PREFIXES = {"event:name": "event:name=", "instrumentation:name": "instrumentation:name="}
 ROOT_ONLY = frozenset({"rootName", "rootServiceName"})
+# Buckets asked for key names at least: distinct key sets, not keys (a scope's keys spread over several sets).
+KEY_SET_BUCKETS = 1_000
 
 
 def _sampled_terms(filters: list[Query], field: str, size: int, sample: int, include: str | None) -> dict[str, Any]:
@@ -53,13 +58,33 @@ def _sampled_terms(filters: list[Query], field: str, size: int, sample: int, inc
 
 
 def tag_names(scope: str, filters: list[Query], size: int, sample: int) -> dict[str, Any]:
-    """Attribute keys of one scope: the ``tags`` entries without ``=``."""
-    return _sampled_terms(filters, "tags", size, sample, include=rf"{re.escape(scope)}\.[^=]*")
+    """Attribute keys of one scope: the ids of key sets, and keys kept one term each (the ``tags``
+    entries without ``=``); ``key_names`` turns the buckets into keys."""
+    include = rf"{re.escape(scope)}\.[^=]*|{KEY_SET_ID_PREFIX}[0-9a-f]{{{ID_CHARS}}}"
+    return _sampled_terms(filters, "tags", max(size, KEY_SET_BUCKETS), sample, include=include)
 
 
-def attribute_values(scope: str, key: str, filters: list[Query], size: int, sample: int) -> dict[str, Any]:
+def key_names(answer: dict[str, Any], scope: str, size: int, sets: Mapping[str, list[str]]) -> list[str]:
+    """The keys of ``tag_names``' answer without their scope, the most frequent first: a key's count is
+    that of its own term plus those of the key sets listing it (``sets``: the keys of each set by id)."""
+    counts: dict[str, int] = {}
+    for bucket in _value_buckets(answer):
+        term, count = str(bucket["key"]), int(bucket.get("doc_count", 0))
+        keys = sets.get(term[len(KEY_SET_ID_PREFIX) :], []) if term.startswith(KEY_SET_ID_PREFIX) else [term]
+        for key in keys:
+            counts[key] = counts.get(key, 0) + count
+    prefix = f"{scope}."
+    ranked = sorted(((k, n) for k, n in counts.items() if k.startswith(prefix)), key=lambda item: (-item[1], item[0]))
+    return [key[len(prefix) :] for key, _ in ranked[:size]]
+
+
+def attribute_values(
+    scope: str, key: str, key_sets: Sequence[str], filters: list[Query], size: int, sample: int
+) -> dict[str, Any]:
+    """Values of one key, among the spans that have it (``key_sets``: ids of the sets listing it)."""
     prefix = f"{scope}.{key}"
-    return _sampled_terms([*filters, term("tags", prefix)], "tags", size, sample, lucene_prefix(prefix + "="))
+    present = has_key([prefix], key_sets)
+    return _sampled_terms([*filters, present], "tags", size, sample, lucene_prefix(prefix + "="))
 
 
 def remote_service_names(filters: list[Query], size: int, sample: int) -> dict[str, Any]:
@@ -68,7 +93,9 @@ def remote_service_names(filters: list[Query], size: int, sample: int) -> dict[s
     return _sampled_terms([*filters, term("tags", REMOTE_SERVICE_FIELD)], "tags", size, sample, lucene_prefix(prefix))
 
 
-def numeric_values(scope: str, key: str, candidates: list[str], filters: list[Query], sample: int) -> dict[str, Any]:
+def numeric_values(
+    scope: str, key: str, key_sets: Sequence[str], candidates: list[str], filters: list[Query], sample: int
+) -> dict[str, Any]:
     """Which of the candidate values are stored as numbers (``tags_num`` has no doc values, so one
     ``filters`` bucket per candidate), to tell the number 500 from the string "500"."""
     named = {value: term("tags_num", f"{scope}.{key}={encode_number(float(value))}") for value in candidates}
@@ -76,7 +103,7 @@ def numeric_values(scope: str, key: str, candidates: list[str], filters: list[Qu
         "size": 0,
         "track_total_hits": False,
         "terminate_after": sample,
-        "query": bool_(filter=[*filters, term("tags", f"{scope}.{key}")]),
+        "query": bool_(filter=[*filters, has_key([f"{scope}.{key}"], key_sets)]),
         "aggs": {"sample": {"sampler": {"shard_size": sample}, "aggs": {"numeric": {"filters": {"filters": named}}}}},
     }
 
@@ -100,5 +127,10 @@ def intrinsic_values(name: str, filters: list[Query], size: int, sample: int) ->
 
 
 def buckets(answer: dict[str, Any]) -> list[str]:
+    return [str(b["key"]) for b in _value_buckets(answer)]
+
+
+def _value_buckets(answer: dict[str, Any]) -> list[dict[str, Any]]:
     aggregations = answer.get("aggregations") or {}
-    return [str(b["key"]) for b in aggregations.get("sample", {}).get("values", {}).get("buckets", [])]
+    found: list[dict[str, Any]] = aggregations.get("sample", {}).get("values", {}).get("buckets", [])
+    return found
