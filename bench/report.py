@@ -293,7 +293,7 @@ def ingest_section(config: Config, machine: Machine, result: IngestResult) -> li
         "with parent links from 4 services, about 15 attributes per span (HTTP or database conventions, a "
         "100-character note, ints, doubles, booleans, a string array), an event on 1 span in 10, errors on 1 in 25. "
         f"OTLP bodies of {config.batch_spans} spans average {work.otlp_kib:.0f} KiB; the ceiling posts "
-        f"the documents tracesearch itself builds from them (its decoder and `to_bulk_lines`), "
+        f"the documents tracesearch itself builds from them (its decoder and `bulk_body`, the writer's body), "
         f"{work.bulk_kib:.0f} KiB of NDJSON per {config.batch_spans} spans, to `_bulk?filter_path=errors` "
         "in a prefix with the same index templates. Both use "
         f"{result.concurrency} keep-alive connections.",
