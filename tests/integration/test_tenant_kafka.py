@@ -195,8 +195,9 @@ def test_tail_sampling_decides_two_tenants_traces_of_one_id_apart(sampled_stack:
     send(stack.receiver.url, b_failing, "team-b")
     send(stack.receiver.url, a_failing, "team-a")
     a_prefix, b_prefix = tenant_prefix(stack.prefix, "team-a"), tenant_prefix(stack.prefix, "team-b")
-    wait_until_stored(stack.es_url, b_prefix, ids_of(b_failing), 90)
-    wait_until_stored(stack.es_url, a_prefix, ids_of(a_failing), 90)
+    # Generous: once, under a fully loaded CI run, b's trace was not stored within 90 s (not reproduced since).
+    wait_until_stored(stack.es_url, b_prefix, ids_of(b_failing), 180)
+    wait_until_stored(stack.es_url, a_prefix, ids_of(a_failing), 180)
     time.sleep(TAIL_WAIT_S + 2)  # a's plain trace went quiet with the others: decided by now
     assert set(stored_ids(stack.es_url, b_prefix)) == ids_of(b_failing)
     assert set(stored_ids(stack.es_url, a_prefix)) == ids_of(a_failing)
