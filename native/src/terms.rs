@@ -4,9 +4,8 @@
 
 use crate::json::{encode_number_into, escape_into};
 
-/// `span_terms.MAX_KEY_SET_CHARS`, `MAX_KEY_IN_SET`.
+/// `span_terms.MAX_KEY_SET_CHARS`.
 const MAX_KEY_SET_CHARS: usize = 4096 - 64;
-const MAX_KEY_IN_SET: usize = 256;
 
 /// A list of byte strings in one buffer.
 #[derive(Default)]
@@ -47,7 +46,6 @@ pub struct Terms {
     // The keys of the map being walked (escaped, and as they are) until `flush_keys`.
     keys: Strings,
     keys_raw: Strings,
-    longest_key: usize, // characters
     key_chars: usize,
     key_has_newline: bool,
     /// `SearchTerms.key_sets`: each set's keys joined by newlines, as they are (for its id) and escaped.
@@ -69,7 +67,6 @@ impl Terms {
     fn reset_keys(&mut self) {
         self.keys.clear();
         self.keys_raw.clear();
-        self.longest_key = 0;
         self.key_chars = 0;
         self.key_has_newline = false;
     }
@@ -88,7 +85,6 @@ impl Terms {
         let chars = raw.iter().filter(|byte| (**byte & 0xC0) != 0x80).count();
         self.keys.push(name);
         self.keys_raw.push(raw);
-        self.longest_key = self.longest_key.max(chars);
         self.key_chars += chars;
         self.key_has_newline |= raw.contains(&b'\n');
     }
@@ -101,7 +97,7 @@ impl Terms {
             return;
         }
         let joined_chars = self.key_chars + n - 1;
-        if self.key_has_newline || self.longest_key > MAX_KEY_IN_SET || joined_chars > MAX_KEY_SET_CHARS {
+        if self.key_has_newline || joined_chars > MAX_KEY_SET_CHARS {
             let keys = std::mem::take(&mut self.keys);
             for name in keys.iter() {
                 self.tag_raw(name);

@@ -12,9 +12,8 @@ One definition for every store. Elasticsearch keeps them in a span document's se
 * ``key_sets``: the keys of each attribute map (``span.http.method\nspan.http.route``), joined by
   newlines. A span's key sets repeat from span to span, so a store keeps a set once and each span
   names it (Elasticsearch: ``document.py``); ``keys`` lists them one by one. A map whose keys cannot
-  share a set (a key holding a newline or longer than ``MAX_KEY_IN_SET``, or a set longer than
-  ``MAX_KEY_SET_CHARS``) adds one ``tags`` term per key instead (``span.http.method``), as every map
-  did before key sets.
+  share a set (a key holding a newline, or a set longer than ``MAX_KEY_SET_CHARS``) adds one ``tags``
+  term per key instead (``span.http.method``), as every map did before key sets.
 * ``nums``: ``<scope>.<key>=<16 hex digits>`` per numeric value, the digits being an order-preserving
   encoding of the value as a double (``encode_number``), so a range of terms is a numeric range.
 * ``texts``: span name, status message, string attribute values and event names (for full text).
@@ -32,11 +31,8 @@ from tracesearch.query.remote_service import REMOTE_SERVICE_FIELD, remote_servic
 
 KEY_SEPARATOR = "\n"
 # A key set is written whole in one term, and ``tags``' ignore_above in the span mapping is 4,096
-# characters: room for the set and a short prefix (``document.KEY_SET_PREFIX`` and an id).
+# characters: room for the set and a short prefix (``storage/es/key_sets.py``: ``keyset:`` and an id).
 MAX_KEY_SET_CHARS = 4096 - 64
-# Presence of a key is a regexp over the key sets, and Elasticsearch refuses regexps over 1,000 characters
-# (index.max_regex_length): a key of at most this many characters, escaped, stays well under it.
-MAX_KEY_IN_SET = 256
 _SIGN_BIT = 1 << 63
 _MASK64 = (1 << 64) - 1
 
@@ -190,12 +186,7 @@ def key_set(keys: list[str]) -> str | None:
     joined = KEY_SEPARATOR.join(keys)
     if len(joined) > MAX_KEY_SET_CHARS or joined.count(KEY_SEPARATOR) != len(keys) - 1:
         return None
-    return joined if max(map(len, keys)) <= MAX_KEY_IN_SET else None
-
-
-def in_key_sets(key: str) -> bool:
-    """Whether a key can be part of a key set at all (it may still be kept apart with the rest of its map)."""
-    return len(key) <= MAX_KEY_IN_SET and KEY_SEPARATOR not in key
+    return joined
 
 
 def keys(key_sets: Iterable[str]) -> Iterator[str]:

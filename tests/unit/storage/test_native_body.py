@@ -186,8 +186,8 @@ def test_the_core_ranks_remote_name_keys_as_remote_service_py(rank: int) -> None
 
 @needs_native
 def test_key_sets_carried_kept_apart_and_shared_with_the_python_path() -> None:
-    """Key sets as `span_terms.key_set` cuts them (a newline, a long key, a long set: one tag per key),
-    characters counted as Python counts them, and a body's carried sets shared with the spans the core
+    """Key sets as `span_terms.key_set` cuts them (a newline or a long set: one tag per key; a 300-character
+    key fits a set), characters counted as Python counts them, and a body's carried sets shared with the spans the core
     hands to the Python path (a str subclass among the values)."""
     day = 1_700_000_000 * 1_000_000_000 // NS_PER_DAY * NS_PER_DAY
     wide = "ü" * 200  # 400 bytes, 200 characters: fits a set
@@ -196,7 +196,7 @@ def test_key_sets_carried_kept_apart_and_shared_with_the_python_path() -> None:
         make_span(span_id="2" * 16, start_ns=day, attributes={"a": Label("declined"), wide: "x", 'quote"key': 1}),
         make_span(span_id="3" * 16, start_ns=day, attributes={"a": 2, wide: "y", 'quote"key': False}),
         make_span(span_id="4" * 16, start_ns=day + NS_PER_DAY, attributes={"a": 1, wide: "x", 'quote"key': 0}),
-        make_span(span_id="5" * 16, start_ns=day, attributes={"new\nline": 1, "k" * 257: 2}),
+        make_span(span_id="5" * 16, start_ns=day, attributes={"new\nline": 1, "k" * 300: 2}),
         make_span(span_id="6" * 16, start_ns=day, attributes={f"k{i:03}-{'ü' * 180}": i for i in range(23)}),
         make_span(span_id="7" * 16, start_ns=day, attributes={"m": {"nested": {"deeper": 1}, "x": []}}),
     ]
