@@ -168,7 +168,7 @@ def corpus(factory: synth.TraceFactory, data: dataset.Dataset, total: int) -> It
 
 
 def load_step(
-    es_url: str, step: Step, index: int, spans: Iterator[Span], config: Config, live: aggregates.LiveRollups
+    es_url: str, step: Step, index: int, spans: Iterator[Span], config: Config, live: aggregates.LiveAggregates
 ) -> float:
     """Post the step's spans (and their service-graph aggregates); seconds until a refresh counts them all."""
     host, port = es.host_port(es_url)
@@ -297,7 +297,7 @@ def run(config: Config) -> None:
         es.install(es_url, PREFIX)
         version = es.node(es_url).version
         spans = corpus(factory, data, config.sizes[-1])
-        live = aggregates.LiveRollups(PREFIX)  # one rollup document per minute and service, as a live process
+        live = aggregates.LiveAggregates(PREFIX)  # one document per minute and key, as a live process
         began = time.monotonic()
         for index, step in enumerate(steps):
             if not _fits(config, began, measured, step):
@@ -314,10 +314,22 @@ def run(config: Config) -> None:
             kinds, other_cores, source = quietest(es_url, node.pid, data, config)
             heap = store(es_url)[2]
             rollups = int(es.call(es_url, "GET", f"/{PREFIX}-servicelatency-*/_count?allow_no_indices=true")["count"])
-            say(f"latency panel answered by: {source}; {rollups:,} per-service rollup documents")
+            graph = int(es.call(es_url, "GET", f"/{PREFIX}-servicegraph-*/_count?allow_no_indices=true")["count"])
+            say(f"latency panel answered by: {source}; {rollups:,} rollup documents, {graph:,} service-graph ones")
             measured.append(
                 SizeFigures(
-                    step.total, step.new, load_s, settle_s, disk, segments, heap, kinds, other_cores, source, rollups
+                    step.total,
+                    step.new,
+                    load_s,
+                    settle_s,
+                    disk,
+                    segments,
+                    heap,
+                    kinds,
+                    other_cores,
+                    source,
+                    rollups,
+                    graph,
                 )
             )
             _write(config, _facts(config, version, data), measured)

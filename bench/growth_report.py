@@ -49,6 +49,7 @@ class SizeFigures:
     # What answered the latency panel (X-Tracesearch-Metrics-Source) and the per-service rollups stored.
     latency_source: str = ""
     rollup_docs: int = 0
+    graph_docs: int = 0  # service-graph aggregate documents (one per minute and edge, as a live process)
 
     @property
     def load_rate(self) -> float:
@@ -195,16 +196,19 @@ def section(facts: Facts, sizes: Sequence[SizeFigures], plot: str | None = None)
     answered = [s for s in sizes if s.latency_source]
     if answered:
         by_size = "; ".join(
-            f"{_size_label(s.spans)}: `{s.latency_source}`, {s.rollup_docs:,} rollup documents" for s in answered
+            f"{_size_label(s.spans)}: `{s.latency_source}`, {s.rollup_docs:,} rollup documents, "
+            f"{s.graph_docs:,} service-graph documents"
+            for s in answered
         )
         lines += [
             "",
             "The latency panel's answer came from (`X-Tracesearch-Metrics-Source`: `span-metrics` = the per-service "
             "latency rollups, `spans` = a percentiles aggregation over the spans, both = the newest steps from the "
-            f"spans) {by_size}. The loader writes the rollups a live process would have written for the spans "
-            "stored so far: one document per minute and service, rewritten when a later step adds spans to "
-            "its minute (a step touches every minute of the day; a live deployment writes about one per "
-            "minute, service and process, however many spans are stored).",
+            f"spans) {by_size}. The loader writes the aggregates (service graph, span metrics, rollups) a live "
+            "process would have written for the spans stored so far: one document per minute and key, rewritten "
+            "when a later flush or step adds spans to its minute. Loading a day of history touches every minute "
+            "in every flush, so writing each flush's documents would make their number grow with load time; a "
+            "live deployment writes a few per minute, key and process, however many spans are stored.",
         ]
     if plot:
         lines += ["", f"![query p95 by stored spans]({plot})"]

@@ -107,9 +107,12 @@ def test_saved_figures_render_the_same_section_again() -> None:
 
 def test_the_section_says_what_answered_the_latency_panel_at_each_size() -> None:
     sizes = [
-        replace(_size(1_000_000, 1.0), latency_source="span-metrics+spans", rollup_docs=8_640),
-        replace(_size(3_000_000, 1.2), latency_source="span-metrics", rollup_docs=17_280),
+        replace(_size(1_000_000, 1.0), latency_source="span-metrics+spans", rollup_docs=8_640, graph_docs=40_000),
+        replace(_size(3_000_000, 1.2), latency_source="span-metrics", rollup_docs=17_280, graph_docs=41_000),
     ]
     text = section(_facts(10_000_000), sizes)
-    assert "1M: `span-metrics+spans`, 8,640 rollup documents; 3M: `span-metrics`, 17,280 rollup documents" in text
+    assert (
+        "1M: `span-metrics+spans`, 8,640 rollup documents, 40,000 service-graph documents; "
+        "3M: `span-metrics`, 17,280 rollup documents, 41,000 service-graph documents"
+    ) in text
     assert "rollup documents" not in section(_facts(10_000_000), [_size(1_000_000, 1.0), _size(3_000_000, 1.2)])
