@@ -157,6 +157,58 @@ def test_the_newest_steps_come_from_the_spans(rollup_service: Service, past: tup
     assert abs(found[("0.7", start // 1_000_000)] - 0.040) <= STATED_RELATIVE_ERROR * 0.040
 
 
+RED = "{ } | count_over_time() by (resource.service.name)"
+RED_RAW = "{ duration >= 0ns } | count_over_time() by (resource.service.name)"
+
+
+def per_service(body: dict[str, Any], instant: bool = False) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for series in body["series"]:
+        [service] = [kv["value"]["stringValue"] for kv in series["labels"]]
+        found[service] = float(series["value"]) if instant else sum(float(p["value"]) for p in series["samples"])
+    return found
+
+
+def instant(service: Service, q: str, start_ns: int, end_ns: int) -> requests.Response:
+    answer = service.get("/api/metrics/query", q=q, start=str(start_ns), end=str(end_ns))  # unix ns
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def test_red_counts_of_a_past_range_come_from_the_span_metrics_and_equal_the_spans(
+    rollup_service: Service, past: tuple[int, int]
+) -> None:
+    start, end = past
+    wait_for_rollups(rollup_service, start, end)
+    fast, slow = query(rollup_service, RED, start, end), query(rollup_service, RED_RAW, start, end)
+    assert (fast.headers["X-Tracesearch-Metrics-Source"], slow.headers["X-Tracesearch-Metrics-Source"]) == (
+        "span-metrics",
+        "spans",
+    )
+    per_minute = sum(n for n, _ in MIX)
+    assert per_service(fast.json()) == per_service(slow.json()) == dict.fromkeys(SERVICES, 20 * per_minute)
+    # An instant query from mid-minute: its partial first minute from the spans, the rest from the metrics.
+    from_ns = start + 90 * S + 500_000_000
+    one, exact = instant(rollup_service, RED, from_ns, end), instant(rollup_service, RED_RAW, from_ns, end)
+    assert one.headers["X-Tracesearch-Metrics-Source"] == "span-metrics+spans"
+    assert per_service(one.json(), instant=True) == per_service(exact.json(), instant=True)
+
+
+def test_red_counts_of_the_newest_minutes_come_from_the_spans(rollup_service: Service, past: tuple[int, int]) -> None:
+    """The span metrics of a minute are written after it; counting the newest minutes from them would
+    show a dip until the flush."""
+    start, end = past
+    wait_for_rollups(rollup_service, start, end)
+    now = time.time_ns()
+    recent = now - now % MINUTE_NS - MINUTE_NS
+    send(rollup_service, minute_spans(recent, random.Random(8)))
+    rollup_service.refresh()
+    fast, slow = query(rollup_service, RED, start, now), query(rollup_service, RED_RAW, start, now)
+    assert fast.headers["X-Tracesearch-Metrics-Source"] == "span-metrics+spans"
+    assert per_service(fast.json()) == per_service(slow.json())
+    assert per_service(fast.json())["checkout"] >= 21 * sum(n for n, _ in MIX)
+
+
 def test_a_range_reaching_back_before_the_rollups_comes_from_the_spans(
     rollup_service: Service, past: tuple[int, int]
 ) -> None:

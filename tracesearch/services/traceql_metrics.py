@@ -111,12 +111,12 @@ def _red_filters(expr: FieldExpr, found: dict[str, str]) -> bool:
     return True
 
 
-def red_shape(query: Query, step_ns: int) -> tuple[dict[str, str], list[str]] | None:
+def red_shape(query: Query, step_ns: int, instant: bool = False) -> tuple[dict[str, str], list[str]] | None:
     """Filters and group labels when the query can be answered from the per-minute span metrics:
     rate() or count_over_time() of spans selected by service, name, kind and status equalities,
-    grouped by those, in whole-minute steps."""
+    grouped by those, in whole-minute steps (an instant query's range is cut at whole minutes instead)."""
     metrics = query.metrics
-    if metrics is None or metrics.func not in ("rate", "count_over_time") or step_ns % NS_PER_MINUTE:
+    if metrics is None or metrics.func not in ("rate", "count_over_time") or (step_ns % NS_PER_MINUTE and not instant):
         return None
     stages = metrics.spansets.stages
     if len(stages) != 1 or not isinstance(stages[0], SpansetFilter):
@@ -131,22 +131,73 @@ def red_shape(query: Query, step_ns: int) -> tuple[dict[str, str], list[str]] | 
 
 
 def _from_aggregates(
-    aggregates: AggregateReader, query: Query, start_ns: int, end_ns: int, step_ns: int, instant: bool
+    aggregates: AggregateReader,
+    spans: SpanReader,
+    source: RollupSource,
+    query: Query,
+    start_ns: int,
+    end_ns: int,
+    step_ns: int,
+    instant: bool,
 ) -> MetricsResult | None:
-    shape = red_shape(query, step_ns)
+    """rate()/count_over_time() of a RED shape from the span metrics where they are surely written and
+    cover the range; the newest steps, a range reaching back before them, and an instant query's partial
+    first minute from the spans. The stage writes span metrics and latency rollups together, so the
+    rollups' lag and first minute stand for both (``services.latency_rollup``)."""
+    shape = red_shape(query, step_ns, instant)
     metrics = query.metrics
     if shape is None or metrics is None:
         return None
+    head, cut = _red_cut(source, start_ns, end_ns, step_ns, instant)
+    func = metrics.func
+    series: list[list[TimeSeries]] = []
+    if head > start_ns:  # an instant query's partial first minute, which no whole minute holds
+        found = spans.aggregate_spans(span_request(query, start_ns, head, head - start_ns))
+        series.append(_shaped(func, found, step_ns, instant))
+    if cut > head:
+        series.append(_red_series(aggregates, shape, metrics, head, cut, step_ns, instant))
+    if cut < end_ns:
+        found = spans.aggregate_spans(span_request(query, cut, end_ns, end_ns - cut if instant else step_ns))
+        series.append(_shaped(func, found, step_ns, instant))
+    named = "span-metrics" if cut > head and len(series) == 1 else "spans" if cut == head else "span-metrics+spans"
+    return MetricsResult(_summed(series) if instant else _merged(series), instant, named)
+
+
+def _red_cut(source: RollupSource, start_ns: int, end_ns: int, step_ns: int, instant: bool) -> tuple[int, int]:
+    """[head, cut): the whole minutes the span metrics answer; a range query's steps aligned on the step
+    (as the rollups' and Tempo's), an instant query's range from its first whole minute."""
+    if instant:
+        head = min(end_ns, -(-start_ns // NS_PER_MINUTE) * NS_PER_MINUTE)
+        parts = latency_rollup.split(head, end_ns, NS_PER_MINUTE, source.clock(), source.lag_ns)
+    else:
+        parts = latency_rollup.split(start_ns, end_ns, step_ns, source.clock(), source.lag_ns)
+        head = parts.start_ns
+    cut = max(head, parts.cut_ns)
+    if cut > head and not latency_rollup.covered(source, head, cut):
+        cut = head
+    return head, cut
+
+
+def _red_series(
+    aggregates: AggregateReader,
+    shape: tuple[dict[str, str], list[str]],
+    metrics: MetricsQuery,
+    start_ns: int,
+    end_ns: int,
+    step_ns: int,
+    instant: bool,
+) -> list[TimeSeries]:
     filters, by = shape
     scale = 1 / (step_ns / NS_PER_S) if metrics.func == "rate" else 1.0
     out = []
-    for values, points in aggregates.calls_per_step(start_ns, end_ns, step_ns, filters, by):
+    hist_step = end_ns - start_ns if instant else step_ns
+    for values, points in aggregates.calls_per_step(start_ns, end_ns, hist_step, filters, by):
         labels = tuple(zip([f.label for f in metrics.by], values, strict=True)) or (("__name__", metrics.func),)
         if instant:
             out.append(TimeSeries(labels, value=sum(c for _, c in points) * scale))
         else:
             out.append(TimeSeries(labels, [(ms, calls * scale) for ms, calls in points]))
-    return MetricsResult(out, instant, "span-metrics")
+    return out
 
 
 def _points(
@@ -184,6 +235,15 @@ def _shaped(func: str, found: list[SpanSeries], step_ns: int, instant: bool) -> 
             else:
                 out.append(TimeSeries(labels, points))
     return out
+
+
+def _summed(parts: list[list[TimeSeries]]) -> list[TimeSeries]:
+    """Instant values of consecutive time ranges added up by their labels (additive functions only)."""
+    totals: dict[tuple[tuple[str, str], ...], float] = {}
+    for part in parts:
+        for one in part:
+            totals[one.labels] = totals.get(one.labels, 0.0) + (one.value or 0.0)
+    return [TimeSeries(labels, value=value) for labels, value in totals.items()]
 
 
 def _merged(parts: list[list[TimeSeries]]) -> list[TimeSeries]:
@@ -236,9 +296,10 @@ def run(
     """The series of a metrics query; ``source`` says whether the span metrics, the spans or both answered.
     ``rollups``: the per-service latency rollups, when this deployment writes them (service graph on,
     no tail sampling)."""
-    answer = _from_aggregates(aggregates, query, start_ns, end_ns, step_ns, instant)
-    if answer is not None:
-        return answer
+    if rollups is not None:
+        answer = _from_aggregates(aggregates, spans, rollups, query, start_ns, end_ns, step_ns, instant)
+        if answer is not None:
+            return answer
     if rollups is not None and not instant:
         answer = _from_rollups(spans, rollups, query, start_ns, end_ns, step_ns)
         if answer is not None:

@@ -242,8 +242,9 @@ def tempo_cases() -> Iterator[Case]:
     yield Case("tag values v1", "/api/search/tag/http.status_code/values", hour, respond=tag_values_found)
     metrics = {
         "rate": "{ } | rate()",
-        "rate by name, from span metrics": '{ resource.service.name = "frontend" } | rate() by (name)',
-        "count by kind and status, from span metrics": "{ kind = server } | count_over_time() by (kind, status)",
+        # RED shapes: from the spans here (the service graph is off); the span metrics' request is below.
+        "rate by name, RED shape": '{ resource.service.name = "frontend" } | rate() by (name)',
+        "count by kind and status, RED shape": "{ kind = server } | count_over_time() by (kind, status)",
         "rate by attribute": '{ span.http.method = "GET" } | rate() by (span.http.route, resource.service.name)',
         "quantiles": '{ resource.service.name = "frontend" } | quantile_over_time(duration, .5, .95, .99) by (name)',
         "histogram": "{ status = error } | histogram_over_time(duration)",
@@ -405,6 +406,13 @@ def storage_outcomes() -> dict[str, Any]:
     reader.span_metrics(NOW_NS - 3600 * NS_PER_S, NOW_NS, 60 * NS_PER_S, {"span_kind": "server"}, ("service",))
     reader.service_edges(NOW_NS - 3600 * NS_PER_S, NOW_NS)
     out["aggregates, span metrics and edges"] = recorder.sent
+
+    reader = EsAggregateReader(RecordingElasticsearch(), PREFIX)  # type: ignore[arg-type]
+    recorder = reader._client  # type: ignore[assignment]
+    hour_ago = NOW_NS - 3600 * NS_PER_S
+    reader.calls_per_step(hour_ago, NOW_NS, 60 * NS_PER_S, {"service": "frontend"}, ["span_name"])
+    reader.calls_per_step(hour_ago, NOW_NS, 60 * NS_PER_S, {"span_kind": "server"}, ["span_kind", "status_code"])
+    out["aggregates, RED calls per step (TraceQL rate, count_over_time)"] = recorder.sent
 
     reader = EsAggregateReader(RecordingElasticsearch(), PREFIX)  # type: ignore[arg-type]
     recorder = reader._client  # type: ignore[assignment]
