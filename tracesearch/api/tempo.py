@@ -254,7 +254,15 @@ def _metrics(args: Metrics, instant: bool) -> Response:
 
 
 _SERIES = "QueryRangeResponse: series of samples"
-_SOURCE = {"X-Tracesearch-Metrics-Source": {"description": "span-metrics or spans", "schema": {"type": "string"}}}
+_SOURCE = {
+    "X-Tracesearch-Metrics-Source": {
+        "description": (
+            "what answered: span-metrics, spans, or span-metrics+spans "
+            "(older steps from the per-minute aggregates, the newest from the spans)"
+        ),
+        "schema": {"type": "string"},
+    }
+}
 
 
 @bp.get("/api/metrics/query_range")

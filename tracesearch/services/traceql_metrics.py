@@ -148,7 +148,7 @@ def _from_aggregates(
     metrics = query.metrics
     if shape is None or metrics is None:
         return None
-    head, cut = _red_cut(source, start_ns, end_ns, step_ns, instant)
+    head, cut = _aggregate_cut(source, start_ns, end_ns, step_ns, instant)
     func = metrics.func
     series: list[list[TimeSeries]] = []
     if head > start_ns:  # an instant query's partial first minute, which no whole minute holds
@@ -159,13 +159,18 @@ def _from_aggregates(
     if cut < end_ns:
         found = spans.aggregate_spans(span_request(query, cut, end_ns, end_ns - cut if instant else step_ns))
         series.append(_shaped(func, found, step_ns, instant))
-    named = "span-metrics" if cut > head and len(series) == 1 else "spans" if cut == head else "span-metrics+spans"
+    named = _source_name(cut > head, head > start_ns or cut < end_ns)
     return MetricsResult(_summed(series) if instant else _merged(series), instant, named)
 
 
-def _red_cut(source: RollupSource, start_ns: int, end_ns: int, step_ns: int, instant: bool) -> tuple[int, int]:
-    """[head, cut): the whole minutes the span metrics answer; a range query's steps aligned on the step
-    (as the rollups' and Tempo's), an instant query's range from its first whole minute."""
+def _source_name(aggregates: bool, spans: bool) -> str:
+    """``X-Tracesearch-Metrics-Source``: what answered."""
+    return "span-metrics+spans" if aggregates and spans else "span-metrics" if aggregates else "spans"
+
+
+def _aggregate_cut(source: RollupSource, start_ns: int, end_ns: int, step_ns: int, instant: bool) -> tuple[int, int]:
+    """[head, cut): the whole minutes the stage's aggregates (span metrics, rollups) answer; a range query's
+    steps aligned on the step (as Tempo aligns them), an instant query's range from its first whole minute."""
     if instant:
         head = min(end_ns, -(-start_ns // NS_PER_MINUTE) * NS_PER_MINUTE)
         parts = latency_rollup.split(head, end_ns, NS_PER_MINUTE, source.clock(), source.lag_ns)
@@ -268,18 +273,15 @@ def _from_rollups(
     if shape is None or query.metrics is None:
         return None
     func = query.metrics.func
-    parts = latency_rollup.split(start_ns, end_ns, step_ns, source.clock(), source.lag_ns)
-    cut = parts.cut_ns
-    if cut > parts.start_ns and not latency_rollup.covered(source, parts.start_ns, cut):
-        cut = parts.start_ns
+    head, cut = _aggregate_cut(source, start_ns, end_ns, step_ns, instant=False)
     series: list[list[TimeSeries]] = []
-    if cut > parts.start_ns:
-        found = source.rollups.service_latency(parts.start_ns, cut, step_ns, shape.service, shape.by_label is not None)
+    if cut > head:
+        found = source.rollups.service_latency(head, cut, step_ns, shape.service, shape.by_label is not None)
         series.append(_shaped(func, latency_rollup.as_span_series(found, shape), step_ns, instant=False))
     if cut < end_ns:
         request = span_request(query, cut, end_ns, step_ns)
         series.append(_shaped(func, spans.aggregate_spans(request), step_ns, instant=False))
-    named = "span-metrics" if cut >= end_ns else "spans" if cut == parts.start_ns else "span-metrics+spans"
+    named = _source_name(cut > head, cut < end_ns)
     return MetricsResult(_merged(series), False, named)
 
 
